@@ -104,6 +104,9 @@ type Extn struct {
 	Collection string   // target collection
 	Attrs      []string // attrs kept on expansion; empty or ["*"] means all
 	Force      bool     // expand the target's own extns too
+	// Target is the referenced collection's schema, for paths that run
+	// through the reference ("cat.title.en_AE").
+	Target *Collection
 }
 
 // IndexKey is one key of a compound index.
