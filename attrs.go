@@ -1,0 +1,491 @@
+package limp
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/go-playground/validator/v10"
+
+	"github.com/limp-go/limp/internal/jsonv"
+	"github.com/limp-go/limp/internal/oid"
+	"github.com/limp-go/limp/internal/schema"
+)
+
+// ID is a 12-byte ObjectId, written on the wire as 24 hex digits.
+type ID = oid.ID
+
+// NewID returns a new ObjectId.
+func NewID() ID { return oid.New() }
+
+// ParseID parses a 24-hex-digit ObjectId.
+func ParseID(s string) (ID, error) { return oid.Parse(s) }
+
+// Locale is a LOCALE value: one string per app locale ("ar_AE": "...").
+type Locale map[string]string
+
+// Doc is embedded in a module's struct to declare the attrs every document
+// has: _id and create_time (set by the framework, never by clients).
+type Doc struct {
+	ID         ID     `json:"_id"`
+	CreateTime string `json:"create_time" limp:"type=DATETIME"`
+}
+
+// OwnedDoc is Doc plus user: the _id of the user who created the document,
+// set by the framework on create.
+type OwnedDoc struct {
+	Doc
+	User ID `json:"user"`
+}
+
+// Type is a LIMP attr type (spec §6.3).
+type Type uint8
+
+// The attr types. The names follow LIMP's ATTR.* (TypeURIWeb is URI_WEB).
+const (
+	TypeAny      = Type(schema.Any)
+	TypeAccess   = Type(schema.Access)
+	TypeID       = Type(schema.ID)
+	TypeStr      = Type(schema.Str)
+	TypeInt      = Type(schema.Int)
+	TypeFloat    = Type(schema.Float)
+	TypeBool     = Type(schema.Bool)
+	TypeLocale   = Type(schema.Locale)
+	TypeLocales  = Type(schema.Locales)
+	TypeEmail    = Type(schema.Email)
+	TypePhone    = Type(schema.Phone)
+	TypeIP       = Type(schema.IP)
+	TypeURIWeb   = Type(schema.URIWeb)
+	TypeDatetime = Type(schema.Datetime)
+	TypeDate     = Type(schema.Date)
+	TypeTime     = Type(schema.Time)
+	TypeFile     = Type(schema.File)
+	TypeGeo      = Type(schema.Geo)
+	TypeList     = Type(schema.List)
+	TypeDict     = Type(schema.Dict)
+	TypeLiteral  = Type(schema.Literal)
+	TypeUnion    = Type(schema.Union)
+	TypeCustom   = Type(schema.Custom)
+)
+
+// String returns LIMP's name of the type ("URI_WEB").
+func (t Type) String() string { return schema.Kind(t).String() }
+
+// typeByName maps `limp:"type=..."` names to types.
+var typeByName = map[string]Type{}
+
+func init() {
+	for t := TypeAny; t <= TypeCustom; t++ {
+		typeByName[t.String()] = t
+	}
+}
+
+// Attr describes one attribute: its name, type, constraints and options.
+// Module attrs are derived from struct fields; method args are declared
+// directly (Args{"_id": {Type: TypeID}}). Must not be modified after
+// Start.
+type Attr struct {
+	// Name is the attr's name on the wire (the `json` tag name).
+	Name string
+	// Type is the LIMP type.
+	Type Type
+	// Desc documents the attr.
+	Desc string
+	// Optional attrs may be missing or null; others are required on
+	// create unless they have a Default.
+	Optional bool
+	// Default is used on create when the value is missing: a constant,
+	// VarDatetime/VarDate/VarTime, or a ValueFunc.
+	Default any
+	// Unique attrs are unique among the module's documents.
+	Unique bool
+	// Index asks the store for an index on the attr.
+	Index bool
+	// Search includes the attr in `$search` (STR and LOCALE attrs).
+	Search bool
+	// Ref is the module an ID attr (or LIST of ID) references; its
+	// documents are expanded on read (an Extn).
+	Ref string
+
+	// Items are a LIST's allowed item types, or a UNION's members.
+	Items []*Attr
+	// Fields are a typed DICT's keys.
+	Fields []*Attr
+	// Val is a key/value DICT's value type.
+	Val *Attr
+	// Literal lists a LITERAL's allowed values.
+	Literal []any
+
+	// Pattern is a STR's regular expression (matched whole).
+	Pattern string
+	// Min and Max bound INT and FLOAT values, STR lengths, LIST and DICT
+	// sizes.
+	Min, Max *float64
+	// Validate holds validator/v10 rules (the `validate` tag).
+	Validate string
+
+	re *regexp.Regexp
+}
+
+var (
+	idType     = reflect.TypeFor[ID]()
+	localeType = reflect.TypeFor[Locale]()
+	anyType    = reflect.TypeFor[any]()
+	docType    = reflect.TypeFor[Doc]()
+)
+
+// attrsOf derives the attrs of struct type t.
+func attrsOf(t reflect.Type) ([]*Attr, error) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil, fmt.Errorf("document type %v is not a struct", t)
+	}
+	var attrs []*Attr
+	var errs []string
+	var walk func(t reflect.Type)
+	walk = func(t reflect.Type) {
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" || (!f.IsExported() && !f.Anonymous) {
+				continue
+			}
+			if f.Anonymous && name == "" {
+				ft := f.Type
+				if ft.Kind() == reflect.Pointer {
+					ft = ft.Elem()
+				}
+				if ft.Kind() == reflect.Struct {
+					walk(ft)
+					continue
+				}
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if name == "_id" {
+				continue // implicit
+			}
+			a, err := attrOfField(name, f)
+			if err != nil {
+				errs = append(errs, err.Error())
+				continue
+			}
+			attrs = append(attrs, a)
+		}
+	}
+	walk(t)
+	if len(errs) > 0 {
+		return attrs, fmt.Errorf("%s", strings.Join(errs, "; "))
+	}
+	return attrs, nil
+}
+
+func attrOfField(name string, f reflect.StructField) (*Attr, error) {
+	a, err := attrOfType(name, f.Type)
+	if err != nil {
+		return nil, err
+	}
+	a.Validate = f.Tag.Get("validate")
+	if err := a.applyTag(f.Tag.Get("limp")); err != nil {
+		return nil, fmt.Errorf("attr %q: %w", name, err)
+	}
+	if err := a.check(); err != nil {
+		return nil, fmt.Errorf("attr %q: %w", name, err)
+	}
+	return a, nil
+}
+
+// attrOfType maps a Go type to an attr.
+func attrOfType(name string, t reflect.Type) (*Attr, error) {
+	a := &Attr{Name: name}
+	if t.Kind() == reflect.Pointer {
+		a.Optional = true
+		t = t.Elem()
+	}
+	switch {
+	case t == idType:
+		a.Type = TypeID
+	case t == localeType:
+		a.Type = TypeLocale
+	case t == anyType:
+		a.Type = TypeAny
+	case t == reflect.TypeFor[Access]():
+		a.Type = TypeAccess
+	case t == reflect.TypeFor[Geo]():
+		a.Type = TypeGeo
+	default:
+		switch t.Kind() {
+		case reflect.String:
+			a.Type = TypeStr
+		case reflect.Bool:
+			a.Type = TypeBool
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+			reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			a.Type = TypeInt
+		case reflect.Float32, reflect.Float64:
+			a.Type = TypeFloat
+		case reflect.Slice, reflect.Array:
+			item, err := attrOfType(name, t.Elem())
+			if err != nil {
+				return nil, err
+			}
+			item.Name = ""
+			a.Type, a.Items = TypeList, []*Attr{item}
+		case reflect.Map:
+			if t.Key().Kind() != reflect.String {
+				return nil, fmt.Errorf("attr %q: map keys must be strings, not %v", name, t.Key())
+			}
+			val, err := attrOfType("", t.Elem())
+			if err != nil {
+				return nil, err
+			}
+			a.Type, a.Val = TypeDict, val
+		case reflect.Struct:
+			fields, err := attrsOf(t)
+			if err != nil {
+				return nil, fmt.Errorf("attr %q: %w", name, err)
+			}
+			a.Type, a.Fields = TypeDict, fields
+		case reflect.Interface:
+			a.Type = TypeAny
+		default:
+			return nil, fmt.Errorf("attr %q: unsupported Go type %v", name, t)
+		}
+	}
+	return a, nil
+}
+
+// applyTag applies a `limp` struct tag: comma-separated options, values
+// may be quoted with '...' or be JSON lists/objects.
+func (a *Attr) applyTag(tag string) error {
+	opts, err := splitTag(tag)
+	if err != nil {
+		return err
+	}
+	for _, opt := range opts {
+		key, val, hasVal := strings.Cut(opt, "=")
+		switch key {
+		case "unique":
+			a.Unique = true
+		case "index":
+			a.Index = true
+		case "search":
+			a.Search = true
+		case "optional":
+			a.Optional = true
+		case "ref":
+			a.Ref = val
+		case "desc":
+			a.Desc = val
+		case "pattern":
+			a.Pattern = val
+		case "type":
+			t, ok := typeByName[strings.ToUpper(val)]
+			if !ok {
+				return fmt.Errorf("unknown type %q", val)
+			}
+			if a.Type == TypeList && t != TypeList {
+				a.Items[0].Type = t // type of a list's items
+			} else {
+				a.Type = t
+			}
+		case "min", "max":
+			f, err := strconv.ParseFloat(val, 64)
+			if err != nil {
+				return fmt.Errorf("%s=%q is not a number", key, val)
+			}
+			if key == "min" {
+				a.Min = &f
+			} else {
+				a.Max = &f
+			}
+		case "default":
+			if !hasVal {
+				return fmt.Errorf("default needs a value")
+			}
+			v, err := parseTagValue(a.Type, val)
+			if err != nil {
+				return fmt.Errorf("default %q: %w", val, err)
+			}
+			a.Default = v
+		case "":
+		default:
+			return fmt.Errorf("unknown limp tag option %q", key)
+		}
+	}
+	return nil
+}
+
+// parseTagValue reads a tag value as JSON when it looks like JSON (or the
+// attr is not a string type), else as a plain string.
+func parseTagValue(t Type, s string) (any, error) {
+	if s == "$__datetime" || s == "$__date" || s == "$__time" {
+		return Var(s), nil
+	}
+	stringish := schema.Kind(t).Stringish()
+	if stringish && !strings.HasPrefix(s, `"`) {
+		return s, nil
+	}
+	v, err := jsonv.Parse([]byte(s))
+	if err != nil {
+		if stringish {
+			return s, nil
+		}
+		return nil, err
+	}
+	return v, nil
+}
+
+func splitTag(tag string) ([]string, error) {
+	var out []string
+	var cur strings.Builder
+	depth, quote := 0, false
+	for i := 0; i < len(tag); i++ {
+		c := tag[i]
+		switch {
+		case quote:
+			if c == '\'' {
+				quote = false
+				continue
+			}
+		case c == '\'':
+			quote = true
+			continue
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			depth--
+		case c == ',' && depth == 0:
+			out = append(out, strings.TrimSpace(cur.String()))
+			cur.Reset()
+			continue
+		}
+		cur.WriteByte(c)
+	}
+	if quote || depth != 0 {
+		return nil, fmt.Errorf("unbalanced quotes or brackets in limp tag %q", tag)
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// check validates the attr declaration itself.
+func (a *Attr) check() error {
+	switch a.Type {
+	case TypeList:
+		if len(a.Items) == 0 {
+			return fmt.Errorf("LIST needs item types")
+		}
+	case TypeUnion:
+		if len(a.Items) == 0 {
+			return fmt.Errorf("UNION needs member types")
+		}
+	case TypeLiteral:
+		if len(a.Literal) == 0 {
+			return fmt.Errorf("LITERAL needs values")
+		}
+	case TypeDict:
+		if a.Fields == nil && a.Val == nil {
+			return fmt.Errorf("DICT needs fields or a value type")
+		}
+	}
+	if a.Pattern != "" {
+		re, err := regexp.Compile("^(?:" + a.Pattern + ")$")
+		if err != nil {
+			return fmt.Errorf("pattern: %w", err)
+		}
+		a.re = re
+	}
+	if a.Validate != "" {
+		if err := checkValidateTag(a.Validate); err != nil {
+			return err
+		}
+	}
+	for _, c := range a.Items {
+		if err := c.check(); err != nil {
+			return err
+		}
+	}
+	for _, c := range a.Fields {
+		if err := c.check(); err != nil {
+			return fmt.Errorf("%s: %w", c.Name, err)
+		}
+	}
+	if a.Val != nil {
+		return a.Val.check()
+	}
+	return nil
+}
+
+// child returns the attr one path segment below a.
+func (a *Attr) child(seg string) *Attr {
+	switch a.Type {
+	case TypeDict:
+		for _, f := range a.Fields {
+			if f.Name == seg {
+				return f
+			}
+		}
+		return a.Val
+	case TypeList:
+		if _, err := strconv.Atoi(seg); err == nil && len(a.Items) > 0 {
+			return a.Items[0]
+		}
+		if len(a.Items) == 1 {
+			return a.Items[0].child(seg)
+		}
+	case TypeLocale:
+		return &Attr{Name: seg, Type: TypeStr}
+	case TypeAny:
+		return a
+	}
+	return nil
+}
+
+// schemaType projects the attr to the store-facing schema.
+func (a *Attr) schemaType() *schema.Type {
+	t := &schema.Type{Kind: schema.Kind(a.Type), Literal: a.Literal}
+	for _, it := range a.Items {
+		t.Items = append(t.Items, it.schemaType())
+	}
+	if a.Fields != nil {
+		t.Fields = make(map[string]*schema.Type, len(a.Fields))
+		for _, f := range a.Fields {
+			t.Fields[f.Name] = f.schemaType()
+		}
+	}
+	if a.Val != nil {
+		t.Val = a.Val.schemaType()
+	}
+	return t
+}
+
+var (
+	validateOnce sync.Once
+	validate     *validator.Validate
+)
+
+func theValidator() *validator.Validate {
+	validateOnce.Do(func() { validate = validator.New(validator.WithRequiredStructEnabled()) })
+	return validate
+}
+
+// checkValidateTag reports a malformed validator/v10 tag at start rather
+// than on the first call (the validator panics on unknown tags).
+func checkValidateTag(tag string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("validate tag %q: %v", tag, r)
+		}
+	}()
+	_ = theValidator().Var("", tag)
+	return nil
+}

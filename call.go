@@ -1,0 +1,495 @@
+package limp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"github.com/limp-go/limp/internal/jsonv"
+)
+
+// Call is one method call: who makes it, to which endpoint, with which
+// query and doc. Hooks and handlers receive it; they may change Query and
+// Doc. Not safe for concurrent use.
+type Call struct {
+	// Endpoint is "module/method", lower-cased.
+	Endpoint string
+	// CallID is the client's call_id, echoed in the reply.
+	CallID any
+	// Module and Method are the endpoint's declarations.
+	Module *Module
+	Method *Method
+	// Query and Doc are the call's query and doc, after permission
+	// modifiers once the permission check has run.
+	Query *Query
+	Doc   M
+	// Session is the caller's session (ANON when unauthenticated).
+	Session *Session
+	// RemoteAddr is the client's IP; UserAgent and Origin its headers.
+	RemoteAddr string
+	UserAgent  string
+	Origin     string
+	// ClientApp is the app id given to conn/verify ("__public" when the
+	// app declares no client apps).
+	ClientApp string
+
+	app  *App
+	conn *conn
+	skip skipSet
+	// switchTo is the session the connection switches to after the call.
+	switchTo *Session
+}
+
+// App returns the app the call runs in.
+func (c *Call) App() *App { return c.app }
+
+// skipSet are the pipeline stages an internal call skips (spec §5.4).
+type skipSet uint16
+
+const (
+	skipPerm skipSet = 1 << iota
+	skipArgs
+	skipPre
+	skipOn
+	skipExtn
+)
+
+// Result is a method's reply: status, message and args (spec §3.3).
+type Result struct {
+	Status int
+	Msg    string
+	Args   M
+}
+
+// OK returns a 200 Result.
+func OK(msg string, args M) *Result {
+	if args == nil {
+		args = M{}
+	}
+	return &Result{Status: 200, Msg: msg, Args: args}
+}
+
+// SwitchSession makes the connection switch to s once the call returns,
+// as LIMP does for any result carrying args.session (spec §2.5). The
+// reply's args.session is set to s.Doc.
+func (c *Call) SwitchSession(r *Result, s *Session) {
+	c.switchTo = s
+	if r.Args == nil {
+		r.Args = M{}
+	}
+	r.Args["session"] = s.Doc
+}
+
+// claims are the parts of a call's JWT payload the server reads.
+type claims struct {
+	endpoint string
+	query    any
+	doc      M
+	callID   any
+	hasID    bool
+}
+
+// verifyToken checks a call's compact JWS against key (HS256 only) and its
+// registered claims, and returns the payload's call fields.
+func verifyToken(token string, key []byte, now time.Time) (*claims, error) {
+	payload, err := jws.VerifyCompactFast(key, []byte(token), jwa.HS256())
+	if err != nil {
+		return nil, err
+	}
+	v, err := jsonv.ParseOrdered(payload)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := v.(jsonv.Object)
+	if !ok {
+		return nil, errors.New("payload is not an object")
+	}
+	c := &claims{}
+	unix := float64(now.Unix())
+	for _, m := range obj {
+		switch m.Key {
+		case "exp":
+			t, ok := numericDate(m.Value)
+			if !ok || unix >= t {
+				return nil, errors.New("token expired or exp malformed")
+			}
+		case "nbf":
+			t, ok := numericDate(m.Value)
+			if !ok || unix < t {
+				return nil, errors.New("token not valid yet or nbf malformed")
+			}
+		case "iat":
+			if _, ok := numericDate(m.Value); !ok {
+				return nil, errors.New("iat is not a number")
+			}
+		case "aud":
+			return nil, errors.New("aud is not accepted")
+		case "endpoint":
+			s, ok := m.Value.(string)
+			if !ok {
+				return nil, errInvalidPath
+			}
+			c.endpoint = s
+		case "query":
+			c.query = m.Value
+		case "doc":
+			switch d := m.Value.(type) {
+			case nil:
+			case jsonv.Object:
+				c.doc = toMap(d).(M)
+			default:
+				return nil, errors.New("doc is not an object")
+			}
+		case "call_id":
+			c.callID, c.hasID = m.Value, true
+		}
+	}
+	return c, nil
+}
+
+func numericDate(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, !math.IsNaN(x)
+	}
+	return 0, false
+}
+
+// frame is a decoded outer websocket frame {token, call_id}.
+type frame struct {
+	token  string
+	callID any
+}
+
+// decodeFrame parses an outer frame. Any failure is a 403
+// CORE_REQ_INVALID_TOKEN (the frame carries no usable token); the call_id
+// is returned when it could be read.
+func decodeFrame(data []byte) (frame, error) {
+	v, err := jsonv.Parse(data)
+	if err != nil {
+		return frame{}, errInvalidToken
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return frame{}, errInvalidToken
+	}
+	f := frame{callID: m["call_id"]}
+	switch f.callID.(type) {
+	case nil, string, int64, float64:
+	default:
+		f.callID = nil // only scalars are echoed
+	}
+	tok, ok := m["token"].(string)
+	if !ok || tok == "" {
+		return f, errInvalidToken
+	}
+	f.token = tok
+	return f, nil
+}
+
+// splitEndpoint checks "module/method".
+func splitEndpoint(ep string) (mod, meth string, ok bool) {
+	mod, meth, ok = strings.Cut(ep, "/")
+	if !ok || mod == "" || meth == "" || strings.Contains(meth, "/") {
+		return "", "", false
+	}
+	return mod, meth, true
+}
+
+// dispatch resolves an endpoint to its module and method.
+func (a *App) dispatch(endpoint string) (*Module, *Method, error) {
+	modName, methName, ok := splitEndpoint(endpoint)
+	if !ok {
+		return nil, nil, errInvalidPath
+	}
+	m := a.modules[modName]
+	if m == nil {
+		return nil, nil, errInvalidModule
+	}
+	meth := m.Methods[methName]
+	if meth == nil {
+		return nil, nil, errInvalidMethod
+	}
+	return m, meth, nil
+}
+
+// run runs a call through the pipeline (spec §6.8): permissions, args,
+// handler. A panic in app code becomes a 500.
+func (a *App) run(ctx context.Context, c *Call) (res *Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in %s: %v\n%s", c.Endpoint, r, debug.Stack())
+			res = nil
+		}
+	}()
+	if c.Query == nil {
+		c.Query = &Query{}
+	}
+	if c.Doc == nil {
+		c.Doc = M{}
+	}
+	if c.skip&skipPerm == 0 {
+		if err := a.checkPermissions(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	if c.skip&skipArgs == 0 {
+		if err := c.checkArgs(); err != nil {
+			return nil, err
+		}
+	}
+	if h := c.Method.Handler; h != nil {
+		res, err = h(ctx, c)
+	} else {
+		res, err = a.baseMethod(ctx, c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if res == nil {
+		return nil, fmt.Errorf("%s returned no result and no error", c.Endpoint)
+	}
+	return res, nil
+}
+
+// Invoke runs a method internally (from a hook, a handler or a job) with
+// the given session, going through permissions and args checks like a
+// client call. Use it instead of touching the store directly.
+func (a *App) Invoke(ctx context.Context, s *Session, endpoint string, q *Query, doc M) (*Result, error) {
+	m, meth, err := a.dispatch(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		s = a.anon
+	}
+	c := &Call{Endpoint: endpoint, Module: m, Method: meth, Query: q, Doc: doc, Session: s,
+		RemoteAddr: "127.0.0.1", UserAgent: "limp-go", ClientApp: "__sys", app: a}
+	return a.run(ctx, c)
+}
+
+// invokeSys runs a method internally skipping permission and args checks
+// (LIMP's skip_events=[PERM, ARGS]).
+func (a *App) invokeSys(ctx context.Context, endpoint string, q *Query, doc M) (*Result, error) {
+	m, meth, err := a.dispatch(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	c := &Call{Endpoint: endpoint, Module: m, Method: meth, Query: q, Doc: doc, Session: a.anon,
+		RemoteAddr: "127.0.0.1", UserAgent: "limp-go", ClientApp: "__sys", app: a, skip: skipPerm | skipArgs}
+	return a.run(ctx, c)
+}
+
+// checkArgs validates the call against the method's query_args and
+// doc_args sets (spec §8.7), converting the matched set's values in place.
+func (c *Call) checkArgs() error {
+	m := c.Module
+	cc := c.app.convertCtx()
+	if sets := c.Method.QueryArgs; len(sets) > 0 {
+		var failed []string
+		matched := false
+		for _, set := range sets {
+			fails, apply := checkArgSet(cc, set, func(arg string) ([]any, bool) {
+				if strings.HasPrefix(arg, "$") {
+					v, ok := c.Query.Special(arg)
+					return []any{v}, ok
+				}
+				vs := c.Query.Values(arg)
+				return vs, len(vs) > 0
+			})
+			if len(fails) == 0 {
+				for arg, vals := range apply {
+					c.Query.setValues(arg, vals)
+				}
+				matched = true
+				break
+			}
+			failed = append(failed, "["+strings.Join(fails, ", ")+"]")
+		}
+		if !matched {
+			return m.Error(400, CodeInvalidQuery, "Could not match query with any of the required query_args. Failed sets:"+strings.Join(failed, ", "))
+		}
+	}
+	if sets := c.Method.DocArgs; len(sets) > 0 {
+		var failed []string
+		matched := false
+		for _, set := range sets {
+			fails, apply := checkArgSet(cc, set, func(arg string) ([]any, bool) {
+				v, ok := c.Doc[arg]
+				return []any{v}, ok
+			})
+			if len(fails) == 0 {
+				for arg, vals := range apply {
+					c.Doc[arg] = vals[0]
+				}
+				matched = true
+				break
+			}
+			failed = append(failed, "["+strings.Join(fails, ", ")+"]")
+		}
+		if !matched {
+			return m.Error(400, CodeInvalidDoc, "Could not match doc with any of the required doc_args. Failed sets:"+strings.Join(failed, ", "))
+		}
+	}
+	return nil
+}
+
+// checkArgSet checks one args set; it returns the failing args rendered as
+// LIMP does ("'_id': Missing") and the converted values of every arg.
+func checkArgSet(cc *convertCtx, set Args, get func(string) ([]any, bool)) ([]string, map[string][]any) {
+	names := make([]string, 0, len(set))
+	for n := range set {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var fails []string
+	apply := map[string][]any{}
+	for _, n := range names {
+		vals, ok := get(n)
+		if !ok {
+			fails = append(fails, fmt.Sprintf("'%s': Missing", n))
+			continue
+		}
+		conv := make([]any, len(vals))
+		for i, v := range vals {
+			x, err := set[n].convert(cc, toMap(v), n)
+			if err != nil {
+				mark := "Invalid"
+				var ae *attrError
+				if errors.As(err, &ae) {
+					switch ae.kind {
+					case errConvert:
+						mark = "Convert"
+					case errMissing:
+						mark = "Missing"
+					}
+				}
+				fails = append(fails, fmt.Sprintf("'%s': %s", n, mark))
+				conv = nil
+				break
+			}
+			conv[i] = x
+		}
+		if conv != nil {
+			apply[n] = conv
+		}
+	}
+	return fails, apply
+}
+
+// setValues replaces, in order, the equality values of attr (the ones
+// Values returns) with vals.
+func (q *Query) setValues(attr string, vals []any) {
+	i := 0
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		case jsonv.Object:
+			for j := range x {
+				m := &x[j]
+				switch {
+				case m.Key == attr && i < len(vals):
+					if o, ok := m.Value.(jsonv.Object); ok && len(o) == 1 && strings.HasPrefix(o[0].Key, "$") {
+						if o[0].Key == "$eq" {
+							o[0].Value = vals[i]
+							i++
+						}
+						continue
+					}
+					m.Value = vals[i]
+					i++
+				case strings.HasPrefix(m.Key, "__or"):
+					walk(m.Value)
+				}
+			}
+		}
+	}
+	walk(q.steps)
+}
+
+// errorID returns a short random id that ties a 500 reply to its log line.
+func errorID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// wireError converts any error to the reply's status, msg and args,
+// logging unexpected errors once with an error id.
+func (a *App) wireError(err error, endpoint string) (int, string, M) {
+	var e *Error
+	if errors.As(err, &e) {
+		args := M{}
+		for k, v := range e.Args {
+			args[k] = v
+		}
+		args["code"] = e.Code
+		return e.Status, e.Msg, args
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return 503, "The call took too long and was stopped.", M{"code": "CORE_REQ_TIMEOUT"}
+	}
+	id := errorID()
+	a.Logger().Error("call failed", "endpoint", endpoint, "error_id", id, "err", err)
+	args := M{"code": CodeServerError, "error_id": id}
+	msg := msgServerError
+	if a.cfg.Debug {
+		msg = fmt.Sprintf("Unexpected error has occured [method:%s] [%v].", endpoint, err)
+		args["err"] = err.Error()
+	}
+	return 500, msg, args
+}
+
+// encodeReply appends the reply envelope {status, msg, args}.
+func encodeReply(dst []byte, status int, msg string, args M, callID any, withID bool) ([]byte, error) {
+	dst = append(dst, `{"status":`...)
+	dst, _ = jsonv.Append(dst, int64(status))
+	dst = append(dst, `,"msg":`...)
+	dst = jsonv.AppendString(dst, msg)
+	dst = append(dst, `,"args":{`...)
+	keys := make([]string, 0, len(args))
+	for k := range args {
+		if k != "call_id" {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	first := true
+	if withID {
+		dst = append(dst, `"call_id":`...)
+		var err error
+		if dst, err = jsonv.Append(dst, callID); err != nil {
+			return dst, err
+		}
+		first = false
+	}
+	for _, k := range keys {
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = jsonv.AppendString(dst, k)
+		dst = append(dst, ':')
+		var err error
+		if dst, err = jsonv.Append(dst, args[k]); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, "}}"...), nil
+}

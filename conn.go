@@ -1,0 +1,357 @@
+package limp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// conn is one websocket connection. Its serve loop owns a reader goroutine
+// and every call goroutine, bounds calls in flight and waits for all of
+// them before closing.
+type conn struct {
+	app    *App
+	ws     *websocket.Conn
+	ip, ua string
+	origin string
+
+	session   atomic.Pointer[Session]
+	verified  atomic.Bool
+	clientApp atomic.Pointer[string]
+	lastCall  atomic.Int64 // unix nanos of the last accepted frame
+
+	// ctx is canceled when the serve loop must stop reading; hard when
+	// the connection must die at once (forced shutdown). Replies and calls
+	// run under hard, so a graceful close lets calls in flight finish.
+	ctx        context.Context
+	cancel     context.CancelFunc
+	hard       context.Context
+	hardCancel context.CancelFunc
+
+	closeMu     sync.Mutex
+	closeStatus websocket.StatusCode
+	closeReason string
+
+	uploads *uploads
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func (a *App) serveWS(w http.ResponseWriter, r *http.Request) {
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// Origins are checked by conn/verify against Config.ClientApps,
+		// as LIMP does; browsers of any origin may connect otherwise.
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionNoContextTakeover,
+	})
+	if err != nil {
+		return // Accept has replied
+	}
+	ws.SetReadLimit(a.cfg.MaxFrameSize)
+	c := &conn{app: a, ws: ws, ip: remoteIP(r), ua: r.Header.Get("User-Agent"), origin: r.Header.Get("Origin")}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.hard, c.hardCancel = context.WithCancel(context.Background())
+	c.session.Store(a.anon)
+	c.lastCall.Store(time.Now().UnixNano())
+	if len(a.cfg.ClientApps) == 0 {
+		pub := "__public"
+		c.clientApp.Store(&pub)
+	}
+
+	a.connsMu.Lock()
+	if a.stopping.Load() {
+		a.connsMu.Unlock()
+		_ = ws.Close(websocket.StatusGoingAway, "server is shutting down")
+		return
+	}
+	a.conns[c] = struct{}{}
+	a.connWG.Add(1)
+	a.connsMu.Unlock()
+	defer func() {
+		a.connsMu.Lock()
+		delete(a.conns, c)
+		a.connsMu.Unlock()
+		a.connWG.Done()
+	}()
+	c.serve()
+}
+
+// closeWith asks the serve loop to stop and close with status and reason.
+func (c *conn) closeWith(status websocket.StatusCode, reason string) {
+	c.closeMu.Lock()
+	if c.closeStatus == 0 {
+		c.closeStatus, c.closeReason = status, reason
+	}
+	c.closeMu.Unlock()
+	c.cancel()
+}
+
+// abort closes the connection at once (forced shutdown).
+func (c *conn) abort() {
+	c.closeWith(websocket.StatusGoingAway, "server is shutting down")
+	c.hardCancel()
+	_ = c.ws.CloseNow()
+}
+
+func (c *conn) mustVerify() bool { return len(c.app.cfg.ClientApps) > 0 }
+
+func (c *conn) serve() {
+	a := c.app
+	defer c.cancel()
+	defer c.hardCancel()
+	c.reply(200, "Connection ready", M{"code": CodeConnReady}, nil, false)
+
+	frames := make(chan []byte)
+	readErr := make(chan error, 1)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			// Read gets no cancelable context: its expiry would drop the
+			// TCP connection without a close handshake.
+			typ, data, err := c.ws.Read(context.Background())
+			if err != nil {
+				readErr <- err
+				return
+			}
+			if typ != websocket.MessageText {
+				continue // LIMP ignores binary frames
+			}
+			select {
+			case frames <- data:
+			case <-c.ctx.Done():
+				return
+			}
+		}
+	}()
+
+	sem := make(chan struct{}, a.cfg.CallsInFlight)
+	var calls sync.WaitGroup
+	idle := time.NewTimer(a.cfg.ConnTimeout)
+	defer idle.Stop()
+loop:
+	for {
+		select {
+		case data := <-frames:
+			c.lastCall.Store(time.Now().UnixNano())
+			if c.mustVerify() && !c.verified.Load() {
+				// Until verified, frames are handled one at a time so
+				// nothing runs before conn/verify has passed.
+				c.handleFrame(data)
+				continue
+			}
+			select {
+			case sem <- struct{}{}:
+			case <-c.ctx.Done():
+				break loop
+			case <-a.drain:
+				break loop
+			}
+			calls.Add(1)
+			go func() {
+				defer calls.Done()
+				defer func() { <-sem }()
+				c.handleFrame(data)
+			}()
+		case err := <-readErr:
+			var ce websocket.CloseError
+			if !errors.As(err, &ce) && !errors.Is(err, context.Canceled) {
+				a.Logger().Debug("websocket read ended", "ip", c.ip, "err", err)
+			}
+			break loop
+		case <-idle.C:
+			since := time.Since(time.Unix(0, c.lastCall.Load()))
+			if since >= a.cfg.ConnTimeout {
+				c.closeWith(websocket.StatusNormalClosure, "idle timeout")
+				break loop
+			}
+			idle.Reset(a.cfg.ConnTimeout - since)
+		case <-c.ctx.Done():
+			break loop
+		case <-a.drain:
+			c.closeWith(websocket.StatusGoingAway, "server is shutting down")
+			break loop
+		}
+	}
+	calls.Wait() // drain: calls in flight finish and reply
+	c.closeMu.Lock()
+	status, reason := c.closeStatus, c.closeReason
+	c.closeMu.Unlock()
+	if status == 0 {
+		status = websocket.StatusNormalClosure
+	}
+	c.cancel()
+	_ = c.ws.Close(status, reason)
+	<-readerDone
+	if c.uploads != nil {
+		c.uploads.discardAll()
+	}
+}
+
+// reply sends one reply envelope. Errors (a closed connection) are
+// ignored: the loop notices the closed connection on its own.
+func (c *conn) reply(status int, msg string, args M, callID any, withID bool) {
+	bp := bufPool.Get().(*[]byte)
+	b, err := encodeReply((*bp)[:0], status, msg, args, callID, withID)
+	if err != nil {
+		c.app.Logger().Error("encode reply", "err", err)
+		b, _ = encodeReply((*bp)[:0], 500, msgServerError, M{"code": CodeServerError}, callID, withID)
+	}
+	_ = c.ws.Write(c.hard, websocket.MessageText, b)
+	if cap(b) <= 64<<10 {
+		*bp = b
+		bufPool.Put(bp)
+	}
+}
+
+func (c *conn) replyErr(err error, callID any, endpoint string) {
+	status, msg, args := c.app.wireError(err, endpoint)
+	c.reply(status, msg, args, callID, true)
+}
+
+// handleFrame processes one frame (spec §2.4).
+func (c *conn) handleFrame(data []byte) {
+	a := c.app
+	f, err := decodeFrame(data)
+	if err != nil {
+		c.replyErr(err, f.callID, "")
+		c.closeIfUnverified()
+		return
+	}
+	sess := c.session.Load()
+	cl, err := verifyToken(f.token, []byte(sess.token), time.Now())
+	if err != nil {
+		c.replyErr(errInvalidToken, f.callID, "")
+		c.closeIfUnverified()
+		return
+	}
+	callID := f.callID
+	if cl.hasID {
+		callID = cl.callID
+	}
+	if cl.endpoint == "" {
+		c.replyErr(errNoEndpoint, callID, "")
+		return
+	}
+	if cl.endpoint == "conn/verify" && (!c.verified.Load() || !c.mustVerify()) {
+		c.verify(cl, callID)
+		return
+	}
+	if c.mustVerify() && !c.verified.Load() {
+		c.reply(errNoVerify.Status, errNoVerify.Msg, M{"code": errNoVerify.Code}, callID, true)
+		c.closeWith(websocket.StatusPolicyViolation, "conn/verify required")
+		return
+	}
+	switch cl.endpoint {
+	case "conn/close":
+		c.closeWith(websocket.StatusNormalClosure, "")
+		return
+	case "heart/beat":
+		c.reply(200, "Heartbeat received.", M{"code": CodeHeartbeatOK}, callID, true)
+		return
+	}
+	if !sess.Anon() && !sess.Expiry.IsZero() && time.Now().After(sess.Expiry) {
+		// Session expiry is enforced on live connections too: the
+		// connection falls back to ANON.
+		c.session.CompareAndSwap(sess, a.anon)
+		c.reply(403, msgSessionExpired, M{"code": CodeSessionExpired, "session": M{"_id": AnonSessionID}}, callID, true)
+		return
+	}
+	endpoint := strings.ToLower(cl.endpoint)
+	switch {
+	case (endpoint == "session/auth" || endpoint == "session/reauth") && !sess.Anon():
+		c.replyErr(errAlreadyAuthed, callID, endpoint)
+		return
+	case endpoint == "session/signout" && sess.Anon():
+		c.replyErr(errAnonSignout, callID, endpoint)
+		return
+	}
+	if _, _, ok := splitEndpoint(endpoint); !ok {
+		c.replyErr(errInvalidPath, callID, endpoint)
+		return
+	}
+	q, err := queryFromWire(cl.query)
+	if err != nil {
+		c.replyErr(NewError(400, "CORE_REQ_INVALID_QUERY", "Query must be a list of steps."), callID, endpoint)
+		return
+	}
+	call := &Call{Endpoint: endpoint, CallID: callID, Query: q, Doc: cl.doc, Session: sess,
+		RemoteAddr: c.ip, UserAgent: c.ua, Origin: c.origin, app: a, conn: c}
+	if p := c.clientApp.Load(); p != nil {
+		call.ClientApp = *p
+	}
+	ctx, cancel := context.WithTimeout(c.hard, a.cfg.CallTimeout)
+	defer cancel()
+	switch endpoint {
+	case "file/upload":
+		res, err := c.upload(ctx, call)
+		c.finish(call, res, err)
+		return
+	case "watch/delete":
+		c.replyErr(errInvalidWatch, callID, endpoint)
+		return
+	}
+	m, meth, err := a.dispatch(endpoint)
+	if err == nil && meth.GetMethod {
+		err = errGetMethod
+	}
+	if err != nil {
+		c.replyErr(err, callID, endpoint)
+		return
+	}
+	call.Module, call.Method = m, meth
+	if err := c.attachUploads(call); err != nil {
+		c.replyErr(err, callID, endpoint)
+		return
+	}
+	res, err := a.run(ctx, call)
+	c.finish(call, res, err)
+}
+
+// finish switches the session if the call asked for it, then replies.
+func (c *conn) finish(call *Call, res *Result, err error) {
+	if err != nil {
+		c.replyErr(err, call.CallID, call.Endpoint)
+		return
+	}
+	if s := call.switchTo; s != nil {
+		c.session.Store(s)
+	}
+	c.reply(res.Status, res.Msg, res.Args, call.CallID, true)
+}
+
+func (c *conn) closeIfUnverified() {
+	if c.mustVerify() && !c.verified.Load() {
+		c.closeWith(websocket.StatusPolicyViolation, "invalid token before conn/verify")
+	}
+}
+
+// verify handles conn/verify (spec §2.3).
+func (c *conn) verify(cl *claims, callID any) {
+	apps := c.app.cfg.ClientApps
+	if len(apps) == 0 {
+		c.verified.Store(true)
+		c.reply(200, "Connection establised", M{"code": CodeConnOK}, callID, true)
+		return
+	}
+	appID, _ := cl.doc["app"].(string)
+	app, ok := apps[appID]
+	if ok && app.Type == "web" && !slices.Contains(app.Hosts, c.origin) {
+		ok = false
+	}
+	if !ok {
+		c.reply(errNoVerify.Status, errNoVerify.Msg, M{"code": errNoVerify.Code}, callID, true)
+		c.closeWith(websocket.StatusPolicyViolation, "client app not accepted")
+		return
+	}
+	c.clientApp.Store(&appID)
+	c.verified.Store(true)
+	c.reply(200, "Connection establised", M{"code": CodeConnOK}, callID, true)
+}

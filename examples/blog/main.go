@@ -1,0 +1,96 @@
+// Command blog is limp-go's example app: a blog with categories, served on
+// the embedded store with no database server to install.
+//
+//	go run ./examples/blog            # serves ws://localhost:8081/ws
+//	go run ./examples/blog --help     # LIMP's command line
+package main
+
+import (
+	"context"
+
+	"github.com/limp-go/limp"
+)
+
+// BlogCat is a blog category.
+type BlogCat struct {
+	limp.Doc
+	Title limp.Locale  `json:"title"`
+	Desc  *limp.Locale `json:"desc"`
+}
+
+// Blog is a blog post.
+type Blog struct {
+	limp.OwnedDoc
+	Status    string       `json:"status" limp:"default=draft" validate:"oneof=draft pending rejected published"`
+	Title     limp.Locale  `json:"title" limp:"search"`
+	Subtitle  *limp.Locale `json:"subtitle"`
+	Content   limp.Locale  `json:"content" limp:"search"`
+	Permalink string       `json:"permalink" limp:"unique,pattern=^[a-z0-9-]+$"`
+	Cat       limp.ID      `json:"cat" limp:"ref=blog_cat,index"`
+	Tags      []string     `json:"tags" limp:"default=[]"`
+	Views     int64        `json:"views" limp:"default=0,min=0"`
+}
+
+// Modules returns the example's modules; tests reuse them.
+func Modules() []*limp.Module {
+	cats := limp.NewModule[BlogCat]("blog_cat", limp.Methods{
+		"read":   {Permissions: limp.Perms("*")},
+		"create": {Permissions: limp.Perms("admin")},
+		"update": {Permissions: limp.Perms("admin"), QueryArgs: []limp.Args{{"_id": {Type: limp.TypeID}}}},
+		"delete": {Permissions: limp.Perms("admin"), QueryArgs: []limp.Args{{"_id": {Type: limp.TypeID}}}},
+	})
+	blog := limp.NewModule[Blog]("blog", limp.Methods{
+		// Anyone reads published posts; authors also read their own.
+		"read": {Permissions: []limp.Perm{
+			{Privilege: "admin"},
+			{Privilege: "read", QueryMod: []limp.M{{"status": "published"}, {"user": limp.VarUser}}},
+			{Privilege: "*", QueryMod: limp.M{"status": "published"}},
+		}},
+		"create": {Permissions: []limp.Perm{
+			{Privilege: "admin"},
+			{Privilege: "create", DocMod: limp.M{"status": "draft"}},
+		}},
+		"update": {Permissions: []limp.Perm{
+			{Privilege: "admin"},
+			{Privilege: "update", QueryMod: limp.M{"user": limp.VarUser}, DocMod: limp.M{"status": nil, "views": nil}},
+		}, QueryArgs: []limp.Args{{"_id": {Type: limp.TypeID}}}},
+		"delete": {Permissions: []limp.Perm{
+			{Privilege: "admin"},
+			{Privilege: "delete", QueryMod: limp.M{"user": limp.VarUser}},
+		}, QueryArgs: []limp.Args{{"_id": {Type: limp.TypeID}}}},
+		// A custom method, exposed over HTTP GET /blog/count too.
+		"count": {
+			Permissions: limp.Perms("*"),
+			GetMethod:   true,
+			Handler: func(ctx context.Context, c *limp.Call) (*limp.Result, error) {
+				res, err := c.App().Invoke(ctx, c.Session, "blog/read", limp.NewQuery(limp.M{"$limit": 1, "$attrs": []any{"_id"}}), nil)
+				if err != nil {
+					return nil, err
+				}
+				return limp.OK("Count of posts you may read.", limp.M{"count": res.Args["total"]}), nil
+			},
+		},
+	})
+	return []*limp.Module{cats, blog}
+}
+
+// NewApp returns the example app.
+func NewApp(cfg limp.Config) *limp.App {
+	cfg.Name = "blog"
+	cfg.Version = "1.0.0"
+	cfg.Locales = []string{"ar_AE", "en_AE"}
+	cfg.Locale = "ar_AE"
+	if cfg.AnonPrivileges == nil {
+		cfg.AnonPrivileges = limp.Privileges{"blog": {"read"}, "blog_cat": {"read"}}
+	}
+	if cfg.DefaultPrivileges == nil {
+		cfg.DefaultPrivileges = limp.Privileges{"blog": {"read", "create", "update", "delete"}, "blog_cat": {"read"}}
+	}
+	app := limp.New(cfg)
+	app.Register("blog", Modules()...)
+	return app
+}
+
+func main() {
+	NewApp(limp.Config{}).Run()
+}

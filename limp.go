@@ -1,0 +1,398 @@
+package limp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/limp-go/limp/internal/store"
+)
+
+// Version is limp-go's version, printed by --version.
+const Version = "0.1.0"
+
+// APILevel is the LIMP API level limp-go speaks.
+const APILevel = "6.0"
+
+// Default configuration values (spec §11.2).
+const (
+	DefaultAnonToken     = "__ANON_TOKEN_f00000000000000000000012"
+	DefaultPort          = 8081
+	DefaultConnTimeout   = 120 * time.Second
+	DefaultMaxFrameSize  = 4 << 20
+	DefaultCallsInFlight = 32
+	DefaultDrainTimeout  = 15 * time.Second
+)
+
+// Fixed ids of the system documents (spec §0).
+var (
+	AdminUserID   = mustID("f00000000000000000000010")
+	AnonUserID    = mustID("f00000000000000000000011")
+	AnonSessionID = mustID("f00000000000000000000012")
+	DefaultGroup  = mustID("f00000000000000000000013")
+)
+
+func mustID(s string) ID {
+	id, err := ParseID(s)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+// ClientApp is one entry of Config.ClientApps (spec §2.3).
+type ClientApp struct {
+	Name string
+	// Type is "web", "ios" or "android". Web apps must connect from one of
+	// Hosts (the Origin header).
+	Type  string
+	Hosts []string
+}
+
+// Privileges maps module names (or "*") to privilege names (or "*").
+type Privileges map[string][]string
+
+// Config configures an App. The zero value of every field means its
+// documented default. Must not be modified after Start.
+type Config struct {
+	// Name names the app; the embedded store defaults to
+	// ./limp_data/<Name>.db. Required.
+	Name string
+	// Version is the app's version, printed by --version.
+	Version string
+	// Env selects an entry of Envs (also --env and $ENV). Empty is
+	// development.
+	Env string
+	// Envs holds per-environment overrides, applied by Start to a copy of
+	// the Config when Env names one.
+	Envs map[string]func(*Config)
+	// Production marks the running environment as production: insecure
+	// defaults (the default anon token, a default admin password) are
+	// refused instead of warned about.
+	Production bool
+	// Debug adds error details to 500 replies and logs at debug level.
+	Debug bool
+	// Data is where documents are stored: a file path for the embedded
+	// SQLite store (default ./limp_data/<Name>.db; ":memory:" for tests) or
+	// a mongodb:// or mongodb+srv:// URI. Also --data and $LIMP_DATA.
+	Data string
+	// Packages, when set, loads only these packages (plus core).
+	Packages []string
+
+	// Locales are the app's locales; default ["ar_AE", "en_AE"].
+	Locales []string
+	// Locale is the default locale; default "ar_AE".
+	Locale string
+
+	// AnonToken is the public signing key of unauthenticated calls;
+	// default DefaultAnonToken (a warning is logged; refused in
+	// production).
+	AnonToken string
+	// AnonPrivileges are the privileges of unauthenticated callers.
+	AnonPrivileges Privileges
+	// DefaultPrivileges are the privileges of the DEFAULT group, which
+	// every new user joins.
+	DefaultPrivileges Privileges
+	// ClientApps, when non-empty, makes conn/verify mandatory and limits
+	// connections to these apps (spec §2.3).
+	ClientApps map[string]ClientApp
+
+	// ConnTimeout closes a connection idle for this long; default 120 s.
+	ConnTimeout time.Duration
+	// MaxFrameSize bounds one websocket message; default 4 MiB. A larger
+	// one closes the connection with status 1009.
+	MaxFrameSize int64
+	// CallsInFlight bounds concurrent calls per connection; further frames
+	// wait (back-pressure); default 32.
+	CallsInFlight int
+	// CallTimeout bounds one call, store work included; default 30 s.
+	CallTimeout time.Duration
+	// DrainTimeout bounds the graceful drain on shutdown by signal;
+	// default 15 s.
+	DrainTimeout time.Duration
+
+	// Logger receives the app's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// App is a LIMP app: its modules, its store and its connections. It is an
+// http.Handler (ServeHTTP) serving the websocket at /ws and LIMP's HTTP
+// interface; Start opens the store and Run serves it from a main. Safe for
+// concurrent use once started.
+type App struct {
+	cfg Config
+	log *slog.Logger
+
+	pkgs    []string
+	modules map[string]*Module
+	order   []*Module // registration order
+
+	store     store.Store
+	ownsStore bool
+	anon      *Session
+
+	started  atomic.Bool
+	stopping atomic.Bool
+	startMu  sync.Mutex
+
+	connsMu sync.Mutex
+	conns   map[*conn]struct{}
+	connWG  sync.WaitGroup
+	drain   chan struct{} // closed when Shutdown starts
+
+	callsWG sync.WaitGroup // HTTP calls in flight
+}
+
+// ErrShutdown is returned by Shutdown when the app was already shut down.
+var ErrShutdown = errors.New("limp: app already shut down")
+
+// New returns an App for cfg. Register modules, then Start (or Run) it.
+func New(cfg Config) *App {
+	a := &App{cfg: cfg, modules: map[string]*Module{}, conns: map[*conn]struct{}{}, drain: make(chan struct{})}
+	a.registerCore()
+	return a
+}
+
+// Register adds modules to the app in package pkg (LIMP's unit of loading;
+// codes are prefixed with it, e.g. BLOG_BLOG_DUPLICATE_DOC). Must be called
+// before Start.
+func (a *App) Register(pkg string, modules ...*Module) {
+	if !slices.Contains(a.pkgs, pkg) {
+		a.pkgs = append(a.pkgs, pkg)
+	}
+	for _, m := range modules {
+		m.pkg = pkg
+		a.order = append(a.order, m)
+	}
+}
+
+// Module returns the loaded module called name, or nil. Valid after Start.
+func (a *App) Module(name string) *Module { return a.module(name) }
+
+func (a *App) module(name string) *Module { return a.modules[name] }
+
+// Config returns the effective configuration (after defaults and env
+// overrides). Valid after Start.
+func (a *App) Config() Config { return a.cfg }
+
+// Logger returns the app's logger.
+func (a *App) Logger() *slog.Logger {
+	if a.log == nil {
+		return slog.Default()
+	}
+	return a.log
+}
+
+func (c *Config) setDefaults() {
+	if len(c.Locales) == 0 {
+		c.Locales = []string{"ar_AE", "en_AE"}
+	}
+	if c.Locale == "" {
+		c.Locale = c.Locales[0]
+	}
+	if c.AnonToken == "" {
+		c.AnonToken = DefaultAnonToken
+	}
+	if c.ConnTimeout == 0 {
+		c.ConnTimeout = DefaultConnTimeout
+	}
+	if c.MaxFrameSize == 0 {
+		c.MaxFrameSize = DefaultMaxFrameSize
+	}
+	if c.CallsInFlight == 0 {
+		c.CallsInFlight = DefaultCallsInFlight
+	}
+	if c.CallTimeout == 0 {
+		c.CallTimeout = 30 * time.Second
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Data == "" {
+		c.Data = filepath.Join("limp_data", c.Name+".db")
+	}
+}
+
+// Start checks the declarations (reporting every problem at once), opens
+// the store, syncs collections and system documents, and makes the App
+// ready to serve. It does not listen; serve ServeHTTP, or use Run.
+func (a *App) Start(ctx context.Context) error {
+	a.startMu.Lock()
+	defer a.startMu.Unlock()
+	if a.started.Load() {
+		return errors.New("limp: app already started")
+	}
+	if a.cfg.Env != "" {
+		if f, ok := a.cfg.Envs[a.cfg.Env]; ok {
+			f(&a.cfg)
+		} else {
+			return fmt.Errorf("limp: env %q is not declared in Config.Envs", a.cfg.Env)
+		}
+	}
+	a.cfg.setDefaults()
+	a.log = a.cfg.Logger
+	if a.log == nil {
+		a.log = slog.Default()
+	}
+	if err := a.load(); err != nil {
+		return err
+	}
+	if err := a.checkSecurity(); err != nil {
+		return err
+	}
+	if a.store == nil {
+		st, err := openStore(ctx, a.cfg.Data, a.log)
+		if err != nil {
+			return fmt.Errorf("limp: open store %s: %w", a.cfg.Data, err)
+		}
+		a.store, a.ownsStore = st, true
+	}
+	for _, m := range a.order {
+		if m.coll == nil {
+			continue
+		}
+		if err := a.store.Sync(ctx, m.coll); err != nil {
+			a.closeStore()
+			return fmt.Errorf("limp: sync collection %s: %w", m.Collection, err)
+		}
+	}
+	if err := a.bootstrap(ctx); err != nil {
+		a.closeStore()
+		return fmt.Errorf("limp: system documents: %w", err)
+	}
+	a.started.Store(true)
+	return nil
+}
+
+// load selects the packages and initialises every module.
+func (a *App) load() error {
+	var errs []error
+	if a.cfg.Name == "" {
+		errs = append(errs, errors.New("Config.Name is required"))
+	}
+	if !slices.Contains(a.cfg.Locales, a.cfg.Locale) {
+		errs = append(errs, fmt.Errorf("Config.Locale %q is not one of Config.Locales %v", a.cfg.Locale, a.cfg.Locales))
+	}
+	for _, p := range a.cfg.Packages {
+		if !slices.Contains(a.pkgs, p) {
+			errs = append(errs, fmt.Errorf("--packages names unknown package %q (have %v)", p, a.pkgs))
+		}
+	}
+	var loaded []*Module
+	for _, m := range a.order {
+		if m.pkg != "core" && len(a.cfg.Packages) > 0 && !slices.Contains(a.cfg.Packages, m.pkg) {
+			continue
+		}
+		if prev, dup := a.modules[m.Name]; dup {
+			errs = append(errs, fmt.Errorf("module %q declared in packages %q and %q", m.Name, prev.pkg, m.pkg))
+			continue
+		}
+		a.modules[m.Name] = m
+		loaded = append(loaded, m)
+	}
+	a.order = loaded
+	for _, m := range a.order {
+		if err := m.init(a); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("limp: invalid declarations:\n%w", errors.Join(errs...))
+	}
+	for _, m := range a.order {
+		m.buildSchema()
+	}
+	for _, m := range a.order {
+		m.linkSchema()
+	}
+	return nil
+}
+
+func (a *App) checkSecurity() error {
+	if a.cfg.AnonToken == DefaultAnonToken {
+		if a.cfg.Production {
+			return errors.New("limp: the default anon token is refused in production; set Config.AnonToken")
+		}
+		a.log.Warn("using the default anon token; set Config.AnonToken before going to production")
+	}
+	return nil
+}
+
+func (a *App) closeStore() {
+	if a.ownsStore && a.store != nil {
+		if err := a.store.Close(); err != nil {
+			a.log.Error("close store", "err", err)
+		}
+	}
+}
+
+// ServeHTTP serves the websocket at /ws and LIMP's HTTP interface. The App
+// must be started.
+func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !a.started.Load() || a.stopping.Load() {
+		http.Error(w, `{"status": 503, "msg": "Service unavailable."}`, http.StatusServiceUnavailable)
+		return
+	}
+	if r.URL.Path == "/ws" {
+		a.serveWS(w, r)
+		return
+	}
+	a.serveHTTPCall(w, r)
+}
+
+// Shutdown stops the app gracefully: new connections are refused, each
+// connection stops reading, finishes its calls in flight and is closed with
+// status 1001 (going away); then the store is closed. If ctx ends first,
+// the remaining connections are closed at once and ctx's error is
+// returned. It does not stop an http.Server serving the App: call its
+// Shutdown too (Run does both).
+func (a *App) Shutdown(ctx context.Context) error {
+	// Under connsMu, so that every serveWS either sees stopping or has
+	// registered its connection before the wait below starts.
+	a.connsMu.Lock()
+	if !a.stopping.CompareAndSwap(false, true) {
+		a.connsMu.Unlock()
+		return ErrShutdown
+	}
+	close(a.drain)
+	a.connsMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		a.connWG.Wait()
+		a.callsWG.Wait()
+		close(done)
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+		a.connsMu.Lock()
+		for c := range a.conns {
+			c.abort()
+		}
+		a.connsMu.Unlock()
+		<-done
+	}
+	a.closeStore()
+	return err
+}
+
+// remoteIP returns the client's IP (without port).
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+
