@@ -394,5 +394,3 @@ func remoteIP(r *http.Request) string {
 	}
 	return host
 }
-
-
