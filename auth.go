@@ -214,6 +214,12 @@ func (a *App) prepareUser() error {
 		users.Unique = append(users.Unique, []string{name})
 	}
 	users.Attrs = append(users.Attrs, attrs...)
+	if users.Defaults == nil {
+		users.Defaults = map[string]any{}
+	}
+	if _, ok := users.Defaults["locale"]; !ok {
+		users.Defaults["locale"] = a.cfg.Locale
+	}
 	return errors.Join(errs...)
 }
 
