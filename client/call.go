@@ -260,15 +260,9 @@ func (c *Client) Call(ctx context.Context, endpoint string, query, doc any) (*Re
 		forget()
 		return nil, err
 	}
-	if err := c.ws.Write(ctx, websocket.MessageText, frame); err != nil {
+	if err := c.write(ctx, endpoint, frame); err != nil {
 		forget()
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		if cerr := c.Err(); cerr != nil {
-			return nil, fmt.Errorf("call %s: %w", endpoint, cerr)
-		}
-		return nil, fmt.Errorf("call %s: %w: %w", endpoint, ErrClosed, err)
+		return nil, err
 	}
 	select {
 	case <-ctx.Done():
@@ -283,4 +277,19 @@ func (c *Client) Call(ctx context.Context, endpoint string, query, doc any) (*Re
 		}
 		return r.res, nil
 	}
+}
+
+// write sends a frame; a failed write leaves the connection unusable.
+func (c *Client) write(ctx context.Context, endpoint string, frame []byte) error {
+	err := c.ws.Write(ctx, websocket.MessageText, frame)
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if cerr := c.Err(); cerr != nil {
+		return fmt.Errorf("call %s: %w", endpoint, cerr)
+	}
+	return fmt.Errorf("call %s: %w: %w", endpoint, ErrClosed, err)
 }

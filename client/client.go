@@ -86,7 +86,7 @@ type Options struct {
 	// this off unless a server needs byte-identical ng-limp payloads.
 	NGLimpClaims bool
 	// OnMessage, if set, receives every server message that does not answer
-	// a pending call: watch events after the first, in-band notices such as
+	// a pending call or an open [Watch]: in-band notices such as
 	// CORE_CONN_CLOSED, late responses to cancelled calls, and errors the
 	// server sent without a call_id. It runs on the reader goroutine, so it
 	// must return quickly and must not call the Client's blocking methods.
@@ -107,6 +107,7 @@ type Client struct {
 	session *Session // nil while anon
 	nextID  uint64
 	pending map[string]chan result
+	watches map[string]*Watch
 	closed  bool
 	err     error // why the connection closed; set once
 
@@ -185,6 +186,7 @@ func Dial(ctx context.Context, url string, o *Options) (*Client, error) {
 		key:       opts.AnonToken,
 		sid:       AnonSessionID,
 		pending:   make(map[string]chan result),
+		watches:   make(map[string]*Watch),
 		greeted:   make(chan struct{}),
 		done:      make(chan struct{}),
 	}
@@ -294,9 +296,14 @@ func (c *Client) fail(cause error) {
 	err := c.err
 	pending := c.pending
 	c.pending = make(map[string]chan result)
+	watches := c.watches
+	c.watches = make(map[string]*Watch)
 	c.mu.Unlock()
 	for _, ch := range pending {
 		ch <- result{err: err}
+	}
+	for _, w := range watches {
+		w.end(err)
 	}
 }
 
@@ -342,9 +349,18 @@ func (c *Client) readLoop() {
 		if ok {
 			delete(c.pending, id)
 		}
+		w := c.watches[id]
 		c.mu.Unlock()
 		if ok {
 			ch <- result{res: res}
+			continue
+		}
+		if w != nil {
+			if !w.push(res) {
+				c.mu.Lock()
+				delete(c.watches, id)
+				c.mu.Unlock()
+			}
 			continue
 		}
 		if c.opts.OnMessage != nil {

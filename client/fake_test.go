@@ -38,6 +38,7 @@ const (
 //	slow/wait     — sleeps doc.ms milliseconds, replies args {n: doc.n};
 //	die/now       — closes the TCP connection without replying;
 //	push/notice   — sends an unsolicited message, then replies;
+//	blog/watch    — opens a watch and sends doc.n events;
 //	server/error  — replies 500 without call_id (a LIMP bug).
 type fakeServer struct {
 	t   *testing.T
@@ -259,6 +260,17 @@ func (c *fakeConn) handle(data []byte) {
 		} else {
 			ok("Chunk accepted", nil)
 		}
+	case "blog/watch":
+		ok("Created watch task.", map[string]any{"code": "CORE_WATCH_OK", "watch": id})
+		n, _ := doc["n"].(json.Number).Int64()
+		for i := range n {
+			time.Sleep(2 * time.Millisecond)
+			ok("Detected 1 docs.", map[string]any{"count": 1, "oper": "create", "watch": id,
+				"docs": []any{map[string]any{"i": i}}})
+		}
+	case "watch/delete":
+		q, _ := query[0].(map[string]any)
+		ok("Watch task deleted.", map[string]any{"watch": []any{q["watch"]}})
 	case "blog/read":
 		ok("Found 2 docs.", map[string]any{
 			"total": 5, "count": 2, "groups": map[string]any{},
