@@ -39,6 +39,7 @@ const (
 //	die/now       — closes the TCP connection without replying;
 //	push/notice   — sends an unsolicited message, then replies;
 //	blog/watch    — opens a watch and sends doc.n events;
+//	big/blob      — replies args {blob: <doc.n bytes>};
 //	server/error  — replies 500 without call_id (a LIMP bug).
 type fakeServer struct {
 	t   *testing.T
@@ -47,6 +48,7 @@ type fakeServer struct {
 
 	mu      sync.Mutex
 	seen    []map[string]any // every verified payload, in arrival order
+	origins []string         // Origin header of each upgrade request
 	uploads map[string][]byte
 }
 
@@ -99,7 +101,10 @@ type fakeConn struct {
 func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 	f.wg.Add(1)
 	defer f.wg.Done()
-	ws, err := websocket.Accept(w, r, nil)
+	f.mu.Lock()
+	f.origins = append(f.origins, r.Header.Get("Origin"))
+	f.mu.Unlock()
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return
 	}
@@ -271,6 +276,9 @@ func (c *fakeConn) handle(data []byte) {
 	case "watch/delete":
 		q, _ := query[0].(map[string]any)
 		ok("Watch task deleted.", map[string]any{"watch": []any{q["watch"]}})
+	case "big/blob":
+		n, _ := doc["n"].(json.Number).Int64()
+		ok("blob", map[string]any{"blob": strings.Repeat("x", int(n))})
 	case "blog/read":
 		ok("Found 2 docs.", map[string]any{
 			"total": 5, "count": 2, "groups": map[string]any{},
