@@ -232,7 +232,8 @@ func (c *Client) Err() error {
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Session returns a copy of the connection's current session, or nil while
-// the connection is anonymous.
+// the connection is anonymous. The copy shares its User map and Groups
+// slice with the Client's; treat them as read-only.
 func (c *Client) Session() *Session {
 	c.mu.Lock()
 	defer c.mu.Unlock()
