@@ -127,6 +127,20 @@ type Attr struct {
 	// Validate holds validator/v10 rules (the `validate` tag).
 	Validate string
 
+	// Domains limits EMAIL and URI_WEB values to these domains (and
+	// their subdomains); BlockedDomains refuses EMAIL domains.
+	Domains, BlockedDomains []string
+	// Codes limits PHONE values to these country codes ("971", "1").
+	Codes []string
+	// Ranges limits DATETIME, DATE and TIME values to any of these
+	// inclusive [from, to] ranges (either end may be empty).
+	Ranges [][2]string
+	// Required lists keys a key/value DICT must have (LIMP's __req).
+	Required []string
+	// Custom names an app-defined type registered with App.RegisterType
+	// (Type is then TypeCustom).
+	Custom string
+
 	re *regexp.Regexp
 }
 
@@ -294,6 +308,42 @@ func (a *Attr) applyTag(tag string) error {
 			} else {
 				a.Type = t
 			}
+		case "domains", "blocked_domains", "codes", "required":
+			l, err := parseTagList(val)
+			if err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+			switch key {
+			case "domains":
+				a.Domains = l
+			case "blocked_domains":
+				a.BlockedDomains = l
+			case "codes":
+				a.Codes = l
+			default:
+				a.Required = l
+			}
+		case "ranges":
+			l, err := parseTagList(val)
+			if err != nil || len(l) == 0 {
+				return fmt.Errorf("ranges=%q: want from..to items, e.g. ranges=[2020-01-01..2020-12-31]", val)
+			}
+			for _, r := range l {
+				from, to, ok := strings.Cut(r, "..")
+				if !ok {
+					return fmt.Errorf("range %q: want from..to", r)
+				}
+				a.Ranges = append(a.Ranges, [2]string{from, to})
+			}
+		case "literal":
+			v, err := jsonv.Parse([]byte(val))
+			l, ok := v.([]any)
+			if err != nil || !ok || len(l) == 0 {
+				return fmt.Errorf("literal=%q: want a JSON list of values", val)
+			}
+			a.Type, a.Literal = TypeLiteral, l
+		case "custom":
+			a.Type, a.Custom = TypeCustom, val
 		case "min", "max":
 			f, err := strconv.ParseFloat(val, 64)
 			if err != nil {
@@ -319,6 +369,38 @@ func (a *Attr) applyTag(tag string) error {
 		}
 	}
 	return nil
+}
+
+// parseTagList reads a list option: a JSON list of strings, or items
+// separated by '|' ("a.com|b.com").
+func parseTagList(val string) ([]string, error) {
+	if strings.HasPrefix(val, "[") && strings.Contains(val, `"`) {
+		v, err := jsonv.Parse([]byte(val))
+		l, ok := v.([]any)
+		if err != nil || !ok {
+			return nil, fmt.Errorf("%q is not a JSON list", val)
+		}
+		out := make([]string, len(l))
+		for i, x := range l {
+			if out[i], ok = x.(string); !ok {
+				return nil, fmt.Errorf("%q: items must be strings", val)
+			}
+		}
+		return out, nil
+	}
+	val = strings.TrimSuffix(strings.TrimPrefix(val, "["), "]")
+	if val == "" {
+		return nil, nil
+	}
+	sep := "|"
+	if !strings.Contains(val, "|") {
+		sep = ","
+	}
+	l := strings.Split(val, sep)
+	for i := range l {
+		l[i] = strings.TrimSpace(l[i])
+	}
+	return l, nil
 }
 
 // parseTagValue reads a tag value as JSON when it looks like JSON (or the
@@ -394,6 +476,23 @@ func (a *Attr) check() error {
 	case TypeDict:
 		if a.Fields == nil && a.Val == nil {
 			return fmt.Errorf("DICT needs fields or a value type")
+		}
+	case TypeCustom:
+		if a.Custom == "" {
+			return fmt.Errorf("TYPE needs a custom type name (limp:\"custom=name\")")
+		}
+	}
+	if a.Min != nil && a.Max != nil && *a.Min > *a.Max {
+		return fmt.Errorf("min %v is greater than max %v", *a.Min, *a.Max)
+	}
+	for _, r := range a.Ranges {
+		for _, end := range r {
+			if end == "" {
+				continue
+			}
+			if _, _, err := parseTemporal(a.Type, end); err != nil {
+				return fmt.Errorf("range bound %q: %w", end, err)
+			}
 		}
 	}
 	if a.Pattern != "" {

@@ -1,13 +1,17 @@
 package limp
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/limp-go/limp/internal/oid"
 )
@@ -123,7 +127,6 @@ var (
 	reDecimal  = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
 	reEmail    = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[^@\s]+$`)
 	rePhone    = regexp.MustCompile(`^\+[0-9]+$`)
-	reURIWeb   = regexp.MustCompile(`^https?://(?:[\w\-_]+\.)(?:\.?[\w]{2,})+([?/].*)?$`)
 	reDate     = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
 	reDatetime = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$`)
 	reTime     = regexp.MustCompile(`^[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?$`)
@@ -133,7 +136,13 @@ var (
 type convertCtx struct {
 	locales []string
 	locale  string
+	types   map[string]TypeFunc
 }
+
+// TypeFunc converts and checks a value of an app-defined attr type
+// (LIMP's ATTR.TYPE): it returns the value to store, or an error saying
+// what is wrong (sent to the client as INVALID_ATTR).
+type TypeFunc func(v any) (any, error)
 
 // convert checks v against a and returns the canonical value. path names
 // the value in errors ("title.en_AE", "tags.2").
@@ -213,15 +222,38 @@ func (a *Attr) convert(cc *convertCtx, v any, path string) (any, error) {
 			return nil, invalid()
 		}
 		out = b
-	case TypeEmail, TypePhone, TypeURIWeb, TypeDate, TypeDatetime, TypeTime, TypeIP, TypeLocales:
-		s, ok := v.(string)
+	case TypeEmail, TypePhone, TypeURIWeb, TypeIP, TypeLocales:
+		str, ok := v.(string)
 		if !ok {
 			return nil, invalid()
 		}
-		if !matchStringType(cc, a.Type, s) {
-			return nil, &attrError{kind: errInvalid, path: path, msg: fmt.Sprintf("%q is not a valid %s", truncate(s), a.Type)}
+		if msg := a.checkStringType(cc, str); msg != "" {
+			return nil, &attrError{kind: errInvalid, path: path, msg: fmt.Sprintf("%q %s", truncate(str), msg)}
 		}
-		out = s
+		out = str
+	case TypeDate, TypeDatetime, TypeTime:
+		str, ok := v.(string)
+		if !ok {
+			return nil, invalid()
+		}
+		canon, t, err := parseTemporal(a.Type, str)
+		if err != nil {
+			return nil, &attrError{kind: errInvalid, path: path, msg: fmt.Sprintf("%q is not a valid %s", truncate(str), expects(a))}
+		}
+		if !a.inRanges(t) {
+			return nil, &attrError{kind: errInvalid, path: path, msg: fmt.Sprintf("%q is outside the allowed ranges %v", truncate(str), a.Ranges)}
+		}
+		out = canon
+	case TypeCustom:
+		f := cc.types[a.Custom]
+		if f == nil {
+			return nil, fmt.Errorf("custom type %q is not registered", a.Custom)
+		}
+		c, err := f(v)
+		if err != nil {
+			return nil, &attrError{kind: errInvalid, path: path, msg: err.Error()}
+		}
+		out = c
 	case TypeLocale:
 		m, ok := v.(map[string]any)
 		if !ok {
@@ -295,6 +327,11 @@ func (a *Attr) convert(cc *convertCtx, v any, path string) (any, error) {
 				}
 			}
 		} else {
+			for _, k := range a.Required {
+				if _, ok := m[k]; !ok {
+					return nil, &attrError{kind: errMissing, path: path + "." + k}
+				}
+			}
 			for k, x := range m {
 				c, err := a.Val.convert(cc, x, path+"."+k)
 				if err != nil {
@@ -361,6 +398,9 @@ func (a *Attr) convert(cc *convertCtx, v any, path string) (any, error) {
 	default:
 		return nil, &attrError{kind: errInvalid, path: path, msg: fmt.Sprintf("type %s is not supported here", a.Type)}
 	}
+	if msg := a.checkBounds(out); msg != "" {
+		return nil, &attrError{kind: errInvalid, path: path, msg: msg}
+	}
 	if a.Validate != "" {
 		if err := theValidator().Var(out, a.Validate); err != nil {
 			return nil, &attrError{kind: errInvalid, path: path, msg: fmt.Sprintf("fails rule %q", a.Validate)}
@@ -392,25 +432,168 @@ func convertIDList(v any, path string) ([]any, error) {
 	return out, nil
 }
 
-func matchStringType(cc *convertCtx, t Type, s string) bool {
-	switch t {
+// checkStringType checks a string-typed value; it returns what is wrong
+// with it, or "".
+func (a *Attr) checkStringType(cc *convertCtx, s string) string {
+	switch a.Type {
 	case TypeEmail:
-		return reEmail.MatchString(s)
+		if len(s) > 254 || !reEmail.MatchString(s) {
+			return "is not a valid email address"
+		}
+		domain := strings.ToLower(s[strings.LastIndexByte(s, '@')+1:])
+		if len(a.Domains) > 0 && !domainIn(domain, a.Domains) {
+			return fmt.Sprintf("is not in the allowed domains %v", a.Domains)
+		}
+		if domainIn(domain, a.BlockedDomains) {
+			return "is in a refused domain"
+		}
 	case TypePhone:
-		return rePhone.MatchString(s)
+		if !rePhone.MatchString(s) || len(s) < 8 || len(s) > 16 {
+			return "is not a valid phone number (+ and 7 to 15 digits)"
+		}
+		if len(a.Codes) > 0 && !slices.ContainsFunc(a.Codes, func(c string) bool { return strings.HasPrefix(s[1:], strings.TrimPrefix(c, "+")) }) {
+			return fmt.Sprintf("does not have one of the country codes %v", a.Codes)
+		}
 	case TypeURIWeb:
-		return reURIWeb.MatchString(s)
-	case TypeDate:
-		return reDate.MatchString(s)
-	case TypeDatetime:
-		return reDatetime.MatchString(s)
-	case TypeTime:
-		return reTime.MatchString(s)
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || !strings.Contains(u.Hostname(), ".") && u.Hostname() != "localhost" {
+			return "is not a valid web address (http or https)"
+		}
+		if len(a.Domains) > 0 && !domainIn(strings.ToLower(u.Hostname()), a.Domains) {
+			return fmt.Sprintf("is not in the allowed domains %v", a.Domains)
+		}
 	case TypeIP:
-		_, err := netip.ParseAddr(s)
-		return err == nil
+		if _, err := netip.ParseAddr(s); err != nil {
+			return "is not a valid IPv4 or IPv6 address"
+		}
 	case TypeLocales:
-		return slices.Contains(cc.locales, s)
+		if !slices.Contains(cc.locales, s) {
+			return fmt.Sprintf("is not one of the app locales %v", cc.locales)
+		}
+	}
+	return ""
+}
+
+// domainIn reports whether domain is one of list or a subdomain of one.
+func domainIn(domain string, list []string) bool {
+	for _, d := range list {
+		d = strings.ToLower(strings.TrimPrefix(d, "."))
+		if domain == d || strings.HasSuffix(domain, "."+d) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkBounds applies Min and Max: the value of INT and FLOAT, the length
+// of STR (in characters), LIST and key/value DICT.
+func (a *Attr) checkBounds(v any) string {
+	if a.Min == nil && a.Max == nil {
+		return ""
+	}
+	var n float64
+	var what string
+	switch x := v.(type) {
+	case int64:
+		n, what = float64(x), "value"
+	case float64:
+		n, what = x, "value"
+	case string:
+		if a.Type != TypeStr {
+			return ""
+		}
+		n, what = float64(utf8.RuneCountInString(x)), "length"
+	case []any:
+		n, what = float64(len(x)), "number of items"
+	case map[string]any:
+		if a.Type != TypeDict || a.Fields != nil {
+			return ""
+		}
+		n, what = float64(len(x)), "number of keys"
+	default:
+		return ""
+	}
+	if a.Min != nil && n < *a.Min {
+		return fmt.Sprintf("%s %v is below the minimum %v", what, n, *a.Min)
+	}
+	if a.Max != nil && n > *a.Max {
+		return fmt.Sprintf("%s %v is above the maximum %v", what, n, *a.Max)
+	}
+	return ""
+}
+
+// Temporal layouts accepted on input; values with a zone designator are
+// converted to UTC and stored without one, as LIMP stores naive UTC.
+var (
+	datetimeLayouts = []string{"2006-01-02T15:04:05.999999999Z07:00", "2006-01-02T15:04Z07:00"}
+	naiveDatetime   = []string{"2006-01-02T15:04:05.999999999", "2006-01-02T15:04"}
+	timeLayouts     = []string{"15:04:05.999999999Z07:00", "15:04Z07:00"}
+	naiveTime       = []string{"15:04:05.999999999", "15:04"}
+)
+
+// parseTemporal checks a DATETIME, DATE or TIME value and returns its
+// stored form and its instant (TIME on the zero date).
+func parseTemporal(t Type, s string) (string, time.Time, error) {
+	switch t {
+	case TypeDate:
+		if !reDate.MatchString(s) {
+			return "", time.Time{}, errors.New("want YYYY-MM-DD")
+		}
+		tm, err := time.Parse("2006-01-02", s)
+		return s, tm, err
+	case TypeDatetime:
+		for _, l := range datetimeLayouts {
+			if tm, err := time.Parse(l, s); err == nil {
+				return FormatDatetime(tm), tm.UTC(), nil
+			}
+		}
+		if !reDatetime.MatchString(s) {
+			return "", time.Time{}, errors.New("want ISO 8601 YYYY-MM-DDTHH:MM[:SS[.ffffff]][zone]")
+		}
+		for _, l := range naiveDatetime {
+			if tm, err := time.Parse(l, s); err == nil {
+				return s, tm, nil
+			}
+		}
+		return "", time.Time{}, errors.New("not a valid date and time")
+	case TypeTime:
+		for _, l := range timeLayouts {
+			if tm, err := time.Parse(l, s); err == nil {
+				u := tm.UTC()
+				return u.Format("15:04:05"), time.Date(0, 1, 1, u.Hour(), u.Minute(), u.Second(), u.Nanosecond(), time.UTC), nil
+			}
+		}
+		if !reTime.MatchString(s) {
+			return "", time.Time{}, errors.New("want HH:MM[:SS[.ffffff]][zone]")
+		}
+		for _, l := range naiveTime {
+			if tm, err := time.Parse(l, s); err == nil {
+				return s, tm, nil
+			}
+		}
+		return "", time.Time{}, errors.New("not a valid time")
+	}
+	return "", time.Time{}, fmt.Errorf("%s is not a temporal type", t)
+}
+
+// inRanges reports whether t lies in any of the attr's ranges.
+func (a *Attr) inRanges(t time.Time) bool {
+	if len(a.Ranges) == 0 {
+		return true
+	}
+	for _, r := range a.Ranges {
+		ok := true
+		if r[0] != "" {
+			_, from, _ := parseTemporal(a.Type, r[0])
+			ok = !t.Before(from)
+		}
+		if ok && r[1] != "" {
+			_, to, _ := parseTemporal(a.Type, r[1])
+			ok = !t.After(to)
+		}
+		if ok {
+			return true
+		}
 	}
 	return false
 }

@@ -48,7 +48,7 @@ func (a *App) baseMethod(ctx context.Context, c *Call) (*Result, error) {
 }
 
 func (a *App) convertCtx() *convertCtx {
-	return &convertCtx{locales: a.cfg.Locales, locale: a.cfg.Locale}
+	return &convertCtx{locales: a.cfg.Locales, locale: a.cfg.Locale, types: a.types}
 }
 
 func (a *App) read(ctx context.Context, c *Call) (*Result, error) {

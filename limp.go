@@ -185,6 +185,8 @@ type App struct {
 
 	callsWG sync.WaitGroup // HTTP calls in flight
 
+	types map[string]TypeFunc // app-defined attr types
+
 	ipQuota   limiter // calls per IP per minute
 	authFails limiter // failed sign-ins per account and per IP
 }
@@ -210,6 +212,15 @@ func (a *App) Register(pkg string, modules ...*Module) {
 		m.pkg = pkg
 		a.order = append(a.order, m)
 	}
+}
+
+// RegisterType registers an app-defined attr type (LIMP's ATTR.TYPE),
+// used by attrs tagged `limp:"custom=name"`. Must be called before Start.
+func (a *App) RegisterType(name string, f TypeFunc) {
+	if a.types == nil {
+		a.types = map[string]TypeFunc{}
+	}
+	a.types[name] = f
 }
 
 // Module returns the loaded module called name, or nil. Valid after Start.

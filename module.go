@@ -262,6 +262,24 @@ func (m *Module) init(app *App) error {
 			}
 		}
 	}
+	var walk func(a *Attr)
+	walk = func(a *Attr) {
+		if a.Type == TypeCustom && app.types[a.Custom] == nil {
+			bad("attr %q uses custom type %q, which is not registered (App.RegisterType)", a.Name, a.Custom)
+		}
+		for _, c := range a.Items {
+			walk(c)
+		}
+		for _, c := range a.Fields {
+			walk(c)
+		}
+		if a.Val != nil {
+			walk(a.Val)
+		}
+	}
+	for _, a := range m.Attrs {
+		walk(a)
+	}
 	for path := range m.Defaults {
 		if m.lookupAttr(path) == nil {
 			bad("default for undeclared attr %q", path)
