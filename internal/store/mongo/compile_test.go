@@ -302,6 +302,9 @@ func TestIndexesGolden(t *testing.T) {
 				if ix.Unique {
 					d = append(d, bson.E{Key: "unique", Value: true}, bson.E{Key: "partialFilterExpression", Value: ix.Partial})
 				}
+				if ix.Text {
+					d = append(d, bson.E{Key: "default_language", Value: textLanguage}, bson.E{Key: "language_override", Value: textLanguageOverride})
+				}
 				a = append(a, d)
 			}
 			golden(t, "indexes_"+tt.name, indentJSON(t, bson.D{{Key: "indexes", Value: a}}))

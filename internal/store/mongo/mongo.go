@@ -242,19 +242,29 @@ func (s *Store) Read(ctx context.Context, c *schema.Collection, q *query.Query) 
 	if len(q.Group) > 0 {
 		res.Groups = make(map[string][]store.Bucket, len(q.Group))
 	}
-	var counts []bson.D
-	if err := aggregate(ctx, coll, p.Count(), &counts); err != nil {
-		return nil, fmt.Errorf("read %s: count: %w", c.Name, err)
-	}
-	if len(counts) > 0 {
-		n, ok := toInt64(lookup(counts[0], "n"))
-		if !ok {
-			return nil, fmt.Errorf("read %s: count: unexpected result %v", c.Name, counts[0])
-		}
-		res.Total = n
-	}
 	for _, g := range p.Groups {
 		res.Groups[g.By] = []store.Bucket{}
+	}
+	// Without paging the page is every match: no separate count.
+	var docs []bson.D
+	paged := q.Skip > 0 || q.Limit > 0
+	if !paged {
+		if err := aggregate(ctx, coll, p.Docs(), &docs); err != nil {
+			return nil, fmt.Errorf("read %s: %w", c.Name, err)
+		}
+		res.Total = int64(len(docs))
+	} else {
+		var counts []bson.D
+		if err := aggregate(ctx, coll, p.Count(), &counts); err != nil {
+			return nil, fmt.Errorf("read %s: count: %w", c.Name, err)
+		}
+		if len(counts) > 0 {
+			n, ok := toInt64(lookup(counts[0], "n"))
+			if !ok {
+				return nil, fmt.Errorf("read %s: count: unexpected result %v", c.Name, counts[0])
+			}
+			res.Total = n
+		}
 	}
 	if res.Total == 0 {
 		return res, nil
@@ -272,9 +282,10 @@ func (s *Store) Read(ctx context.Context, c *schema.Collection, q *query.Query) 
 			res.Groups[g.By] = append(res.Groups[g.By], b)
 		}
 	}
-	var docs []bson.D
-	if err := aggregate(ctx, coll, p.Docs(), &docs); err != nil {
-		return nil, fmt.Errorf("read %s: %w", c.Name, err)
+	if paged {
+		if err := aggregate(ctx, coll, p.Docs(), &docs); err != nil {
+			return nil, fmt.Errorf("read %s: %w", c.Name, err)
+		}
 	}
 	for _, d := range docs {
 		m, err := readDoc(c, d)

@@ -30,7 +30,17 @@ type IndexSpec struct {
 	// lacking an attr never collide.
 	Unique  bool
 	Partial bson.D
+	// Text indexes use default_language "none" (no stemming, no stop
+	// words: the same for every locale, like the embedded store) and
+	// language_override "__language", so an attr named "language" is
+	// just data.
+	Text bool
 }
+
+const (
+	textLanguage         = "none"
+	textLanguageOverride = "__language"
+)
 
 func uniqueName(set []string) string { return indexPrefix + "u_" + strings.Join(set, "_") }
 
@@ -90,7 +100,7 @@ func Indexes(c *schema.Collection, locales []string) []IndexSpec {
 		if wildcard {
 			keys = bson.D{{Key: "$**", Value: "text"}}
 		}
-		out = append(out, IndexSpec{Name: indexPrefix + "text", Keys: keys})
+		out = append(out, IndexSpec{Name: indexPrefix + "text", Keys: keys, Text: true})
 	}
 	return out
 }
@@ -149,6 +159,9 @@ func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 		if w.Unique {
 			opts.SetUnique(true).SetPartialFilterExpression(w.Partial)
 		}
+		if w.Text {
+			opts.SetDefaultLanguage(textLanguage).SetLanguageOverride(textLanguageOverride)
+		}
 		if _, err := coll.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: w.Keys, Options: opts}); err != nil {
 			return fmt.Errorf("sync %s: create index %s: %w", c.Name, w.Name, err)
 		}
@@ -171,7 +184,10 @@ func sameIndex(w IndexSpec, h bson.D) bool {
 		}
 	}
 	key, _ := lookup(h, "key").(bson.D)
-	if len(w.Keys) > 0 && w.Keys[0].Value == "text" {
+	if w.Text {
+		if lookup(h, "default_language") != textLanguage || lookup(h, "language_override") != textLanguageOverride {
+			return false
+		}
 		weights, _ := lookup(h, "weights").(bson.D)
 		if len(weights) != len(w.Keys) {
 			return false

@@ -169,3 +169,35 @@ func TestOpenBadURI(t *testing.T) {
 		t.Fatalf("Open(bad uri) error = %v", err)
 	}
 }
+
+// FuzzReadDoc feeds arbitrary BSON documents through the read conversion:
+// it must return a value or an error, never panic.
+func FuzzReadDoc(f *testing.F) {
+	id := bson.ObjectID(mustID(f, "f00000000000000000000010"))
+	for _, d := range []bson.D{
+		{{Key: "_id", Value: id}, {Key: "cat", Value: "f00000000000000000000010"}},
+		{{Key: "cats", Value: bson.A{int32(1), bson.D{{Key: "a", Value: 1.5}}}}, {Key: "t", Value: bson.NewDateTimeFromTime(time.Unix(0, 0))}},
+	} {
+		b, err := bson.Marshal(d)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var d bson.D
+		if err := bson.Unmarshal(b, &d); err != nil {
+			return
+		}
+		doc, err := readDoc(blogColl, d)
+		if err != nil {
+			return
+		}
+		if _, ok := doc[deletedField]; ok {
+			t.Errorf("readDoc kept %s", deletedField)
+		}
+		if _, err := docToBSON(doc); err != nil {
+			t.Errorf("read document does not convert back: %v", err)
+		}
+	})
+}
