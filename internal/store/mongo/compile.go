@@ -367,8 +367,22 @@ func compileCond(c *query.Cond) (matchExpr, error) {
 		}
 		ops = bson.D{{Key: "$gte", Value: val}, {Key: "$lte", Value: val2}}
 	case query.In, query.Nin, query.All:
-		if _, ok := c.Value.([]any); !ok {
+		list, ok := c.Value.([]any)
+		if !ok {
 			return nil, fmt.Errorf("compile condition on %q: %s needs a list, got %T", c.Path, c.Op, c.Value)
+		}
+		// $all reads {$elemMatch: ...} elements as operators: keep
+		// every element literal.
+		if c.Op == query.All {
+			for _, x := range list {
+				if m, ok := x.(map[string]any); ok {
+					for k := range m {
+						if strings.HasPrefix(k, "$") {
+							return nil, fmt.Errorf("compile condition on %q: $all element has operator-like key %q", c.Path, k)
+						}
+					}
+				}
+			}
 		}
 		ops = bson.D{{Key: c.Op.String(), Value: val}}
 	case query.Regex:

@@ -2,12 +2,15 @@ package mongo
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/limp-go/limp/internal/store"
 )
@@ -143,6 +146,25 @@ func TestDupError(t *testing.T) {
 	for _, set := range blogColl.Unique {
 		if got := uniqueName(set); !strings.HasPrefix(got, "limp_u_") {
 			t.Errorf("uniqueName(%v) = %q", set, got)
+		}
+	}
+	wex := func(msg string) error {
+		return fmt.Errorf("wrapped: %w", mongo.WriteException{WriteErrors: []mongo.WriteError{{Code: 11000, Message: msg}}})
+	}
+	tests := []struct {
+		err  error
+		want []string
+	}{
+		{wex("E11000 duplicate key error collection: limp.blogs index: limp_u_slug dup key: { slug: \"a\" }"), []string{"slug"}},
+		{wex("E11000 duplicate key error collection: limp.blogs index: limp_u_user_title.en_AE dup key: { }"), []string{"user", "title.en_AE"}},
+		{wex("E11000 duplicate key error collection: limp.blogs index: _id_ dup key: { }"), []string{"_id"}},
+		{mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: mongo.WriteError{Index: 1, Code: 11000,
+			Message: "E11000 duplicate key error collection: limp.blogs index: limp_u_slug dup key: { }"}}}}, []string{"slug"}},
+	}
+	for _, tt := range tests {
+		var de *store.DuplicateError
+		if err := dupError(blogColl, tt.err); !errors.As(err, &de) || !reflect.DeepEqual(de.Attrs, tt.want) {
+			t.Errorf("dupError(%v) = %v, want attrs %v", tt.err, err, tt.want)
 		}
 	}
 	other := context.DeadlineExceeded
