@@ -134,7 +134,6 @@ var (
 	idType     = reflect.TypeFor[ID]()
 	localeType = reflect.TypeFor[Locale]()
 	anyType    = reflect.TypeFor[any]()
-	docType    = reflect.TypeFor[Doc]()
 )
 
 // attrsOf derives the attrs of struct type t.

@@ -280,18 +280,6 @@ func (a *App) Invoke(ctx context.Context, s *Session, endpoint string, q *Query,
 	return a.run(ctx, c)
 }
 
-// invokeSys runs a method internally skipping permission and args checks
-// (LIMP's skip_events=[PERM, ARGS]).
-func (a *App) invokeSys(ctx context.Context, endpoint string, q *Query, doc M) (*Result, error) {
-	m, meth, err := a.dispatch(endpoint)
-	if err != nil {
-		return nil, err
-	}
-	c := &Call{Endpoint: endpoint, Module: m, Method: meth, Query: q, Doc: doc, Session: a.anon,
-		RemoteAddr: "127.0.0.1", UserAgent: "limp-go", ClientApp: "__sys", app: a, skip: skipPerm | skipArgs}
-	return a.run(ctx, c)
-}
-
 // checkArgs validates the call against the method's query_args and
 // doc_args sets (spec §8.7), converting the matched set's values in place.
 func (c *Call) checkArgs() error {

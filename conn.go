@@ -40,6 +40,9 @@ type conn struct {
 	closeReason string
 
 	uploads *uploads
+
+	quotaMu sync.Mutex
+	quota   window // calls this minute (spec §2.4 step 2)
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
@@ -235,6 +238,14 @@ func (c *conn) handleFrame(data []byte) {
 	callID := f.callID
 	if cl.hasID {
 		callID = cl.callID
+	}
+	if err := a.checkIPQuota(c.ip); err != nil {
+		c.replyErr(err, callID, "")
+		return
+	}
+	if err := c.checkSessionQuota(sess.Anon()); err != nil {
+		c.replyErr(err, callID, "")
+		return
 	}
 	if cl.endpoint == "" {
 		c.replyErr(errNoEndpoint, callID, "")

@@ -49,8 +49,11 @@ type coreSession struct {
 func (a *App) registerCore() {
 	self := M{"_id": VarUser}
 	user := NewModule[coreUser]("user", Methods{
-		"read":   {Permissions: []Perm{{Privilege: "admin"}, {Privilege: "read", QueryMod: self}}},
-		"create": {Permissions: Perms("admin")},
+		"read": {Permissions: []Perm{{Privilege: "admin"}, {Privilege: "read", QueryMod: self}}},
+		// Sign-up: a caller with user.create (ANON, when the app grants
+		// it) creates an ordinary active user and nothing more.
+		"create": {Permissions: []Perm{{Privilege: "admin"}, {Privilege: "create",
+			DocMod: M{"privileges": M{}, "groups": []any{}, "status": "active", "login_time": nil}}}},
 		"update": {
 			Permissions: []Perm{
 				{Privilege: "admin", DocMod: M{"groups": nil}},
@@ -63,6 +66,11 @@ func (a *App) registerCore() {
 			QueryArgs:   []Args{{"_id": {Type: TypeID}}},
 		},
 	})
+	user.Methods["add_group"] = &Method{Permissions: Perms("admin"), Handler: a.addGroup,
+		QueryArgs: []Args{{"_id": {Type: TypeID}}}}
+	user.Methods["delete_group"] = &Method{Permissions: Perms("admin"), Handler: a.deleteGroup,
+		QueryArgs: []Args{{"_id": {Type: TypeID}, "group": {Type: TypeID}}}}
+	user.Hooks = Hooks{PreCreate: a.userPreCreate, PreUpdate: a.userPreUpdate, OnRead: a.userOnRead}
 	user.Collection = "users"
 	group := NewModule[coreGroup]("group", Methods{
 		"read":   {Permissions: Perms("admin")},
@@ -89,6 +97,18 @@ func (a *App) registerCore() {
 			QueryArgs:   []Args{{"_id": {Type: TypeID}}},
 		},
 	})
+	session.Methods["auth"] = &Method{Permissions: Perms("*"), Handler: a.auth}
+	session.Methods["reauth"] = &Method{Permissions: Perms("*"), Handler: a.reauth}
+	session.Methods["signout"] = &Method{Permissions: Perms("*"), Handler: a.signout}
+	session.Hooks = Hooks{OnRead: func(ctx context.Context, c *Call, r *Result) (*Result, error) {
+		docs, _ := r.Args["docs"].([]any)
+		for _, d := range docs {
+			if m, ok := d.(map[string]any); ok {
+				delete(m, "token_hash")
+			}
+		}
+		return r, nil
+	}}
 	session.Collection = "sessions"
 	a.Register("core", user, group, session)
 }

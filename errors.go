@@ -136,6 +136,7 @@ var (
 	errSessionQuota  = NewError(429, CodeSessionQuotaHit, msgSessionQuota)
 	errInvalidWatch  = NewError(400, CodeInvalidWatch, msgInvalidWatch)
 	errNoVerify      = NewError(1008, CodeNoVerify, msgInvalidToken)
+	errAuthThrottled = NewError(429, CodeSessionAuthThrottle, "Too many failed sign-ins; try again later.")
 )
 
 // codePrefix returns "PKG_MODULE_" for a module.

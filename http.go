@@ -154,7 +154,7 @@ func (a *App) writeHTTPError(w http.ResponseWriter, err error, endpoint string) 
 func httpQuery(meth *Method, args []string) (*Query, error) {
 	names := meth.pathArgs()
 	if len(args) > len(names) {
-		return nil, errors.New("Too many path args for this method.")
+		return nil, errors.New("too many path args for this method")
 	}
 	if len(args) == 0 {
 		return &Query{}, nil

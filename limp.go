@@ -119,6 +119,41 @@ type Config struct {
 	// default 15 s.
 	DrainTimeout time.Duration
 
+	// User is a struct (or pointer to one) whose fields are the app's
+	// user attrs, besides the core ones (name, locale, groups,
+	// privileges, status); default: email (EMAIL).
+	User any
+	// AuthAttrs are the user attrs clients sign in with; each is unique.
+	// Default ["email"].
+	AuthAttrs []string
+	// AdminDoc holds the ADMIN user's attrs, including every auth attr;
+	// default {"email": DefaultAdminEmail}.
+	AdminDoc M
+	// AdminPassword is the ADMIN user's password; default
+	// DefaultAdminPassword (a warning is logged; refused in production).
+	AdminPassword string
+	// ForceAdminCheck rewrites an existing ADMIN user from AdminDoc and
+	// AdminPassword at start.
+	ForceAdminCheck bool
+	// AllowInsecureDefaults lets a production env start with the default
+	// anon token or admin password.
+	AllowInsecureDefaults bool
+	// Groups are app-declared groups, created or updated at start.
+	Groups []Group
+	// SessionTTL is a session's life after auth or reauth; default 30
+	// days.
+	SessionTTL time.Duration
+
+	// QuotaIPMin, QuotaAnonMin and QuotaAuthMin bound calls per minute
+	// per IP (websocket and HTTP), per ANON connection and per signed-in
+	// connection; defaults 500, 40 and 100 (LIMP's). Negative: no quota.
+	QuotaIPMin, QuotaAnonMin, QuotaAuthMin int
+	// AuthFailuresAccount and AuthFailuresIP bound failed sign-ins per
+	// account and per IP within AuthFailureWindow before further attempts
+	// are refused without checking; defaults 10, 100 and 15 minutes.
+	AuthFailuresAccount, AuthFailuresIP int
+	AuthFailureWindow                   time.Duration
+
 	// Logger receives the app's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -149,6 +184,9 @@ type App struct {
 	drain   chan struct{} // closed when Shutdown starts
 
 	callsWG sync.WaitGroup // HTTP calls in flight
+
+	ipQuota   limiter // calls per IP per minute
+	authFails limiter // failed sign-ins per account and per IP
 }
 
 // ErrShutdown is returned by Shutdown when the app was already shut down.
@@ -191,6 +229,13 @@ func (a *App) Logger() *slog.Logger {
 	return a.log
 }
 
+func orDefault(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
 func (c *Config) setDefaults() {
 	if len(c.Locales) == 0 {
 		c.Locales = []string{"ar_AE", "en_AE"}
@@ -215,6 +260,26 @@ func (c *Config) setDefaults() {
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if len(c.AuthAttrs) == 0 {
+		c.AuthAttrs = []string{"email"}
+	}
+	if c.AdminDoc == nil {
+		c.AdminDoc = M{"email": DefaultAdminEmail}
+	}
+	if c.AdminPassword == "" {
+		c.AdminPassword = DefaultAdminPassword
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = DefaultSessionTTL
+	}
+	c.QuotaIPMin = orDefault(c.QuotaIPMin, 500)
+	c.QuotaAnonMin = orDefault(c.QuotaAnonMin, 40)
+	c.QuotaAuthMin = orDefault(c.QuotaAuthMin, 100)
+	c.AuthFailuresAccount = orDefault(c.AuthFailuresAccount, 10)
+	c.AuthFailuresIP = orDefault(c.AuthFailuresIP, 100)
+	if c.AuthFailureWindow == 0 {
+		c.AuthFailureWindow = 15 * time.Minute
 	}
 	if c.Data == "" {
 		c.Data = filepath.Join("limp_data", c.Name+".db")
@@ -248,6 +313,9 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.checkSecurity(); err != nil {
 		return err
 	}
+	if err := a.checkAuthSecurity(); err != nil {
+		return err
+	}
 	if a.store == nil {
 		st, err := openStore(ctx, a.cfg.Data, a.log)
 		if err != nil {
@@ -267,6 +335,14 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.bootstrap(ctx); err != nil {
 		a.closeStore()
 		return fmt.Errorf("limp: system documents: %w", err)
+	}
+	if err := a.bootstrapAdmin(ctx); err != nil {
+		a.closeStore()
+		return fmt.Errorf("limp: ADMIN user: %w", err)
+	}
+	if err := a.syncGroups(ctx); err != nil {
+		a.closeStore()
+		return fmt.Errorf("limp: groups: %w", err)
 	}
 	a.started.Store(true)
 	return nil
@@ -299,6 +375,9 @@ func (a *App) load() error {
 		loaded = append(loaded, m)
 	}
 	a.order = loaded
+	if err := a.prepareUser(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, m := range a.order {
 		if err := m.init(a); err != nil {
 			errs = append(errs, err)

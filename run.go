@@ -28,6 +28,7 @@ import (
 //	-p, --port PORT    listen port, default 8081 (also $PORT)
 //	--data PATH|URI    embedded store file, or mongodb:// URI (also $LIMP_DATA)
 //	--version          print versions and exit
+//	--generate-ref F   write a Markdown API reference to F (- for stdout) and exit
 func (a *App) Run() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -44,6 +45,7 @@ func (a *App) Run() {
 // runOptions is the parsed command line.
 type runOptions struct {
 	env, data, packages, listen string
+	ref                         string
 	port                        int
 	debug, version              bool
 }
@@ -71,6 +73,7 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	fs.StringVar(&o.listen, "listen", "", "listen `address` host:port (overrides --port)")
 	fs.StringVar(&o.data, "data", o.data, "embedded store file `path`, or a mongodb:// URI")
 	fs.BoolVar(&o.version, "version", false, "print versions and exit")
+	fs.StringVar(&o.ref, "generate-ref", "", "write a Markdown API reference of the modules to `file` (- for stdout) and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,6 +98,9 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	}
 	if o.packages != "" {
 		a.cfg.Packages = strings.Split(o.packages, ",")
+	}
+	if o.ref != "" {
+		return a.writeRef(o.ref, stdout)
 	}
 	addr := o.listen
 	if addr == "" {
@@ -161,4 +167,20 @@ func redactURI(s string) string {
 		return s[:i+3] + u + ":***" + s[at:]
 	}
 	return s
+}
+
+// writeRef writes the API reference to path ("-": out).
+func (a *App) writeRef(path string, out io.Writer) error {
+	if path == "-" {
+		return a.GenerateRef(out)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("limp: --generate-ref: %w", err)
+	}
+	if err := a.GenerateRef(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }

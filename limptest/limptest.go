@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/limp-go/limp"
+	"github.com/limp-go/limp/client"
 )
 
 // Server is a started App served over loopback.
@@ -65,4 +66,25 @@ type tWriter struct{ t testing.TB }
 func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// Client returns a client connected to the server (closed when the test
+// ends). o may be nil; its AnonToken defaults to the app's.
+func (s *Server) Client(t testing.TB, o *client.Options) *client.Client {
+	t.Helper()
+	var opts client.Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.AnonToken == "" {
+		opts.AnonToken = s.App.Config().AnonToken
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, s.WS, &opts)
+	if err != nil {
+		t.Fatalf("limptest: dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

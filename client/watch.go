@@ -1,0 +1,155 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// ErrWatchEnded is returned (wrapped) by [Watch.Next] once the watch has
+// ended: stopped, overflowed, or the server did not open a stream.
+var ErrWatchEnded = errors.New("client: watch ended")
+
+// WatchBuffer is the number of undelivered events a [Watch] holds; when a
+// slow consumer lets more pile up, the watch ends with an overflow error
+// (the reader goroutine never blocks on a consumer).
+const WatchBuffer = 1024
+
+// Watch is a live query stream (spec §6.12): the responses the server
+// sends, after "Created watch task.", for a call to a watch method. Every
+// event carries args.watch and the call's call_id. Next and Stop are safe
+// for concurrent use.
+type Watch struct {
+	// ID is the watch id (args.watch, equal to the call id).
+	ID string
+	// Created is the server's first response ("Created watch task.").
+	Created *Response
+
+	c      *Client
+	mu     sync.Mutex
+	queue  []*Response
+	err    error         // set when the watch ends
+	notify chan struct{} // signalled on push and end; cap 1
+}
+
+// Watch calls a watch method (for example "blog/watch") and returns the
+// stream once the server has acknowledged it. A non-200 first response is
+// returned as an [*Error]. Stop the watch with [Watch.Stop]; it also ends
+// when the connection closes.
+func (c *Client) Watch(ctx context.Context, endpoint string, query, doc any) (*Watch, error) {
+	c.mu.Lock()
+	if c.closed {
+		err := c.err
+		c.mu.Unlock()
+		return nil, fmt.Errorf("watch %s: %w", endpoint, err)
+	}
+	id := c.newCallIDLocked()
+	key, sid := c.key, c.sid
+	w := &Watch{ID: id, c: c, notify: make(chan struct{}, 1)}
+	c.watches[id] = w
+	c.mu.Unlock()
+
+	frame, err := c.sign(id, endpoint, sid, key, query, doc)
+	if err == nil {
+		err = c.write(ctx, endpoint, frame)
+	}
+	if err == nil {
+		var first *Response
+		first, err = w.Next(ctx)
+		if err == nil {
+			w.Created = first
+			if _, ok := first.Args["watch"]; ok {
+				return w, nil
+			}
+			err = fmt.Errorf("watch %s: %w: response has no args.watch", endpoint, ErrWatchEnded)
+		}
+	}
+	c.forgetWatch(w)
+	w.end(fmt.Errorf("%w: not opened", ErrWatchEnded))
+	return nil, err
+}
+
+// Next returns the next event. An event with a status other than 200 is
+// returned with an [*Error] and the stream continues. After the watch ends,
+// Next returns the queued events and then an error wrapping [ErrWatchEnded]
+// or [ErrClosed].
+func (w *Watch) Next(ctx context.Context) (*Response, error) {
+	for {
+		w.mu.Lock()
+		if len(w.queue) > 0 {
+			r := w.queue[0]
+			w.queue[0] = nil
+			w.queue = w.queue[1:]
+			w.mu.Unlock()
+			if r.Status != 200 {
+				return r, r.asError()
+			}
+			return r, nil
+		}
+		err := w.err
+		w.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-w.notify:
+		}
+	}
+}
+
+// Stop ends the watch locally and asks the server to cancel it with
+// watch/delete (query [{"watch": ID}]). Events arriving afterwards go to
+// [Options.OnMessage].
+func (w *Watch) Stop(ctx context.Context) error {
+	w.c.forgetWatch(w)
+	w.end(fmt.Errorf("%w: stopped", ErrWatchEnded))
+	if _, err := w.c.Call(ctx, "watch/delete", []any{map[string]any{"watch": w.ID}}, nil); err != nil {
+		return fmt.Errorf("stop watch: %w", err)
+	}
+	return nil
+}
+
+func (c *Client) forgetWatch(w *Watch) {
+	c.mu.Lock()
+	if c.watches[w.ID] == w {
+		delete(c.watches, w.ID)
+	}
+	c.mu.Unlock()
+}
+
+// push queues an event; it reports false when the watch is over (ended
+// before, or overflowing now) and should be forgotten.
+func (w *Watch) push(r *Response) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return false
+	}
+	if len(w.queue) >= WatchBuffer {
+		w.err = fmt.Errorf("%w: more than %d undelivered events", ErrWatchEnded, WatchBuffer)
+		w.signal()
+		return false
+	}
+	w.queue = append(w.queue, r)
+	w.signal()
+	return true
+}
+
+func (w *Watch) end(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.signal()
+	w.mu.Unlock()
+}
+
+func (w *Watch) signal() {
+	select {
+	case w.notify <- struct{}{}:
+	default:
+	}
+}

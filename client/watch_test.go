@@ -1,0 +1,76 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestWatch(t *testing.T) {
+	f := newFakeServer(t)
+	c := dial(t, f, nil)
+	ctx := testCtx(t)
+	w, err := c.Watch(ctx, "blog/watch", nil, map[string]any{"n": 3})
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	if w.Created.Code() != "CORE_WATCH_OK" || w.Created.Args["watch"] != w.ID {
+		t.Errorf("created = %s", w.Created.Raw)
+	}
+	for i := range 3 {
+		ev, err := w.Next(ctx)
+		if err != nil {
+			t.Fatalf("Next %d: %v", i, err)
+		}
+		docs := ev.Args["docs"].([]any)
+		if ev.Args["oper"] != "create" || docs[0].(map[string]any)["i"] != json.Number(fmt.Sprint(i)) {
+			t.Errorf("event %d = %s", i, ev.Raw)
+		}
+	}
+	// Other calls are unaffected while the watch is open.
+	if err := c.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Stop(ctx); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	if _, err := w.Next(ctx); !errors.Is(err, ErrWatchEnded) {
+		t.Errorf("Next after Stop = %v; want ErrWatchEnded", err)
+	}
+	if f.count("watch/delete") != 1 {
+		t.Errorf("server saw %d watch/delete; want 1", f.count("watch/delete"))
+	}
+
+	if _, err := c.Watch(ctx, "nope/watch", nil, nil); CodeOf(err) != "CORE_REQ_INVALID_MODULE" {
+		t.Errorf("Watch of unknown module = %v", err)
+	}
+	if _, err := c.Watch(ctx, "heart/beat", nil, nil); !errors.Is(err, ErrWatchEnded) {
+		t.Errorf("Watch of a non-watch method = %v; want ErrWatchEnded", err)
+	}
+}
+
+func TestWatchEndsWithConnection(t *testing.T) {
+	f := newFakeServer(t)
+	c := dial(t, f, nil)
+	ctx := testCtx(t)
+	w, err := c.Watch(ctx, "blog/watch", nil, map[string]any{"n": 0})
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := w.Next(cctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Next with cancelled ctx = %v", err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Next(ctx); !errors.Is(err, ErrClosed) {
+		t.Errorf("Next after Close = %v; want ErrClosed", err)
+	}
+	if _, err := c.Watch(ctx, "blog/watch", nil, nil); !errors.Is(err, ErrClosed) {
+		t.Errorf("Watch after Close = %v; want ErrClosed", err)
+	}
+}
