@@ -79,16 +79,9 @@ func Open(ctx context.Context, uri string, o *Options) (*Store, error) {
 	if o == nil {
 		o = &Options{}
 	}
-	cs, err := connstring.Parse(uri)
+	dbName, err := databaseName(uri, o.Database)
 	if err != nil {
-		return nil, fmt.Errorf("open mongodb: parse uri: %w", err)
-	}
-	dbName := o.Database
-	if dbName == "" {
-		dbName = cs.Database
-	}
-	if dbName == "" {
-		dbName = "limp"
+		return nil, fmt.Errorf("open mongodb: %w", err)
 	}
 	wc := o.WriteConcern
 	if wc == nil {
@@ -117,6 +110,21 @@ func Open(ctx context.Context, uri string, o *Options) (*Store, error) {
 			"database", dbName)
 	}
 	return s, nil
+}
+
+// databaseName returns name, else the database in uri's path, else "limp".
+func databaseName(uri, name string) (string, error) {
+	cs, err := connstring.Parse(uri)
+	if err != nil {
+		return "", fmt.Errorf("parse uri: %w", err)
+	}
+	switch {
+	case name != "":
+		return name, nil
+	case cs.Database != "":
+		return cs.Database, nil
+	}
+	return "limp", nil
 }
 
 // Close disconnects from the deployment. Later calls return

@@ -100,3 +100,18 @@ func TestReadHonoursContext(t *testing.T) {
 		t.Errorf("Read with a canceled context = %v, want context.Canceled", err)
 	}
 }
+
+func TestDatabaseName(t *testing.T) {
+	tests := []struct{ uri, name, want string }{
+		{"mongodb://127.0.0.1:27017", "", "limp"},
+		{"mongodb://127.0.0.1:27017/", "", "limp"},
+		{"mongodb://u:p@h1:1,h2:2/blog?replicaSet=rs0", "", "blog"},
+		{"mongodb://127.0.0.1/blog", "other", "other"},
+	}
+	for _, tt := range tests {
+		got, err := databaseName(tt.uri, tt.name)
+		if err != nil || got != tt.want {
+			t.Errorf("databaseName(%q, %q) = %q, %v; want %q", tt.uri, tt.name, got, err, tt.want)
+		}
+	}
+}
