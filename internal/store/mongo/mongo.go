@@ -6,6 +6,25 @@
 // $limit and $project; Total comes from a separate {$count} aggregation
 // over the same matching stages, each `$group` from a $bucketAuto one.
 //
+// Compared with LIMP's pipeline (spec §7.7), on purpose:
+//   - Conditions compile to explicit operators ({a: {$eq: v}}), so a value
+//     is never read as an operator; the $match needs no $group to strip
+//     fields: a final $project drops the store's internal fields.
+//   - A join (path through a referenced document) is a $lookup (with a
+//     pipeline skipping soft-deleted targets; MongoDB 5.0+) into
+//     "__join_<attr>" and a $match on it, after the join-free conditions,
+//     instead of $lookup + $unwind + $group; an ID list joins too.
+//   - ACCESS is a plain $match $or (owner, anon, users, groups), no
+//     $project.
+//   - $search results are sorted by text score unless $sort is given (LIMP
+//     drops the score before sorting) and no "score > 0.5" cut-off is
+//     applied; $geo_near results are nearest first unless $sort is given
+//     (LIMP re-sorted them by _id). _id breaks sort ties.
+//   - A `$group` bucket pipeline keeps the whole filter (LIMP drops the
+//     first $match whose first key is the grouped attr).
+//   - $search and $geo_near together are rejected: both must be the first
+//     stage.
+//
 // Timeouts: the v2 driver derives every command's maxTimeMS from the
 // context's deadline (x/mongo/driver: calculateMaxTimeMS), and cancels the
 // round trip when the context ends, so every method is bounded by ctx.
@@ -155,7 +174,11 @@ type txKey struct{}
 // Tx runs fn in a transaction carried by the context fn receives; nested
 // calls join the outer transaction. On a deployment without transactions
 // fn runs as is.
-func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+//
+// A transaction is tried once: fn is never re-run on a transient
+// transaction error (fn may have effects outside the database); the error
+// is returned instead.
+func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) error {
 	if err := s.check(); err != nil {
 		return err
 	}
@@ -390,7 +413,9 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 		var bwe mongo.BulkWriteException
 		if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 && bwe.WriteErrors[0].Index > 0 {
 			done := ids[:bwe.WriteErrors[0].Index]
-			if _, derr := coll.DeleteMany(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: done}}}}); derr != nil {
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			if _, derr := coll.DeleteMany(uctx, byIDs(done)); derr != nil {
 				s.log.Warn("undo partial insert", "collection", c.Name, "err", derr)
 			}
 		}
