@@ -1,0 +1,46 @@
+//go:build storetest
+
+// The shared conformance suite (internal/store/storetest) runs against a
+// real deployment named by LIMP_TEST_MONGO_URI (a replica set for the
+// transaction tests), e.g. mongodb://127.0.0.1:27017/?replicaSet=rs0.
+// Build with -tags storetest until the suite lands on main.
+
+package mongo
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/limp-go/limp/internal/oid"
+	"github.com/limp-go/limp/internal/store"
+	"github.com/limp-go/limp/internal/store/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	uri := os.Getenv("LIMP_TEST_MONGO_URI")
+	if uri == "" {
+		t.Skip("LIMP_TEST_MONGO_URI is not set")
+	}
+	storetest.Run(t, func(t *testing.T) store.Store {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		name := "limp_test_" + oid.New().Hex()
+		s, err := Open(ctx, uri, &Options{Database: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := s.db.Drop(ctx); err != nil {
+				t.Errorf("drop %s: %v", name, err)
+			}
+			if err := s.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+		return s
+	})
+}

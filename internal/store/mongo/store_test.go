@@ -1,0 +1,117 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/limp-go/limp/internal/query"
+	"github.com/limp-go/limp/internal/store"
+)
+
+// offline returns a Store whose client never reached a server (Connect is
+// lazy): enough for the paths that need no round trip.
+func offline(t *testing.T, txOK bool) *Store {
+	t.Helper()
+	c, err := mongo.Connect(options.Client().ApplyURI("mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=100"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Store{client: c, db: c.Database("limp"), log: slog.New(slog.NewTextHandler(io.Discard, nil)), txOK: txOK}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestTxStandalone(t *testing.T) {
+	s := offline(t, false)
+	ctx := context.Background()
+	var depth int
+	err := s.Tx(ctx, func(ctx context.Context) error {
+		depth++
+		if ctx.Value(txKey{}) != s {
+			t.Error("Tx context does not carry the transaction marker")
+		}
+		return s.Tx(ctx, func(ctx context.Context) error {
+			depth++
+			return nil
+		})
+	})
+	if err != nil || depth != 2 {
+		t.Fatalf("Tx = %v after %d levels, want nil after 2", err, depth)
+	}
+	boom := errors.New("boom")
+	if err := s.Tx(ctx, func(context.Context) error { return boom }); !errors.Is(err, boom) {
+		t.Errorf("Tx error = %v, want %v", err, boom)
+	}
+}
+
+func TestClosed(t *testing.T) {
+	s := offline(t, false)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+	ctx := context.Background()
+	q := &query.Query{}
+	if _, err := s.Read(ctx, blogColl, q); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Read after Close = %v", err)
+	}
+	if err := s.Insert(ctx, blogColl, map[string]any{}); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Insert after Close = %v", err)
+	}
+	if _, err := s.Update(ctx, blogColl, q, &store.Update{}); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Update after Close = %v", err)
+	}
+	if _, err := s.Delete(ctx, blogColl, q, true); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Delete after Close = %v", err)
+	}
+	if err := s.Sync(ctx, blogColl); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Sync after Close = %v", err)
+	}
+	if err := s.Tx(ctx, func(context.Context) error { return nil }); !errors.Is(err, store.ErrClosed) {
+		t.Errorf("Tx after Close = %v", err)
+	}
+}
+
+func TestInsertRejectsBadDocsWithoutServer(t *testing.T) {
+	s := offline(t, false)
+	ctx := context.Background()
+	if err := s.Insert(ctx, blogColl, map[string]any{"_id": "nope"}); err == nil {
+		t.Error("Insert with a string _id succeeded")
+	}
+	if err := s.Insert(ctx, blogColl); err != nil {
+		t.Errorf("Insert of nothing = %v", err)
+	}
+}
+
+func TestReadHonoursContext(t *testing.T) {
+	s := offline(t, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.Read(ctx, blogColl, &query.Query{Limit: 1})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Read with a canceled context = %v, want context.Canceled", err)
+	}
+}
+
+func TestDatabaseName(t *testing.T) {
+	tests := []struct{ uri, name, want string }{
+		{"mongodb://127.0.0.1:27017", "", "limp"},
+		{"mongodb://127.0.0.1:27017/", "", "limp"},
+		{"mongodb://u:p@h1:1,h2:2/blog?replicaSet=rs0", "", "blog"},
+		{"mongodb://127.0.0.1/blog", "other", "other"},
+	}
+	for _, tt := range tests {
+		got, err := databaseName(tt.uri, tt.name)
+		if err != nil || got != tt.want {
+			t.Errorf("databaseName(%q, %q) = %q, %v; want %q", tt.uri, tt.name, got, err, tt.want)
+		}
+	}
+}
