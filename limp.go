@@ -328,7 +328,7 @@ func (a *App) Start(ctx context.Context) error {
 		return err
 	}
 	if a.store == nil {
-		st, err := openStore(ctx, a.cfg.Data, a.log)
+		st, err := a.openStore(ctx)
 		if err != nil {
 			return fmt.Errorf("limp: open store %s: %w", a.cfg.Data, err)
 		}

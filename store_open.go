@@ -3,18 +3,19 @@ package limp
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"strings"
 
 	"github.com/limp-go/limp/internal/store"
+	"github.com/limp-go/limp/internal/store/mongo"
 )
 
-// openStore opens the store named by data: a mongodb:// or mongodb+srv://
-// URI opens the MongoDB store, anything else is a file path (or
-// ":memory:") for the embedded SQLite store.
-func openStore(ctx context.Context, data string, log *slog.Logger) (store.Store, error) {
+// openStore opens the store named by Config.Data: a mongodb:// or
+// mongodb+srv:// URI opens the MongoDB store, anything else is a file
+// path (or ":memory:") for the embedded SQLite store.
+func (a *App) openStore(ctx context.Context) (store.Store, error) {
+	data := a.cfg.Data
 	if strings.HasPrefix(data, "mongodb://") || strings.HasPrefix(data, "mongodb+srv://") {
-		return nil, errors.ErrUnsupported
+		return mongo.Open(ctx, data, &mongo.Options{Logger: a.log, Locales: a.cfg.Locales})
 	}
 	return nil, errors.ErrUnsupported
 }
