@@ -28,6 +28,7 @@ import (
 //	-p, --port PORT    listen port, default 8081 (also $PORT)
 //	--data PATH|URI    embedded store file, or mongodb:// URI (also $LIMP_DATA)
 //	--version          print versions and exit
+//	--explain M Q      print what query Q (JSON) on module M compiles to and exit
 //	--generate-ref F   write a Markdown API reference to F (- for stdout) and exit
 func (a *App) Run() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -45,7 +46,7 @@ func (a *App) Run() {
 // runOptions is the parsed command line.
 type runOptions struct {
 	env, data, packages, listen string
-	ref                         string
+	ref, explain                string
 	port                        int
 	debug, version              bool
 }
@@ -73,9 +74,16 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	fs.StringVar(&o.listen, "listen", "", "listen `address` host:port (overrides --port)")
 	fs.StringVar(&o.data, "data", o.data, "embedded store file `path`, or a mongodb:// URI")
 	fs.BoolVar(&o.version, "version", false, "print versions and exit")
+	fs.StringVar(&o.explain, "explain", "", "print what `MODULE` QUERY_JSON compiles to on each store (JSON) and exit")
 	fs.StringVar(&o.ref, "generate-ref", "", "write a Markdown API reference of the modules to `file` (- for stdout) and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if o.explain != "" {
+		if fs.NArg() != 1 {
+			return errors.New("limp: --explain MODULE QUERY_JSON needs the query as one argument")
+		}
+		return a.explainCLI(ctx, o.explain, fs.Arg(0), stdout)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("limp: unexpected arguments %q", fs.Args())

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/limp-go/limp/internal/query"
+	"github.com/limp-go/limp/internal/schema"
 	"github.com/limp-go/limp/internal/store"
 	"github.com/limp-go/limp/internal/store/mongo"
 )
@@ -14,8 +16,17 @@ import (
 // path (or ":memory:") for the embedded SQLite store.
 func (a *App) openStore(ctx context.Context) (store.Store, error) {
 	data := a.cfg.Data
-	if strings.HasPrefix(data, "mongodb://") || strings.HasPrefix(data, "mongodb+srv://") {
+	if isMongo(data) {
 		return mongo.Open(ctx, data, &mongo.Options{Logger: a.log, Locales: a.cfg.Locales})
 	}
+	return nil, errors.ErrUnsupported
+}
+
+func isMongo(data string) bool {
+	return strings.HasPrefix(data, "mongodb://") || strings.HasPrefix(data, "mongodb+srv://")
+}
+
+// explainSQL compiles q for the embedded store without a database file.
+func explainSQL(c *schema.Collection, q *query.Query) (*store.Plan, error) {
 	return nil, errors.ErrUnsupported
 }
