@@ -81,10 +81,14 @@ func NewApp(cfg limp.Config) *limp.App {
 	cfg.Locales = []string{"ar_AE", "en_AE"}
 	cfg.Locale = "ar_AE"
 	if cfg.AnonPrivileges == nil {
-		cfg.AnonPrivileges = limp.Privileges{"blog": {"read"}, "blog_cat": {"read"}}
+		// ANON reads, and signs up (user/create limited to what a new
+		// user may set).
+		cfg.AnonPrivileges = limp.Privileges{"blog": {"read"}, "blog_cat": {"read"}, "user": {"create"}}
 	}
 	if cfg.DefaultPrivileges == nil {
-		cfg.DefaultPrivileges = limp.Privileges{"blog": {"read", "create", "update", "delete"}, "blog_cat": {"read"}}
+		// Every signed-in user (the DEFAULT group) writes their own posts.
+		cfg.DefaultPrivileges = limp.Privileges{"blog": {"read", "create", "update", "delete"}, "blog_cat": {"read"},
+			"user": {"read", "update"}, "session": {"read", "delete"}}
 	}
 	app := limp.New(cfg)
 	app.Register("blog", Modules()...)
