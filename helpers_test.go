@@ -212,6 +212,14 @@ func testApp(t testing.TB, cfg limp.Config) *limptest.Server {
 	return limptest.Start(t, app)
 }
 
+// startApp starts an app of the given modules in package "test".
+func startApp(t testing.TB, cfg limp.Config, mods ...*limp.Module) *limptest.Server {
+	t.Helper()
+	app := limp.New(limptest.Config(t, cfg))
+	app.Register("test", mods...)
+	return limptest.Start(t, app)
+}
+
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 func mustJSON(v any) []byte {
