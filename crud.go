@@ -108,10 +108,17 @@ func (a *App) create(ctx context.Context, c *Call) (*Result, error) {
 	m := c.Module
 	doc := c.Doc
 	if _, ok := doc["_id"]; ok && c.skip&skipArgs == 0 {
-		return nil, m.Error(400, CodeInvalidAttr, "Invalid attr '_id': clients cannot choose a document's _id for 'create' request on module '"+m.prefix[:len(m.prefix)-1]+"'.")
+		if !a.cfg.DropUnknownAttrs {
+			return nil, m.Error(400, CodeInvalidAttr, "Invalid attr '_id': clients cannot choose a document's _id for 'create' request on module '"+m.prefix[:len(m.prefix)-1]+"'.")
+		}
+		delete(doc, "_id")
 	}
 	for k := range doc {
 		if k != "_id" && m.byName[k] == nil {
+			if a.cfg.DropUnknownAttrs {
+				delete(doc, k)
+				continue
+			}
 			return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr '%s': the module has no such attr for 'create' request on module '%s'.", k, m.prefix[:len(m.prefix)-1])
 		}
 	}

@@ -178,6 +178,9 @@ func testApp(t testing.TB, cfg limp.Config) *limptest.Server {
 			*q = -1 // quotas have their own test
 		}
 	}
+	if cfg.Locale == "" {
+		cfg.Locale = "en_AE"
+	}
 	cfg = limptest.Config(t, cfg)
 	app := limp.New(cfg)
 	posts := limp.NewModule[Post]("post", limp.Methods{
@@ -215,6 +218,9 @@ func testApp(t testing.TB, cfg limp.Config) *limptest.Server {
 // startApp starts an app of the given modules in package "test".
 func startApp(t testing.TB, cfg limp.Config, mods ...*limp.Module) *limptest.Server {
 	t.Helper()
+	if cfg.Locale == "" {
+		cfg.Locale = "en_AE"
+	}
 	app := limp.New(limptest.Config(t, cfg))
 	app.Register("test", mods...)
 	return limptest.Start(t, app)

@@ -154,6 +154,11 @@ type Config struct {
 	AuthFailuresAccount, AuthFailuresIP int
 	AuthFailureWindow                   time.Duration
 
+	// DropUnknownAttrs keeps LIMP's behaviour for old clients: unknown
+	// attrs (and _id) in a create are dropped silently instead of being
+	// rejected with INVALID_ATTR.
+	DropUnknownAttrs bool
+
 	// Logger receives the app's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
