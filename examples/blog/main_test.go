@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/limp-go/limp"
+	"github.com/limp-go/limp/client"
+	"github.com/limp-go/limp/limptest"
+)
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if err := NewApp(limp.Config{}).RunArgs(context.Background(), []string{"--version"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "blog 1.0.0") {
+		t.Fatalf("--version printed %q", out.String())
+	}
+}
+
+func TestGenerateRef(t *testing.T) {
+	var out bytes.Buffer
+	if err := NewApp(limp.Config{}).RunArgs(context.Background(), []string{"--generate-ref", "-"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## blog", "`permalink`", "references `blog_cat`", "#### `blog/create`"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("reference lacks %q", want)
+		}
+	}
+}
+
+// TestBlog walks the example as a user would: ADMIN creates a category,
+// a reader signs up and posts, ANON sees only published posts.
+func TestBlog(t *testing.T) {
+	s := limptest.Start(t, NewApp(limptest.Config(t, limp.Config{})))
+	ctx := context.Background()
+
+	admin := s.Client(t, nil)
+	if _, err := admin.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatalf("admin auth: %v", err)
+	}
+	r, err := admin.Call(ctx, "blog_cat/create", nil, map[string]any{"title": map[string]any{"ar_AE": "تقنية", "en_AE": "Tech"}})
+	if err != nil {
+		t.Fatalf("create cat: %v", err)
+	}
+	var created struct {
+		Docs []struct {
+			ID string `json:"_id"`
+		} `json:"docs"`
+	}
+	if err := r.DecodeArgs(&created); err != nil || len(created.Docs) != 1 {
+		t.Fatalf("create cat args: %v %v", r.Args, err)
+	}
+	cat := created.Docs[0].ID
+
+	// Sign up, then sign in.
+	anon := s.Client(t, nil)
+	hash, err := client.Hash("5.6", "email", "reader@example.com", "secret", limp.DefaultAnonToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := anon.Call(ctx, "user/create", nil, map[string]any{"name": map[string]any{"ar_AE": "قارئ"},
+		"email": "reader@example.com", "email_hash": hash}); err != nil {
+		t.Fatalf("sign-up: %v", err)
+	}
+	reader := s.Client(t, nil)
+	if _, err := reader.Auth(ctx, "email", "reader@example.com", "secret"); err != nil {
+		t.Fatalf("reader auth: %v", err)
+	}
+	post := map[string]any{"title": map[string]any{"ar_AE": "مرحبا"}, "content": map[string]any{"ar_AE": "..."},
+		"cat": cat, "permalink": "hello"}
+	if _, err := reader.Call(ctx, "blog/create", nil, post); err != nil {
+		t.Fatalf("reader posts: %v", err)
+	}
+	// A duplicate permalink is refused.
+	if _, err := reader.Call(ctx, "blog/create", nil, post); client.CodeOf(err) != "BLOG_BLOG_DUPLICATE_DOC" {
+		t.Fatalf("duplicate permalink: %v", err)
+	}
+	// ANON sees no draft; the author does.
+	rr, err := client.Read[map[string]any](ctx, anon, "blog", nil)
+	if err != nil || rr.Total != 0 {
+		t.Fatalf("ANON read drafts: %v %+v", err, rr)
+	}
+	rr, err = client.Read[map[string]any](ctx, reader, "blog", nil)
+	if err != nil || rr.Total != 1 {
+		t.Fatalf("author read: %v %+v", err, rr)
+	}
+	id := rr.Docs[0]["_id"]
+	// The author cannot publish (status is protected); ADMIN can.
+	if _, err := reader.Call(ctx, "blog/update", []any{map[string]any{"_id": id}}, map[string]any{"status": "published"}); err != nil {
+		t.Fatalf("author update: %v", err)
+	}
+	if rr, _ = client.Read[map[string]any](ctx, anon, "blog", nil); rr.Total != 0 {
+		t.Fatal("author published their own post")
+	}
+	if _, err := admin.Call(ctx, "blog/update", []any{map[string]any{"_id": id}}, map[string]any{"status": "published"}); err != nil {
+		t.Fatalf("admin publishes: %v", err)
+	}
+	rr, err = client.Read[map[string]any](ctx, anon, "blog", nil)
+	if err != nil || rr.Total != 1 {
+		t.Fatalf("ANON reads published: %v %+v", err, rr)
+	}
+	// The category is expanded on read.
+	if c, ok := rr.Docs[0]["cat"].(map[string]any); !ok || c["_id"] != cat {
+		t.Fatalf("cat not expanded: %v", rr.Docs[0]["cat"])
+	}
+	// Another user cannot edit the post.
+	if _, err := anon.Call(ctx, "blog/update", []any{map[string]any{"_id": id}}, map[string]any{"permalink": "x"}); client.CodeOf(err) != limp.CodeForbidden {
+		t.Fatalf("ANON edits a post: %v", err)
+	}
+}
