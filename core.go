@@ -184,14 +184,14 @@ func (a *App) ensureDoc(ctx context.Context, m *Module, doc M, sync store.Update
 		return err
 	}
 	c := &Call{Module: m, Method: m.Methods["create"], Session: a.newAnonSession(), RemoteAddr: "127.0.0.1", UserAgent: "limp-go", app: a, skip: skipPerm | skipArgs}
+	if _, ok := doc["create_time"]; !ok && m.byName["create_time"] != nil {
+		doc["create_time"] = "1970-01-01T00:00:00.000000"
+	}
 	out, err := a.validateCreate(ctx, c, doc)
 	if err != nil {
 		return err
 	}
 	out["_id"] = id
-	if _, ok := out["create_time"]; !ok && m.byName["create_time"] != nil {
-		out["create_time"] = "1970-01-01T00:00:00.000000"
-	}
 	return a.store.Insert(ctx, m.coll, out)
 }
 
