@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -838,6 +839,10 @@ func (a *App) serveRetrieve(w http.ResponseWriter, r *http.Request, parts []stri
 	if len(parts) == 6 {
 		var ok bool
 		if tw, th, ok = parseThumb(parts[4]); !ok {
+			if !reThumb.MatchString(parts[4]) {
+				fail(errFileNotFound) // not a route
+				return
+			}
 			fail(Errorf(400, CodeInvalidPath, "Thumbnail size %q must be WIDTHxHEIGHT, each 1 to %d.", truncate(parts[4]), maxThumb))
 			return
 		}
@@ -920,6 +925,8 @@ func (a *App) serveRetrieve(w http.ResponseWriter, r *http.Request, parts []stri
 	}
 	http.ServeContent(w, r, "", mod, b)
 }
+
+var reThumb = regexp.MustCompile(`^[0-9]+x[0-9]+$`)
 
 // parseThumb parses "WxH".
 func parseThumb(s string) (int, int, bool) {

@@ -594,8 +594,12 @@ func (c *conn) attachUploads(call *Call) error {
 		attach[p.key.attr] = append(attach[p.key.attr], p.val)
 	}
 	for attr, files := range attach {
-		call.Doc[attr] = files
+		// Attached or refused, the files are used up.
 		u.files = slices.DeleteFunc(u.files, func(p *pendingUpload) bool { return p.key.attr == attr })
+		if err := c.app.checkAttached(call, attr, files); err != nil {
+			return err
+		}
+		call.Doc[attr] = files
 	}
 	return nil
 }
