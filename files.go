@@ -799,18 +799,23 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 	return val, nil
 }
 
+// holdsAny reports whether the session holds the privilege of one of
+// perms.
+func holdsAny(s *Session, m *Module, perms []Perm) bool {
+	for _, p := range perms {
+		if p.Privilege != "__sys" && s.HasPrivilege(m, p.Privilege) {
+			return true
+		}
+	}
+	return false
+}
+
 // mayWrite reports whether the session holds a privilege of the module's
 // create or update method (the ones that can store a file).
 func (a *App) mayWrite(s *Session, m *Module) bool {
 	for _, name := range []string{"create", "update"} {
-		meth := m.Methods[name]
-		if meth == nil {
-			continue
-		}
-		for _, p := range meth.Permissions {
-			if p.Privilege != "__sys" && s.HasPrivilege(m, p.Privilege) {
-				return true
-			}
+		if meth := m.Methods[name]; meth != nil && holdsAny(s, m, meth.Permissions) {
+			return true
 		}
 	}
 	return false
@@ -862,6 +867,10 @@ func (a *App) serveRetrieve(w http.ResponseWriter, r *http.Request, parts []stri
 	sess, err := a.httpSession(ctx, r)
 	if err != nil {
 		fail(err)
+		return
+	}
+	if meth := m.Methods["retrieve_file"]; meth != nil && !holdsAny(sess, m, meth.Permissions) {
+		fail(errForbidden) // LIMP's per-module retrieve_file permissions, on top of read's
 		return
 	}
 	res, err := a.Invoke(ctx, sess, m.Name+"/read", NewQuery(M{"_id": id}), nil)
