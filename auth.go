@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/argon2"
@@ -56,6 +57,9 @@ const (
 // burst cannot exhaust memory; extra callers wait (under their deadline).
 var argonSem = make(chan struct{}, max(2, runtime.NumCPU()))
 
+// argonRuns counts argon2 computations (for the sign-in flood benchmark).
+var argonRuns atomic.Int64
+
 // digestCredential returns the PHC-format argon2id digest of a client hash.
 func digestCredential(ctx context.Context, hash string) (string, error) {
 	var salt [argonSaltLen]byte
@@ -77,6 +81,7 @@ func argonKey(ctx context.Context, hash string, salt []byte, t, m uint32, p uint
 		return nil, ctx.Err()
 	}
 	defer func() { <-argonSem }()
+	argonRuns.Add(1)
 	return argon2.IDKey([]byte(hash), salt, t, m, p, argonKeyLen), nil
 }
 

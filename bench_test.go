@@ -229,3 +229,52 @@ func TestIdleMemoryServer(t *testing.T) {
 	_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // until the parent closes stdin
 	_ = srv.Close()
 }
+
+// Doc20 mirrors the 20-attr document of BenchmarkConvert20, for the share
+// of validation in a full create.
+type Doc20 struct {
+	limp.Doc
+	Title    limp.Locale       `json:"title"`
+	Slug     string            `json:"slug" limp:"pattern=[a-z0-9-]+"`
+	Status   string            `json:"status" validate:"oneof=draft published"`
+	Email    string            `json:"email" limp:"type=EMAIL"`
+	Phone    string            `json:"phone" limp:"type=PHONE"`
+	Site     string            `json:"site" limp:"type=URI_WEB"`
+	IP       string            `json:"ip" limp:"type=IP"`
+	When     string            `json:"when" limp:"type=DATETIME"`
+	Day      string            `json:"day" limp:"type=DATE"`
+	Count    int64             `json:"count" limp:"min=0,max=1000"`
+	Price    float64           `json:"price"`
+	Active   bool              `json:"active"`
+	Owner    limp.ID           `json:"owner"`
+	Tags     []string          `json:"tags" limp:"max=10"`
+	Refs     []limp.ID         `json:"refs"`
+	Meta     map[string]string `json:"meta"`
+	Loc      limp.Geo          `json:"loc"`
+	Extra    any               `json:"extra"`
+	Note     *string           `json:"note"`
+	Position struct {
+		X int64 `json:"x"`
+		Y int64 `json:"y"`
+	} `json:"position"`
+}
+
+// BenchmarkCreate20 is a full create call of the 20-attr document over
+// the websocket, one at a time; compare with BenchmarkConvert20.
+func BenchmarkCreate20(b *testing.B) {
+	m := limp.NewModule[Doc20]("doc20", limp.Methods{"create": {Permissions: limp.Perms("*")}})
+	s := startApp(b, limp.Config{Name: "bench", QuotaIPMin: -1, QuotaAnonMin: -1}, m)
+	c := dial(b, s.WS)
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(`{"title":{"ar_AE":"عنوان","en_AE":"Title"},"slug":"a-post","status":"draft","email":"a@example.com",
+"phone":"+971501234567","site":"https://example.com/x","ip":"10.0.0.1","when":"2020-01-01T10:00:00","day":"2020-01-01",
+"count":12,"price":9.5,"active":true,"owner":"5e1d1e0c0a1b2c3d4e5f6071","tags":["a","b"],
+"refs":["5e1d1e0c0a1b2c3d4e5f6071"],"meta":{"k":"v"},"loc":{"type":"Point","coordinates":[55.2,25.1]},
+"extra":{"any":[1,2]},"note":"n","position":{"x":1,"y":2}}`), &doc); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for range b.N {
+		must(b, c.call("doc20/create", nil, doc))
+	}
+}
