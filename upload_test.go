@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/limp-go/limp/internal/blob"
+	"github.com/limp-go/limp/internal/jsonv"
 )
 
 func joinBytes(b []byte) string {
@@ -617,4 +618,31 @@ func TestFitAndScale(t *testing.T) {
 	if w, h, ok := parseThumb("64x48"); !ok || w != 64 || h != 48 {
 		t.Error("64x48 refused")
 	}
+}
+
+func FuzzParseUploadDoc(f *testing.F) {
+	f.Add([]byte(`{"attr":"image","index":"0","chunk":1,"total":1,"file":{"name":"a.png","size":3,"type":"image/png","lastModified":1,"content":"1,2,3"}}`))
+	f.Add([]byte(`{"attr":"a","index":1.5,"chunk":1e300,"total":-1,"file":{"name":"../x","size":"3"}}`))
+	f.Add([]byte(`{"file":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := jsonv.Parse(data)
+		if err != nil {
+			return
+		}
+		doc, ok := v.(map[string]any)
+		if !ok {
+			return
+		}
+		d, err := parseUploadDoc(doc)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.Status != 400 {
+				t.Fatalf("error %v is not a 400 *Error", err)
+			}
+			return
+		}
+		if d.chunk < 1 || d.total < 1 || d.meta.size < 0 || checkFileName(d.meta.name) != nil || !validAttrName(d.key.attr) {
+			t.Fatalf("accepted an invalid doc: %+v", d)
+		}
+	})
 }
