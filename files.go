@@ -679,20 +679,26 @@ func (a *App) serveFileCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 // receiveMultipart reads the /file/create form, storing the file part.
+// When the fields come before the file (as ng-limp sends them), the
+// module, attr, privilege, type and size limit are checked before any
+// byte is stored; otherwise the stored content of a refused form is left
+// to CollectFiles.
 func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *Session) (M, error) {
-	invalid := func(format string, args ...any) error {
-		return Errorf(400, CodeFileInvalidDoc, "Upload form is invalid: "+format+".", args...)
-	}
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxFileSize+64<<10)
 	mr, err := r.MultipartReader()
 	if err != nil {
-		return nil, invalid("expected multipart/form-data")
+		return nil, errUploadForm("expected multipart/form-data")
 	}
 	fields := map[string]string{}
 	var (
-		id   string
-		size int64
+		id    string
+		size  int64
+		at    *Attr
+		limit = a.cfg.MaxFileSize
 	)
+	tooLarge := func() error {
+		return Errorf(413, CodeFileTooLarge, "File is over the %d bytes accepted.", limit)
+	}
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
@@ -700,16 +706,36 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, Errorf(413, CodeFileTooLarge, "File is over the %d bytes accepted.", a.cfg.MaxFileSize)
+			return nil, tooLarge()
 		}
 		if err != nil {
-			return nil, invalid("%v", err)
+			return nil, errUploadForm("%v", err)
 		}
 		name := part.FormName()
 		switch name {
 		case "file":
 			if id != "" {
-				return nil, invalid("more than one file")
+				return nil, errUploadForm("more than one file")
+			}
+			if fields["name"] == "" {
+				fields["name"] = part.FileName()
+			}
+			if fields["type"] == "" {
+				fields["type"] = part.Header.Get("Content-Type")
+			}
+			if err := checkFileName(fields["name"]); err != nil {
+				return nil, err
+			}
+			if fields["__module"] != "" {
+				if at, err = a.uploadTarget(sess, fields); err != nil {
+					return nil, err
+				}
+				if typ, ok := normMIME(fields["type"]); ok && !at.File.acceptsType(typ) {
+					return nil, Errorf(400, "CORE_FILE_INVALID_TYPE", "Invalid attr '%s': type %s is not one of %v.", fields["__attr"], typ, at.File.Types)
+				}
+				if at.File != nil && at.File.MaxSize > 0 {
+					limit = min(limit, at.File.MaxSize)
+				}
 			}
 			s, err := a.files.store(a)
 			if err != nil {
@@ -719,28 +745,22 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 			if err != nil {
 				return nil, err
 			}
-			_, err = io.Copy(&limitWriter{w: bw, max: a.cfg.MaxFileSize}, part)
+			_, err = io.Copy(&limitWriter{w: bw, max: limit}, part)
 			if err != nil {
 				_ = bw.Abort()
 				if errors.Is(err, errOverSize) || errors.As(err, &mbe) {
-					return nil, Errorf(413, CodeFileTooLarge, "File is over the %d bytes accepted.", a.cfg.MaxFileSize)
+					return nil, tooLarge()
 				}
-				return nil, invalid("reading the file: %v", err)
+				return nil, errUploadForm("reading the file: %v", err)
 			}
 			size = bw.Size()
 			if id, err = bw.Commit(ctx); err != nil {
 				return nil, err
 			}
-			if fields["name"] == "" {
-				fields["name"] = part.FileName()
-			}
-			if fields["type"] == "" {
-				fields["type"] = part.Header.Get("Content-Type")
-			}
 		case "__module", "__attr", "name", "type", "lastModified":
 			b, err := io.ReadAll(io.LimitReader(part, 1024))
 			if err != nil {
-				return nil, invalid("reading field %s: %v", name, err)
+				return nil, errUploadForm("reading field %s: %v", name, err)
 			}
 			fields[name] = string(b)
 		default:
@@ -748,13 +768,51 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 	}
 	if id == "" {
-		return nil, invalid("missing the 'file' part")
+		return nil, errUploadForm("missing the 'file' part")
 	}
-	// The content is committed; if the form is refused below, it is
-	// left to CollectFiles (another document may share it).
+	if at == nil {
+		if at, err = a.uploadTarget(sess, fields); err != nil {
+			return nil, err
+		}
+	}
+	meta := fileMeta{name: fields["name"], size: size}
+	if err := checkFileName(meta.name); err != nil {
+		return nil, err
+	}
+	typ, ok := normMIME(fields["type"])
+	if !ok {
+		return nil, errUploadForm("'type' %q is not a MIME type", truncate(fields["type"]))
+	}
+	meta.typ = typ
+	if lm := fields["lastModified"]; lm != "" {
+		n, err := strconv.ParseInt(lm, 10, 64)
+		if err != nil || n < 0 {
+			return nil, errUploadForm("'lastModified' must be milliseconds since 1970")
+		}
+		meta.lastModified = n
+	}
+	val, err := a.fileValue(ctx, id, meta)
+	if err != nil {
+		return nil, err
+	}
+	f, _ := fileFromValue(val)
+	if status, code, msg := at.File.check(f, a.cfg.MaxFileSize); msg != "" {
+		return nil, Errorf(status, "CORE_FILE_"+code, "Invalid attr '%s': %s.", fields["__attr"], msg)
+	}
+	return val, nil
+}
+
+func errUploadForm(format string, args ...any) error {
+	return Errorf(400, CodeFileInvalidDoc, "Upload form is invalid: "+format+".", args...)
+}
+
+// uploadTarget checks the form's __module and __attr (a FILE attr, or
+// LIST of FILE) and that the session may write the module; it returns
+// the FILE attr.
+func (a *App) uploadTarget(sess *Session, fields map[string]string) (*Attr, error) {
 	m := a.module(fields["__module"])
 	if m == nil {
-		return nil, invalid("'__module' %q is not a module", truncate(fields["__module"]))
+		return nil, errUploadForm("'__module' %q is not a module", truncate(fields["__module"]))
 	}
 	key := fields["__attr"]
 	var at *Attr
@@ -767,36 +825,12 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 	}
 	if at == nil {
-		return nil, invalid("'__attr' %q is not a FILE attr of module %s", truncate(key), m.Name)
+		return nil, errUploadForm("'__attr' %q is not a FILE attr of module %s", truncate(key), m.Name)
 	}
 	if !a.mayWrite(sess, m) {
 		return nil, errForbidden
 	}
-	meta := fileMeta{name: fields["name"], size: size}
-	if err := checkFileName(meta.name); err != nil {
-		return nil, err
-	}
-	typ, ok := normMIME(fields["type"])
-	if !ok {
-		return nil, invalid("'type' %q is not a MIME type", truncate(fields["type"]))
-	}
-	meta.typ = typ
-	if lm := fields["lastModified"]; lm != "" {
-		n, err := strconv.ParseInt(lm, 10, 64)
-		if err != nil || n < 0 {
-			return nil, invalid("'lastModified' must be milliseconds since 1970")
-		}
-		meta.lastModified = n
-	}
-	val, err := a.fileValue(ctx, id, meta)
-	if err != nil {
-		return nil, err
-	}
-	f, _ := fileFromValue(val)
-	if status, code, msg := at.File.check(f, a.cfg.MaxFileSize); msg != "" {
-		return nil, Errorf(status, "CORE_FILE_"+code, "Invalid attr '%s': %s.", key, msg)
-	}
-	return val, nil
+	return at, nil
 }
 
 // holdsAny reports whether the session holds the privilege of one of

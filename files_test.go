@@ -296,7 +296,11 @@ func startFiles(t testing.TB, cfg Config) *filesServer {
 		"read":   {Permissions: Perms("read")},
 		"create": {Permissions: Perms("create")},
 	})
-	a.Register("files", albums, vault)
+	locked := NewModule[Vault]("locked", Methods{
+		"read":   {Permissions: Perms("read")},
+		"create": {Permissions: Perms("create")},
+	})
+	a.Register("files", albums, vault, locked)
 	if !realStore() {
 		a.store = newMemStore()
 	}
@@ -667,13 +671,14 @@ func TestFilesHTTPUpload(t *testing.T) {
 		data   []byte
 		status int
 	}{
-		"unknown module":  {map[string]string{"__module": "nope", "__attr": "cover", "name": "a.png", "type": "image/png"}, img, 400},
-		"not a file attr": {map[string]string{"__module": "album", "__attr": "title", "name": "a.png", "type": "image/png"}, img, 400},
-		"refused type":    {map[string]string{"__module": "album", "__attr": "cover", "name": "a.txt", "type": "text/plain"}, []byte("x"), 400},
-		"path name":       {map[string]string{"__module": "album", "__attr": "cover", "name": "../../a.png", "type": "image/png"}, img, 400},
-		"too large":       {map[string]string{"__module": "album", "__attr": "files", "name": "a.bin", "type": "application/octet-stream"}, make([]byte, DefaultMaxFileSize+1), 413},
-		"attr max_size":   {map[string]string{"__module": "album", "__attr": "cover", "name": "a.png", "type": "image/png"}, append(img, make([]byte, 200001)...), 413},
-		"no privilege":    {map[string]string{"__module": "vault", "__attr": "doc", "name": "a.png", "type": "image/png"}, img, 200},
+		"unknown module":   {map[string]string{"__module": "nope", "__attr": "cover", "name": "a.png", "type": "image/png"}, img, 400},
+		"not a file attr":  {map[string]string{"__module": "album", "__attr": "title", "name": "a.png", "type": "image/png"}, img, 400},
+		"refused type":     {map[string]string{"__module": "album", "__attr": "cover", "name": "a.txt", "type": "text/plain"}, []byte("x"), 400},
+		"path name":        {map[string]string{"__module": "album", "__attr": "cover", "name": "../../a.png", "type": "image/png"}, img, 400},
+		"too large":        {map[string]string{"__module": "album", "__attr": "files", "name": "a.bin", "type": "application/octet-stream"}, make([]byte, DefaultMaxFileSize+1), 413},
+		"attr max_size":    {map[string]string{"__module": "album", "__attr": "cover", "name": "a.png", "type": "image/png"}, append(img, make([]byte, 200001)...), 413},
+		"create privilege": {map[string]string{"__module": "vault", "__attr": "doc", "name": "a.png", "type": "image/png"}, img, 200},
+		"no privilege":     {map[string]string{"__module": "locked", "__attr": "doc", "name": "a.png", "type": "image/png"}, img, 403},
 	} {
 		t.Run(name, func(t *testing.T) {
 			status, out := postFile(t, s.url, tc.fields, tc.data)
@@ -684,6 +689,11 @@ func TestFilesHTTPUpload(t *testing.T) {
 	}
 	if n := s.blobs.TempFiles(); n != 0 {
 		t.Fatalf("%d temp files left", n)
+	}
+	// The refused forms (fields before the file) stored nothing: only the
+	// accepted image remains.
+	if n := walkCount(t, s.blobs); n != 1 {
+		t.Fatalf("%d blobs stored, want 1", n)
 	}
 }
 
