@@ -126,6 +126,8 @@ type Attr struct {
 	Min, Max *float64
 	// Validate holds validator/v10 rules (the `validate` tag).
 	Validate string
+	// File constrains a FILE attr's files (files.go).
+	File *FileSpec
 
 	// Domains limits EMAIL and URI_WEB values to these domains (and
 	// their subdomains); BlockedDomains refuses EMAIL domains.
@@ -232,6 +234,8 @@ func attrOfType(name string, t reflect.Type) (*Attr, error) {
 		a.Type = TypeAccess
 	case t == reflect.TypeFor[Geo]():
 		a.Type = TypeGeo
+	case t == reflect.TypeFor[File]():
+		a.Type = TypeFile
 	default:
 		switch t.Kind() {
 		case reflect.String:
@@ -363,6 +367,10 @@ func (a *Attr) applyTag(tag string) error {
 				return fmt.Errorf("default %q: %w", val, err)
 			}
 			a.Default = v
+		case "types", "max_size", "min_dims", "max_dims", "min_ratio", "max_ratio":
+			if err := a.fileOption(key, val); err != nil {
+				return err
+			}
 		case "":
 		default:
 			return fmt.Errorf("unknown limp tag option %q", key)

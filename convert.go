@@ -395,6 +395,12 @@ func (a *Attr) convert(cc *convertCtx, v any, path string) (any, error) {
 			}
 		}
 		out = map[string]any{"type": "Point", "coordinates": coords}
+	case TypeFile:
+		f, err := a.convertFile(v, path)
+		if err != nil || f == nil {
+			return nil, err
+		}
+		out = f
 	default:
 		return nil, &attrError{kind: errInvalid, path: path, msg: fmt.Sprintf("type %s is not supported here", a.Type)}
 	}

@@ -60,6 +60,9 @@ func (a *App) serveHTTPCall(w http.ResponseWriter, r *http.Request) {
 		writeHTTP(w, 200, "Welcome to LIMP!", nil)
 		return
 	}
+	if a.serveFiles(w, r) { // files.go
+		return
+	}
 	setHTTPHeaders(w.Header(), "GET, POST")
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if len(parts) < 2 {

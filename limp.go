@@ -159,6 +159,22 @@ type Config struct {
 	// rejected with INVALID_ATTR.
 	DropUnknownAttrs bool
 
+	// MaxFileSize bounds one uploaded file, over the websocket or HTTP;
+	// default DefaultMaxFileSize (32 MiB). A FILE attr's MaxSize may
+	// lower it.
+	MaxFileSize int64
+	// MaxUploads bounds the files a connection (or an HTTP user) may have
+	// uploaded but not yet attached to a call; default 8. Their declared
+	// sizes may add up to at most 4 × MaxFileSize.
+	MaxUploads int
+	// UploadTimeout is how long an unfinished or unattached upload is
+	// kept; default 10 minutes. Its bytes are removed when it expires.
+	UploadTimeout time.Duration
+	// FilesDir is where file contents are stored; default Data + ".files"
+	// for the embedded store, a temporary directory (removed on
+	// shutdown) for ":memory:", and ./limp_data/<Name>.files for MongoDB.
+	FilesDir string
+
 	// Logger receives the app's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -191,6 +207,8 @@ type App struct {
 	callsWG sync.WaitGroup // HTTP calls in flight
 
 	types map[string]TypeFunc // app-defined attr types
+
+	files fileState // file contents, HTTP uploads (files.go)
 
 	ipQuota   limiter // calls per IP per minute
 	authFails limiter // failed sign-ins per account and per IP
@@ -300,6 +318,7 @@ func (c *Config) setDefaults() {
 	if c.Data == "" {
 		c.Data = filepath.Join("limp_data", c.Name+".db")
 	}
+	c.setFileDefaults()
 }
 
 // Start checks the declarations (reporting every problem at once), opens
@@ -422,6 +441,7 @@ func (a *App) checkSecurity() error {
 }
 
 func (a *App) closeStore() {
+	a.closeFiles()
 	if a.ownsStore && a.store != nil {
 		if err := a.store.Close(); err != nil {
 			a.log.Error("close store", "err", err)
