@@ -28,6 +28,10 @@ func (a *App) baseMethod(ctx context.Context, c *Call) (*Result, error) {
 		pre, on, run = h.PreUpdate, h.OnUpdate, a.update
 	case "delete":
 		pre, on, run = h.PreDelete, h.OnDelete, a.delete
+	case "create_file":
+		pre, on, run = h.PreUpdate, h.OnUpdate, a.createFile
+	case "delete_file":
+		pre, on, run = h.PreUpdate, h.OnUpdate, a.deleteFile
 	default:
 		return nil, fmt.Errorf("no handler for method %q", c.Method.name)
 	}

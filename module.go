@@ -167,7 +167,7 @@ type Module struct {
 
 // baseMethods are implemented by the framework for modules with a
 // collection.
-var baseMethods = []string{"read", "create", "update", "delete"}
+var baseMethods = []string{"read", "create", "update", "delete", "create_file", "delete_file"}
 
 // NewModule declares a module whose documents are T (a struct). Attrs come
 // from T's exported fields: the name from the `json` tag, the LIMP type from

@@ -58,6 +58,15 @@ func Modules() []*limp.Module {
 			{Privilege: "admin"},
 			{Privilege: "delete", QueryMod: limp.M{"user": limp.VarUser}},
 		}, QueryArgs: []limp.Args{{"_id": {Type: limp.TypeID}}}},
+		// Files: attach or remove the cover of one's own post.
+		"create_file": {Permissions: []limp.Perm{
+			{Privilege: "admin"},
+			{Privilege: "update", QueryMod: limp.M{"user": limp.VarUser}},
+		}},
+		"delete_file": {Permissions: []limp.Perm{
+			{Privilege: "admin"},
+			{Privilege: "update", QueryMod: limp.M{"user": limp.VarUser}},
+		}},
 		// A custom method, exposed over HTTP GET /blog/count too.
 		"count": {
 			Permissions: limp.Perms("*"),
