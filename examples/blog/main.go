@@ -29,6 +29,10 @@ type Blog struct {
 	Cat       limp.ID      `json:"cat" limp:"ref=blog_cat,index"`
 	Tags      []string     `json:"tags" limp:"default=[]"`
 	Views     int64        `json:"views" limp:"default=0,min=0"`
+	// Cover is an image, uploaded in chunks over the websocket or with
+	// POST /file/create, served at /blog/retrieve_file/{_id}/cover/{name}
+	// (and /{WxH}/{name} for thumbnails).
+	Cover *limp.File `json:"cover" limp:"types=image/*,max_size=5242880,max_dims=[4096,4096]"`
 }
 
 // Modules returns the example's modules; tests reuse them.
