@@ -302,11 +302,21 @@ func (a *App) userPreUpdate(ctx context.Context, c *Call) (*Result, error) {
 		if !hasCur || h == "" || len(h) > maxHashLen {
 			return nil, users.Error(403, "CURRENT_HASH_REQUIRED", "Changing credentials needs 'current_hash' of the current ones.")
 		}
-		ids := c.Query.Values("_id")
-		if len(ids) != 1 {
+		// The client's _id and the permission's {_id: $__user} must
+		// name one user.
+		var id ID
+		n := 0
+		for _, v := range c.Query.Values("_id") {
+			x, ok := toID(v)
+			if !ok || n > 0 && x != id {
+				n = 2
+				break
+			}
+			id, n = x, 1
+		}
+		if n != 1 {
 			return nil, users.Error(400, CodeInvalidQuery, "Changing credentials works on one user, by '_id'.")
 		}
-		id, _ := toID(ids[0])
 		if err := a.checkThrottle(c.RemoteAddr, "user:"+id.Hex()); err != nil {
 			return nil, err
 		}

@@ -48,7 +48,7 @@ func signIn(t testing.TB, c *wsClient, email, password string) map[string]any {
 
 func TestAuthFlow(t *testing.T) {
 	s := testApp(t, limp.Config{AnonPrivileges: limp.Privileges{"post": {"read"}, "user": {"create"}},
-		DefaultPrivileges: limp.Privileges{"post": {"read", "create", "update", "delete"}}})
+		DefaultPrivileges: limp.Privileges{"post": {"read", "create", "update", "delete"}, "user": {"read", "update"}}})
 	c := dial(t, s.WS)
 
 	// Admin signs in with LIMP's documented defaults.

@@ -42,26 +42,26 @@ type conformance struct {
 	Cats  []map[string]any `json:"cats"`
 	Items []map[string]any `json:"items"`
 	Cases []struct {
-		Name    string   `json:"name"`
-		Query   any      `json:"query"`
-		Want    []string `json:"want"`
-		WantSet []string `json:"want_set"`
-		Total   *int     `json:"total"`
+		Name    string          `json:"name"`
+		Query   json.RawMessage `json:"query"`
+		Want    []string        `json:"want"`
+		WantSet []string        `json:"want_set"`
+		Total   *int            `json:"total"`
 	} `json:"cases"`
 	AttrsCases []struct {
-		Name  string   `json:"name"`
-		Query any      `json:"query"`
-		Keys  []string `json:"keys"`
+		Name  string          `json:"name"`
+		Query json.RawMessage `json:"query"`
+		Keys  []string        `json:"keys"`
 	} `json:"attrs_cases"`
 	GroupCases []struct {
-		Name       string `json:"name"`
-		Query      any    `json:"query"`
-		By         string `json:"by"`
-		TotalCount int    `json:"total_count"`
+		Name       string          `json:"name"`
+		Query      json.RawMessage `json:"query"`
+		By         string          `json:"by"`
+		TotalCount int             `json:"total_count"`
 	} `json:"group_cases"`
 	Invalid []struct {
-		Name  string `json:"name"`
-		Query any    `json:"query"`
+		Name  string          `json:"name"`
+		Query json.RawMessage `json:"query"`
 	} `json:"invalid"`
 }
 
@@ -98,6 +98,14 @@ func runConformance(t *testing.T, data string) {
 
 	ids := map[string]string{}
 	subst := func(v any) any { return substIDs(v, ids) }
+	// Queries stay raw JSON so that key order ($sort) survives.
+	rawq := func(q json.RawMessage) json.RawMessage {
+		s := string(q)
+		for k, id := range ids {
+			s = strings.ReplaceAll(s, `"`+k+`"`, `"`+id+`"`)
+		}
+		return json.RawMessage(s)
+	}
 	for _, d := range cf.Cats {
 		r := must(t, c.call("ccat/create", nil, d))
 		ids["@cat:"+d["name"].(string)] = docs(t, r)[0]["_id"].(string)
@@ -115,9 +123,9 @@ func runConformance(t *testing.T, data string) {
 	}
 	for _, tc := range cf.Cases {
 		t.Run(tc.Name, func(t *testing.T) {
-			r := c.call("citem/read", subst(tc.Query), nil)
+			r := c.call("citem/read", rawq(tc.Query), nil)
 			if r.Status != 200 {
-				t.Fatalf("query %v: %d %s %q", tc.Query, r.Status, r.code(), r.Msg)
+				t.Fatalf("query %s: %d %s %q", tc.Query, r.Status, r.code(), r.Msg)
 			}
 			got := names(r)
 			if tc.WantSet != nil {
@@ -125,10 +133,10 @@ func runConformance(t *testing.T, data string) {
 				slices.Sort(g)
 				slices.Sort(w)
 				if !slices.Equal(g, w) {
-					t.Fatalf("query %v = %v, want the set %v", tc.Query, got, tc.WantSet)
+					t.Fatalf("query %s = %v, want the set %v", tc.Query, got, tc.WantSet)
 				}
 			} else if !slices.Equal(got, tc.Want) && !(len(got) == 0 && len(tc.Want) == 0) {
-				t.Fatalf("query %v = %v, want %v", tc.Query, got, tc.Want)
+				t.Fatalf("query %s = %v, want %v", tc.Query, got, tc.Want)
 			}
 			want := len(tc.Want) + len(tc.WantSet)
 			if tc.Total != nil {
@@ -141,7 +149,7 @@ func runConformance(t *testing.T, data string) {
 	}
 	for _, tc := range cf.AttrsCases {
 		t.Run(tc.Name, func(t *testing.T) {
-			r := must(t, c.call("citem/read", subst(tc.Query), nil))
+			r := must(t, c.call("citem/read", rawq(tc.Query), nil))
 			d := docs(t, r)
 			if len(d) != 1 {
 				t.Fatalf("docs = %v", d)
@@ -158,7 +166,7 @@ func runConformance(t *testing.T, data string) {
 	}
 	for _, tc := range cf.GroupCases {
 		t.Run(tc.Name, func(t *testing.T) {
-			r := must(t, c.call("citem/read", subst(tc.Query), nil))
+			r := must(t, c.call("citem/read", rawq(tc.Query), nil))
 			g, ok := r.Args["groups"].(map[string]any)[tc.By].([]any)
 			if !ok || len(g) == 0 {
 				t.Fatalf("groups = %v", r.Args["groups"])
@@ -174,9 +182,9 @@ func runConformance(t *testing.T, data string) {
 	}
 	for _, tc := range cf.Invalid {
 		t.Run("invalid/"+tc.Name, func(t *testing.T) {
-			r := c.call("citem/read", tc.Query, nil)
+			r := c.call("citem/read", rawq(tc.Query), nil)
 			if r.Status != 400 || !strings.HasSuffix(r.code(), "_INVALID_QUERY") {
-				t.Fatalf("query %v: got %d %s %q, want 400 *_INVALID_QUERY", tc.Query, r.Status, r.code(), r.Msg)
+				t.Fatalf("query %s: got %d %s %q, want 400 *_INVALID_QUERY", tc.Query, r.Status, r.code(), r.Msg)
 			}
 		})
 	}

@@ -387,6 +387,15 @@ func TestShutdownDrainsCalls(t *testing.T) {
 	if r.Status != 200 || r.Msg != "Slept." {
 		t.Fatalf("call in flight during shutdown = %+v, want it to finish", r)
 	}
+	// Keep reading, as clients do, so the close handshake completes.
+	closed := make(chan error, 1)
+	go func() {
+		_, _, err := c.ws.Read(context.Background())
+		closed <- err
+	}()
+	if err := <-closed; websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("connection closed with %v, want 1001 going away", err)
+	}
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}

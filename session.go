@@ -112,14 +112,14 @@ func (s *Session) HasPrivilege(mod *Module, priv string) bool {
 			declared = DefaultPrivileges
 		}
 	}
-	list, ok := s.Privileges[modName]
-	if !ok {
-		list = s.Privileges["*"]
+	// The module's own list and the "*" list both grant (a user's "*"
+	// must not be hidden by a group's narrower entry for the module).
+	for _, list := range [][]string{s.Privileges[modName], s.Privileges["*"]} {
+		if slices.Contains(list, priv) || slices.Contains(list, "*") && slices.Contains(declared, priv) {
+			return true
+		}
 	}
-	if slices.Contains(list, "*") {
-		return slices.Contains(declared, priv)
-	}
-	return slices.Contains(list, priv)
+	return false
 }
 
 // checkPermissions finds the first permission set of the method the caller
