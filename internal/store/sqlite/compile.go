@@ -692,16 +692,19 @@ func (b *builder) access(a *query.Access) (string, error) {
 	return "(" + strings.Join(parts, " OR ") + ")", nil
 }
 
-// Explain returns the main SELECT q compiles to.
+// Explain returns the main SELECT q compiles to (the statement Read runs
+// for the page of documents), with its arguments.
 func (s *Store) Explain(c *schema.Collection, q *query.Query) (*store.Plan, error) {
 	p, err := Compile(c, q)
 	if err != nil {
 		return nil, err
 	}
-	sql, args := p.Select(selectCols(q))
+	sql, args := p.Select("id, doc")
 	return &store.Plan{SQL: sql, Args: args}, nil
 }
 
-func selectCols(q *query.Query) string {
-	return "id, doc"
+// Explain returns the main SELECT q compiles to over c; it needs no
+// database (for App.Explain without a store).
+func Explain(c *schema.Collection, q *query.Query) (*store.Plan, error) {
+	return (*Store)(nil).Explain(c, q)
 }
