@@ -1,0 +1,710 @@
+package sqlite
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/limp-go/limp/internal/jsonv"
+	"github.com/limp-go/limp/internal/oid"
+	"github.com/limp-go/limp/internal/query"
+	"github.com/limp-go/limp/internal/schema"
+	"github.com/limp-go/limp/internal/store"
+)
+
+// maxRegex is the longest `$regex` pattern accepted, in bytes.
+const maxRegex = 1024
+
+// Compiled is a compiled read: the FROM and WHERE every statement of a read
+// shares, the ORDER BY and the page.
+type Compiled struct {
+	Table string // quoted main table
+	From  string
+	Where string
+	Args  []any // WHERE's arguments (FROM has none)
+	Order string
+	// Limit and Offset page the rows; Limit < 0 means no limit.
+	Limit, Offset int64
+	// Geo is the distance expression of $geo_near ("" without it).
+	Geo string
+}
+
+// Select returns the SELECT of cols with the page applied.
+func (p *Compiled) Select(cols string) (string, []any) {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	b.WriteString(cols)
+	b.WriteString(" FROM ")
+	b.WriteString(p.From)
+	b.WriteString(" WHERE ")
+	b.WriteString(p.Where)
+	b.WriteString(" ORDER BY ")
+	b.WriteString(p.Order)
+	args := append([]any(nil), p.Args...)
+	if p.Limit >= 0 || p.Offset > 0 {
+		b.WriteString(" LIMIT ?")
+		args = append(args, p.Limit)
+		if p.Offset > 0 {
+			b.WriteString(" OFFSET ?")
+			args = append(args, p.Offset)
+		}
+	}
+	return b.String(), args
+}
+
+// Count returns the statement counting every match.
+func (p *Compiled) Count() (string, []any) {
+	return "SELECT count(*) FROM " + p.From + " WHERE " + p.Where, append([]any(nil), p.Args...)
+}
+
+// Group returns the statement computing the buckets of g: rows (min, max,
+// count) per NTILE tile of the non-null values, in order.
+func (p *Compiled) Group(c *schema.Collection, g query.Group) (string, []any, error) {
+	if g.Count < 1 {
+		return "", nil, fmt.Errorf("$group count %d for %q is not positive", g.Count, g.By)
+	}
+	val, err := scalarExpr(c, "doc", "id", g.By)
+	if err != nil {
+		return "", nil, fmt.Errorf("$group: %w", err)
+	}
+	sql := "SELECT min(v), max(v), count(*) FROM (SELECT v, NTILE(?) OVER (ORDER BY v) AS t FROM (SELECT " + val +
+		" AS v FROM " + p.From + " WHERE " + p.Where + ") WHERE v IS NOT NULL) GROUP BY t ORDER BY t"
+	args := append([]any{int64(min(g.Count, math.MaxInt32))}, p.Args...)
+	return sql, args, nil
+}
+
+func tableName(name string) string { return quoteIdent("c_" + name) }
+func ftsName(name string) string   { return quoteIdent("f_" + name) }
+
+// Compile compiles q over collection c. It is pure and deterministic.
+func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
+	if q == nil {
+		q = &query.Query{}
+	}
+	b := &builder{c: c, table: tableName(c.Name)}
+	p := &Compiled{Table: b.table, From: b.table, Limit: -1}
+	where := []string{b.table + ".deleted = 0"}
+	var order []string
+	if q.Search != "" && q.GeoNear != nil {
+		return nil, errors.New("compile query: $search and $geo_near cannot be combined")
+	}
+	if q.Search != "" {
+		if len(c.Search) == 0 {
+			return nil, fmt.Errorf("compile query: collection %s has no search attrs", c.Name)
+		}
+		f := ftsName(c.Name)
+		p.From = b.table + " JOIN " + f + " ON " + f + ".rowid = " + b.table + ".rowid"
+		m := matchExpr(q.Search)
+		if m == "" {
+			where = append(where, "0")
+		} else {
+			where = append(where, f+" MATCH "+b.arg(m))
+		}
+		order = append(order, "bm25("+f+")")
+	}
+	if g := q.GeoNear; g != nil {
+		lng, err := scalarExpr(c, "doc", "id", g.Attr+".coordinates.0")
+		if err != nil {
+			return nil, fmt.Errorf("compile $geo_near: %w", err)
+		}
+		lat, _ := scalarExpr(c, "doc", "id", g.Attr+".coordinates.1")
+		p.Geo = "limp_distance(" + lng + ", " + lat + ", " + strconv.FormatFloat(g.Lng, 'g', -1, 64) + ", " +
+			strconv.FormatFloat(g.Lat, 'g', -1, 64) + ")"
+		where = append(where, p.Geo+" <= "+b.arg(g.MaxDistance))
+		order = append(order, p.Geo)
+	}
+	if q.Filter != nil {
+		w, err := b.node(q.Filter)
+		if err != nil {
+			return nil, fmt.Errorf("compile query: %w", err)
+		}
+		if w != "1" {
+			where = append(where, w)
+		}
+	}
+	if len(q.Sort) > 0 {
+		order = order[:0]
+	}
+	seen := map[string]bool{}
+	hasID := false
+	for _, s := range q.Sort {
+		if seen[s.Path] {
+			continue
+		}
+		seen[s.Path] = true
+		e, err := scalarExpr(c, "doc", "id", s.Path)
+		if err != nil {
+			return nil, fmt.Errorf("compile $sort: %w", err)
+		}
+		if s.Path == "_id" {
+			hasID = true
+		}
+		if s.Desc {
+			e += " DESC"
+		} else {
+			e += " ASC"
+		}
+		order = append(order, e)
+	}
+	if !hasID {
+		order = append(order, "id DESC")
+	}
+	p.Where = strings.Join(where, " AND ")
+	p.Args = b.args
+	p.Order = strings.Join(order, ", ")
+	if q.Limit > 0 {
+		p.Limit = q.Limit
+	}
+	if q.Skip > 0 {
+		p.Offset = q.Skip
+	}
+	return p, nil
+}
+
+// matchExpr turns a client search string into an FTS5 query: every word
+// quoted as a phrase, any of them matching (MongoDB $text semantics). No
+// FTS5 syntax passes through.
+func matchExpr(s string) string {
+	words := strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
+	for i, w := range words {
+		words[i] = `"` + w + `"`
+	}
+	return strings.Join(words, " OR ")
+}
+
+// builder accumulates the WHERE clause's arguments.
+type builder struct {
+	c     *schema.Collection
+	table string
+	args  []any
+	n     int
+}
+
+func (b *builder) arg(v any) string {
+	b.args = append(b.args, v)
+	return "?"
+}
+
+func (b *builder) alias(p string) string {
+	b.n++
+	return p + strconv.Itoa(b.n)
+}
+
+func (b *builder) node(n query.Node) (string, error) {
+	switch n := n.(type) {
+	case nil:
+		return "1", nil
+	case query.And:
+		var parts []string
+		for _, x := range n {
+			s, err := b.node(x)
+			if err != nil {
+				return "", err
+			}
+			if s != "1" {
+				parts = append(parts, s)
+			}
+		}
+		switch len(parts) {
+		case 0:
+			return "1", nil
+		case 1:
+			return parts[0], nil
+		}
+		return "(" + strings.Join(parts, " AND ") + ")", nil
+	case query.Or:
+		if len(n) == 0 {
+			return "0", nil
+		}
+		parts := make([]string, 0, len(n))
+		for _, x := range n {
+			s, err := b.node(x)
+			if err != nil {
+				return "", err
+			}
+			if s == "1" {
+				return "1", nil
+			}
+			parts = append(parts, s)
+		}
+		if len(parts) == 1 {
+			return parts[0], nil
+		}
+		return "(" + strings.Join(parts, " OR ") + ")", nil
+	case *query.Cond:
+		return b.cond(n)
+	case *query.Access:
+		return b.access(n)
+	}
+	return "", fmt.Errorf("unknown filter node %T", n)
+}
+
+// leaf is one candidate value: its SQL value and its json_type.
+type leaf struct{ val, typ string }
+
+// target is the document a condition looks at.
+type target struct {
+	doc, id string
+	lookup  func(string) *schema.Type
+}
+
+func (b *builder) mainTarget() target {
+	return target{doc: "doc", id: "id", lookup: b.c.Lookup}
+}
+
+func (b *builder) cond(c *query.Cond) (string, error) {
+	neg := false
+	op := c.Op
+	switch op {
+	case query.Ne:
+		neg, op = true, query.Eq
+	case query.Nin:
+		neg, op = true, query.In
+	}
+	pos := *c
+	pos.Op = op
+	var s string
+	var err error
+	if c.Join != nil {
+		s, err = b.join(&pos)
+	} else {
+		s, err = b.condOn(b.mainTarget(), &pos)
+	}
+	if err != nil {
+		return "", fmt.Errorf("condition %s on %q: %w", c.Op, c.Path, err)
+	}
+	if neg {
+		return negate(s), nil
+	}
+	return s, nil
+}
+
+func negate(s string) string {
+	switch s {
+	case "0":
+		return "1"
+	case "1":
+		return "0"
+	}
+	return "NOT coalesce(" + s + ", 0)"
+}
+
+// join compiles a condition on a referenced document: an EXISTS over the
+// referenced table.
+func (b *builder) join(c *query.Cond) (string, error) {
+	j := c.Join
+	r := b.alias("r")
+	var lookup func(string) *schema.Type
+	if e := b.c.Extns[j.Local]; e != nil && e.Target != nil {
+		lookup = e.Target.Lookup
+	} else {
+		lookup = func(string) *schema.Type { return nil }
+	}
+	outer := target{doc: b.table + ".doc", id: b.table + ".id", lookup: b.c.Lookup}
+	segs, err := splitPath(j.Local)
+	if err != nil {
+		return "", err
+	}
+	var link string
+	lt := b.c.Lookup(j.Local)
+	switch {
+	case !strings.Contains(j.Local, ".") && (j.IDList || lt != nil && lt.Kind == schema.List):
+		link = r + ".id IN (SELECT value FROM json_each(" + outer.doc + ", '" + jsonPath(segs, nil) + "'))"
+	case !strings.Contains(j.Local, "."):
+		link = r + ".id = json_extract(" + outer.doc + ", '" + jsonPath(segs, nil) + "')"
+	default:
+		link, err = b.walk(outer, j.Local, func(l leaf) string { return r + ".id = " + l.val }, nil)
+		if err != nil {
+			return "", err
+		}
+	}
+	// The link has no arguments; inner's follow in text order.
+	inner, err := b.condOn(target{doc: r + ".doc", id: r + ".id", lookup: lookup}, c)
+	if err != nil {
+		return "", err
+	}
+	return "EXISTS (SELECT 1 FROM " + quoteIdent("c_"+j.Collection) + " AS " + r + " WHERE " + r +
+		".deleted = 0 AND " + link + " AND " + inner + ")", nil
+}
+
+// condOn compiles a positive condition (no Ne/Nin) on t.
+func (b *builder) condOn(t target, c *query.Cond) (string, error) {
+	switch c.Op {
+	case query.Eq:
+		v := sqlValue(c.Value)
+		var whole func(leaf) string
+		if isWhole(c.Value) {
+			whole = func(l leaf) string { return b.eq(l, v) }
+		}
+		return b.walk(t, c.Path, func(l leaf) string { return b.eq(l, v) }, whole)
+	case query.In:
+		list, ok := c.Value.([]any)
+		if !ok {
+			return "", fmt.Errorf("needs a list, got %T", c.Value)
+		}
+		vals := make([]any, len(list))
+		var wholes []any
+		for i, x := range list {
+			vals[i] = sqlValue(x)
+			if isWhole(x) {
+				wholes = append(wholes, vals[i])
+			}
+		}
+		var whole func(leaf) string
+		if len(wholes) > 0 {
+			whole = func(l leaf) string { return b.in(l, wholes) }
+		}
+		return b.walk(t, c.Path, func(l leaf) string { return b.in(l, vals) }, whole)
+	case query.All:
+		list, ok := c.Value.([]any)
+		if !ok {
+			return "", fmt.Errorf("needs a list, got %T", c.Value)
+		}
+		if len(list) == 0 {
+			return "0", nil
+		}
+		parts := make([]string, 0, len(list))
+		for _, x := range list {
+			s, err := b.condOn(t, &query.Cond{Path: c.Path, Op: query.Eq, Value: x})
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, s)
+		}
+		if len(parts) == 1 {
+			return parts[0], nil
+		}
+		return "(" + strings.Join(parts, " AND ") + ")", nil
+	case query.Gt, query.Gte, query.Lt, query.Lte:
+		v := sqlValue(c.Value)
+		return b.walk(t, c.Path, func(l leaf) string { return b.cmp(l, c.Op, v) }, nil)
+	case query.Bet:
+		v1, v2 := sqlValue(c.Value), sqlValue(c.Value2)
+		return b.walk(t, c.Path, func(l leaf) string {
+			return "(" + b.cmp(l, query.Gte, v1) + " AND " + b.cmp(l, query.Lte, v2) + ")"
+		}, nil)
+	case query.Regex:
+		s, ok := c.Value.(string)
+		if !ok {
+			return "", fmt.Errorf("needs a string, got %T", c.Value)
+		}
+		if len(s) > maxRegex {
+			return "", fmt.Errorf("pattern longer than %d bytes", maxRegex)
+		}
+		if _, err := compileRegex(s); err != nil {
+			return "", err
+		}
+		return b.walk(t, c.Path, func(l leaf) string {
+			return "(" + l.typ + " = 'text' AND limp_regexp(" + b.arg(s) + ", " + l.val + "))"
+		}, nil)
+	}
+	return "", fmt.Errorf("unknown operator %d", c.Op)
+}
+
+// isWhole reports whether an Eq operand can match a LIST value as a whole
+// (null matches a missing or null list, a list an equal list).
+func isWhole(v any) bool {
+	switch v.(type) {
+	case nil, []any:
+		return true
+	}
+	return false
+}
+
+// walk compiles pred over the values at path in t's document: descending
+// through LIST attrs element by element (json_each) where the path runs
+// through them, and testing each element of a LIST leaf (and the list as a
+// whole with whole, when given). Paths of unknown or ANY type test the
+// value and, when it is an array, its elements.
+func (b *builder) walk(t target, path string, pred, whole func(leaf) string) (string, error) {
+	if path == "_id" {
+		return pred(leaf{val: t.id, typ: "'text'"}), nil
+	}
+	segs, err := splitPath(path)
+	if err != nil {
+		return "", err
+	}
+	return b.walkFrom(t.doc, segs, nil, t.lookup, pred, whole), nil
+}
+
+func (b *builder) walkFrom(src string, segs, done []string, lookup func(string) *schema.Type, pred, whole func(leaf) string) string {
+	typeAt := func(n int) *schema.Type {
+		if len(done)+n == 0 {
+			return nil
+		}
+		return lookup(strings.Join(append(append([]string(nil), done...), segs[:n]...), "."))
+	}
+	var kinds []*schema.Type
+	for i := range segs {
+		kinds = append(kinds, typeAt(i))
+		t := typeAt(i + 1)
+		if i < len(segs)-1 && t != nil && t.Kind == schema.List && !isIndex(segs[i+1]) {
+			jp := jsonPath(segs[:i+1], kinds)
+			j := b.alias("j")
+			rest := append(append([]string(nil), done...), segs[:i+1]...)
+			inner := b.walkFrom(j+".value", segs[i+1:], rest, lookup, pred, whole)
+			return "EXISTS (SELECT 1 FROM json_each(" + src + ", '" + jp + "') AS " + j + " WHERE " + j +
+				".type = 'object' AND " + inner + ")"
+		}
+	}
+	jp := jsonPath(segs, kinds)
+	scalar := leaf{val: "json_extract(" + src + ", '" + jp + "')", typ: "json_type(" + src + ", '" + jp + "')"}
+	t := typeAt(len(segs))
+	elems := func() string {
+		j := b.alias("j")
+		return "EXISTS (SELECT 1 FROM json_each(" + src + ", '" + jp + "') AS " + j + " WHERE " +
+			pred(leaf{val: j + ".value", typ: j + ".type"}) + ")"
+	}
+	switch {
+	case t != nil && t.Kind == schema.List:
+		if whole != nil {
+			w := whole(scalar) // arguments in text order
+			return "(" + w + " OR " + elems() + ")"
+		}
+		return elems()
+	case t == nil || t.Kind == schema.Any:
+		s := pred(scalar)
+		return "(" + s + " OR (" + scalar.typ + " = 'array' AND " + elems() + "))"
+	}
+	return pred(scalar)
+}
+
+// scalarExpr is the SQL value at path (no list traversal), for $sort,
+// $group and $geo_near.
+func scalarExpr(c *schema.Collection, doc, id, path string) (string, error) {
+	if path == "_id" {
+		return id, nil
+	}
+	segs, err := splitPath(path)
+	if err != nil {
+		return "", err
+	}
+	kinds := make([]*schema.Type, len(segs))
+	for i := 1; i < len(segs); i++ {
+		kinds[i] = c.Lookup(strings.Join(segs[:i], "."))
+	}
+	return "json_extract(" + doc + ", '" + jsonPath(segs, kinds) + "')", nil
+}
+
+var plainSeg = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// splitPath splits and checks a dotted path: every segment non-empty and
+// free of quotes, backslashes and control characters.
+func splitPath(p string) ([]string, error) {
+	if p == "" {
+		return nil, errors.New("empty path")
+	}
+	segs := strings.Split(p, ".")
+	for _, s := range segs {
+		if s == "" || strings.ContainsAny(s, "\"'\\$") || strings.ContainsFunc(s, unicode.IsControl) {
+			return nil, fmt.Errorf("invalid path %q", p)
+		}
+	}
+	return segs, nil
+}
+
+func isIndex(seg string) bool {
+	if seg == "" || len(seg) > 9 {
+		return false
+	}
+	for _, r := range seg {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonPath renders checked segments as an SQLite JSON path. kinds[i] is
+// the type holding segs[i] (nil when unknown): a numeric segment under a
+// LIST (or an unknown type) is an array index.
+func jsonPath(segs []string, kinds []*schema.Type) string {
+	var b strings.Builder
+	b.WriteByte('$')
+	for i, s := range segs {
+		var k *schema.Type
+		if i < len(kinds) {
+			k = kinds[i]
+		}
+		switch {
+		case isIndex(s) && i > 0 && (k == nil || k.Kind == schema.List || k.Kind == schema.Any || k.Kind == schema.Geo):
+			b.WriteString("[" + s + "]")
+		case plainSeg.MatchString(s):
+			b.WriteString("." + s)
+		default:
+			b.WriteString(`."` + s + `"`)
+		}
+	}
+	return b.String()
+}
+
+// sqlValue converts a canonical value to what is bound or compared: oid.ID
+// as hex, lists and objects as their JSON text (wrapped in jsonText).
+func sqlValue(v any) any {
+	switch x := v.(type) {
+	case oid.ID:
+		return x.Hex()
+	case int:
+		return int64(x)
+	case []any, map[string]any:
+		b, err := jsonv.Marshal(x)
+		if err != nil {
+			return jsonText("")
+		}
+		return jsonText(b)
+	}
+	return v
+}
+
+// jsonText is a list or object operand, compared as JSON text.
+type jsonText string
+
+func (b *builder) eq(l leaf, v any) string {
+	switch x := v.(type) {
+	case nil:
+		if strings.HasPrefix(l.typ, "json_type(") {
+			return "(" + l.typ + " IS NULL OR " + l.typ + " = 'null')"
+		}
+		return "(" + l.typ + " = 'null')"
+	case bool:
+		if x {
+			return "(" + l.typ + " = 'true')"
+		}
+		return "(" + l.typ + " = 'false')"
+	case int64, float64:
+		return "(" + l.typ + " IN ('integer', 'real') AND " + l.val + " = " + b.arg(x) + ")"
+	case string:
+		if l.typ == "'text'" {
+			return "(" + l.val + " = " + b.arg(x) + ")"
+		}
+		return "(" + l.typ + " = 'text' AND " + l.val + " = " + b.arg(x) + ")"
+	case jsonText:
+		if x == "" {
+			return "0"
+		}
+		return "(" + l.typ + " IN ('array', 'object') AND " + l.val + " = " + b.arg(string(x)) + ")"
+	}
+	return "0"
+}
+
+func (b *builder) in(l leaf, vals []any) string {
+	var nums, strs, others []any
+	for _, v := range vals {
+		switch v.(type) {
+		case int64, float64:
+			nums = append(nums, v)
+		case string:
+			strs = append(strs, v)
+		default:
+			others = append(others, v)
+		}
+	}
+	list := func(vs []any) string {
+		ph := make([]string, len(vs))
+		for i, v := range vs {
+			ph[i] = b.arg(v)
+		}
+		return "(" + strings.Join(ph, ", ") + ")"
+	}
+	// Arguments are added in the order the SQL text uses them.
+	var parts []string
+	if len(strs) == 1 {
+		parts = append(parts, b.eq(l, strs[0]))
+	} else if len(strs) > 1 {
+		if l.typ == "'text'" {
+			parts = append(parts, "("+l.val+" IN "+list(strs)+")")
+		} else {
+			parts = append(parts, "("+l.typ+" = 'text' AND "+l.val+" IN "+list(strs)+")")
+		}
+	}
+	if len(nums) == 1 {
+		parts = append(parts, b.eq(l, nums[0]))
+	} else if len(nums) > 1 {
+		parts = append(parts, "("+l.typ+" IN ('integer', 'real') AND "+l.val+" IN "+list(nums)+")")
+	}
+	for _, v := range others {
+		parts = append(parts, b.eq(l, v))
+	}
+	switch len(parts) {
+	case 0:
+		return "0"
+	case 1:
+		return parts[0]
+	}
+	return "(" + strings.Join(parts, " OR ") + ")"
+}
+
+var cmpOps = map[query.Op]string{query.Gt: ">", query.Gte: ">=", query.Lt: "<", query.Lte: "<="}
+
+// cmp compiles a type-bracketed comparison: numbers with numbers, strings
+// with strings, booleans with booleans.
+func (b *builder) cmp(l leaf, op query.Op, v any) string {
+	o := cmpOps[op]
+	switch x := v.(type) {
+	case nil:
+		if op == query.Gte || op == query.Lte {
+			return b.eq(l, nil)
+		}
+		return "0"
+	case bool:
+		n := int64(0)
+		if x {
+			n = 1
+		}
+		return "(" + l.typ + " IN ('true', 'false') AND " + l.val + " " + o + " " + b.arg(n) + ")"
+	case int64, float64:
+		return "(" + l.typ + " IN ('integer', 'real') AND " + l.val + " " + o + " " + b.arg(x) + ")"
+	case string:
+		if l.typ == "'text'" {
+			return "(" + l.val + " " + o + " " + b.arg(x) + ")"
+		}
+		return "(" + l.typ + " = 'text' AND " + l.val + " " + o + " " + b.arg(x) + ")"
+	}
+	return "0"
+}
+
+// access compiles an ACCESS check (spec §7.6).
+func (b *builder) access(a *query.Access) (string, error) {
+	segs, err := splitPath(a.Path)
+	if err != nil {
+		return "", fmt.Errorf("access: %w", err)
+	}
+	p := jsonPath(segs, nil)
+	ju := b.alias("j")
+	parts := []string{
+		"(json_type(doc, '$.user') = 'text' AND json_extract(doc, '$.user') = " + b.arg(a.User.Hex()) + ")",
+		"json_type(doc, '" + p + ".anon') = 'true'",
+		"EXISTS (SELECT 1 FROM json_each(doc, '" + p + ".users') AS " + ju + " WHERE " + ju + ".value = " + b.arg(a.User.Hex()) + ")",
+	}
+	if len(a.Groups) > 0 {
+		ph := make([]string, len(a.Groups))
+		for i, g := range a.Groups {
+			ph[i] = b.arg(g.Hex())
+		}
+		jg := b.alias("j")
+		parts = append(parts, "EXISTS (SELECT 1 FROM json_each(doc, '"+p+".groups') AS "+jg+
+			" WHERE "+jg+".value IN ("+strings.Join(ph, ", ")+"))")
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", nil
+}
+
+// Explain returns the main SELECT q compiles to (the statement Read runs
+// for the page of documents), with its arguments.
+func (s *Store) Explain(c *schema.Collection, q *query.Query) (*store.Plan, error) {
+	p, err := Compile(c, q)
+	if err != nil {
+		return nil, err
+	}
+	sql, args := p.Select("id, doc")
+	return &store.Plan{SQL: sql, Args: args}, nil
+}
+
+// Explain returns the main SELECT q compiles to over c; it needs no
+// database (for App.Explain without a store).
+func Explain(c *schema.Collection, q *query.Query) (*store.Plan, error) {
+	return (*Store)(nil).Explain(c, q)
+}

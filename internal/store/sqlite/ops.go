@@ -1,0 +1,526 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/limp-go/limp/internal/jsonv"
+	"github.com/limp-go/limp/internal/oid"
+	"github.com/limp-go/limp/internal/query"
+	"github.com/limp-go/limp/internal/schema"
+	"github.com/limp-go/limp/internal/store"
+)
+
+// indexPrefix prefixes every index Sync maintains; Sync drops "limp_"
+// indexes the schema no longer asks for and leaves others alone.
+const indexPrefix = "limp_"
+
+// IndexSQL returns the CREATE INDEX statements Sync maintains for c, keyed
+// by index name, in a fixed order: unique sets then plain indexes.
+func IndexSQL(c *schema.Collection) (names []string, stmts map[string]string, err error) {
+	t := tableName(c.Name)
+	stmts = map[string]string{}
+	add := func(name, create string, keys []string) {
+		if _, dup := stmts[name]; dup {
+			return
+		}
+		names = append(names, name)
+		stmts[name] = create + " " + quoteIdent(name) + " ON " + t + " (" + strings.Join(keys, ", ") + ") WHERE deleted = 0"
+	}
+	for _, set := range c.Unique {
+		keys := make([]string, len(set))
+		for i, a := range set {
+			if keys[i], err = scalarExpr(c, "doc", "id", a); err != nil {
+				return nil, nil, fmt.Errorf("unique index: %w", err)
+			}
+		}
+		add(uniqueName(c, set), "CREATE UNIQUE INDEX", keys)
+	}
+	for _, ix := range c.Indexes {
+		keys := make([]string, len(ix))
+		var parts []string
+		for i, k := range ix {
+			if keys[i], err = scalarExpr(c, "doc", "id", k.Path); err != nil {
+				return nil, nil, fmt.Errorf("index: %w", err)
+			}
+			part := k.Path
+			if k.Desc {
+				keys[i] += " DESC"
+				part += "_desc"
+			}
+			parts = append(parts, part)
+		}
+		if len(keys) > 0 {
+			add(indexPrefix+c.Name+"_i_"+strings.Join(parts, "_"), "CREATE INDEX", keys)
+		}
+	}
+	return names, stmts, nil
+}
+
+func uniqueName(c *schema.Collection, set []string) string {
+	return indexPrefix + c.Name + "_u_" + strings.Join(set, "_")
+}
+
+// Sync creates c's table, its indexes and its FTS table, dropping "limp_"
+// indexes no longer declared and re-indexing the FTS table when c.Search
+// changed.
+func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	names, stmts, err := IndexSQL(c)
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", c.Name, err)
+	}
+	t := tableName(c.Name)
+	err = s.Tx(ctx, func(ctx context.Context) error {
+		q := s.q(ctx)
+		for _, st := range []string{
+			"CREATE TABLE IF NOT EXISTS " + t + " (id TEXT PRIMARY KEY, doc TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)",
+			"CREATE TABLE IF NOT EXISTS limp_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+		} {
+			if _, err := q.ExecContext(ctx, st); err != nil {
+				return err
+			}
+		}
+		have := map[string]string{}
+		rows, err := q.QueryContext(ctx, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND substr(name, 1, 5) = ?",
+			"c_"+c.Name, indexPrefix)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var name string
+			var def sql.NullString
+			if err := rows.Scan(&name, &def); err != nil {
+				rows.Close()
+				return err
+			}
+			have[name] = def.String
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for name, def := range have {
+			if want, ok := stmts[name]; !ok || want != def {
+				if _, err := q.ExecContext(ctx, "DROP INDEX "+quoteIdent(name)); err != nil {
+					return err
+				}
+				delete(have, name)
+			}
+		}
+		for _, name := range names {
+			if _, ok := have[name]; ok {
+				continue
+			}
+			if _, err := q.ExecContext(ctx, stmts[name]); err != nil {
+				if isUnique(err) {
+					return fmt.Errorf("create index %s: stored documents already repeat a value: %w", name, err)
+				}
+				return fmt.Errorf("create index %s: %w", name, err)
+			}
+		}
+		return s.syncFTS(ctx, q, c)
+	})
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+func (s *Store) syncFTS(ctx context.Context, q querier, c *schema.Collection) error {
+	f := ftsName(c.Name)
+	key := "search:" + c.Name
+	if len(c.Search) == 0 {
+		if _, err := q.ExecContext(ctx, "DROP TABLE IF EXISTS "+f); err != nil {
+			return err
+		}
+		_, err := q.ExecContext(ctx, "DELETE FROM limp_meta WHERE key = ?", key)
+		return err
+	}
+	want := strings.Join(c.Search, ",")
+	var have string
+	err := q.QueryRowContext(ctx, "SELECT value FROM limp_meta WHERE key = ?", key).Scan(&have)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, "CREATE VIRTUAL TABLE IF NOT EXISTS "+f+" USING fts5(content, tokenize = 'unicode61 remove_diacritics 2')"); err != nil {
+		return fmt.Errorf("create full-text table: %w", err)
+	}
+	if have == want {
+		return nil
+	}
+	if _, err := q.ExecContext(ctx, "DELETE FROM "+f); err != nil {
+		return err
+	}
+	rows, err := q.QueryContext(ctx, "SELECT rowid, doc FROM "+tableName(c.Name)+" WHERE deleted = 0")
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		rowid int64
+		text  string
+	}
+	var todo []entry
+	for rows.Next() {
+		var e entry
+		var doc []byte
+		if err := rows.Scan(&e.rowid, &doc); err != nil {
+			rows.Close()
+			return err
+		}
+		d, err := decodeDoc(c, oid.Nil.Hex(), doc)
+		if err != nil {
+			rows.Close()
+			return err
+		}
+		e.text = searchText(c, d)
+		todo = append(todo, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, e := range todo {
+		if _, err := q.ExecContext(ctx, "INSERT INTO "+f+" (rowid, content) VALUES (?, ?)", e.rowid, e.text); err != nil {
+			return err
+		}
+	}
+	_, err = q.ExecContext(ctx, "INSERT INTO limp_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, want)
+	return err
+}
+
+// dupError maps a UNIQUE violation to a *store.DuplicateError naming the
+// violated set.
+func dupError(c *schema.Collection, err error) error {
+	if !isUnique(err) {
+		return err
+	}
+	msg := err.Error()
+	for _, set := range c.Unique {
+		if strings.Contains(msg, "'"+uniqueName(c, set)+"'") {
+			return &store.DuplicateError{Attrs: append([]string(nil), set...)}
+		}
+	}
+	if strings.Contains(msg, "c_"+c.Name+".id") || len(c.Unique) == 0 {
+		return &store.DuplicateError{Attrs: []string{"_id"}}
+	}
+	return &store.DuplicateError{Attrs: append([]string(nil), c.Unique[0]...)}
+}
+
+// Read runs q.
+func (s *Store) Read(ctx context.Context, c *schema.Collection, q *query.Query) (*store.Result, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if q == nil {
+		q = &query.Query{}
+	}
+	p, err := Compile(c, q)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", c.Name, err)
+	}
+	db := s.q(ctx)
+	res := &store.Result{Docs: []map[string]any{}}
+	if len(q.Group) > 0 {
+		res.Groups = make(map[string][]store.Bucket, len(q.Group))
+		for _, g := range q.Group {
+			res.Groups[g.By] = []store.Bucket{}
+		}
+	}
+	stmt, args := p.Select("id, doc")
+	rows, err := db.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", c.Name, err)
+	}
+	for rows.Next() {
+		var id string
+		var doc []byte
+		if err := rows.Scan(&id, &doc); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read %s: %w", c.Name, err)
+		}
+		d, err := decodeDoc(c, id, doc)
+		if err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read %s: decode document %s: %w", c.Name, id, err)
+		}
+		if q.Attrs != nil {
+			d = project(d, q.Attrs)
+		}
+		res.Docs = append(res.Docs, d)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", c.Name, err)
+	}
+	if q.Skip > 0 || q.Limit > 0 {
+		stmt, args := p.Count()
+		if err := db.QueryRowContext(ctx, stmt, args...).Scan(&res.Total); err != nil {
+			return nil, fmt.Errorf("read %s: count: %w", c.Name, err)
+		}
+	} else {
+		res.Total = int64(len(res.Docs))
+	}
+	if res.Total == 0 {
+		return res, nil
+	}
+	for _, g := range q.Group {
+		bs, err := s.group(ctx, db, c, p, g)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: $group %s: %w", c.Name, g.By, err)
+		}
+		res.Groups[g.By] = bs
+	}
+	return res, nil
+}
+
+func (s *Store) group(ctx context.Context, db querier, c *schema.Collection, p *Compiled, g query.Group) ([]store.Bucket, error) {
+	stmt, args, err := p.Group(c, g)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := db.QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	t := c.Lookup(g.By)
+	conv := func(v any) any {
+		if b, ok := v.([]byte); ok {
+			v = string(b)
+		}
+		if t != nil && t.Kind == schema.Bool {
+			if n, ok := v.(int64); ok {
+				return n != 0
+			}
+		}
+		return convertIDs(t, v)
+	}
+	bs := []store.Bucket{}
+	var maxes []any
+	for rows.Next() {
+		var b store.Bucket
+		var mx any
+		if err := rows.Scan(&b.Min, &mx, &b.Count); err != nil {
+			return nil, err
+		}
+		b.Min = conv(b.Min)
+		bs = append(bs, b)
+		maxes = append(maxes, conv(mx))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range bs {
+		if i+1 < len(bs) {
+			bs[i].Max = bs[i+1].Min
+		} else {
+			bs[i].Max = maxes[i]
+		}
+	}
+	return bs, nil
+}
+
+// Insert stores docs atomically.
+func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[string]any) error {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	type row struct {
+		id   string
+		body []byte
+		text string
+	}
+	rows := make([]row, len(docs))
+	for i, d := range docs {
+		id, body, err := encodeDoc(d)
+		if err != nil {
+			return fmt.Errorf("insert into %s: document %d: %w", c.Name, i, err)
+		}
+		rows[i] = row{id: id.Hex(), body: body}
+		if len(c.Search) > 0 {
+			rows[i].text = searchText(c, d)
+		}
+	}
+	t := tableName(c.Name)
+	err := s.Tx(ctx, func(ctx context.Context) error {
+		q := s.q(ctx)
+		for _, r := range rows {
+			res, err := q.ExecContext(ctx, "INSERT INTO "+t+" (id, doc) VALUES (?, ?)", r.id, string(r.body))
+			if err != nil {
+				return dupError(c, err)
+			}
+			if len(c.Search) > 0 {
+				rowid, err := res.LastInsertId()
+				if err != nil {
+					return err
+				}
+				if _, err := q.ExecContext(ctx, "INSERT INTO "+ftsName(c.Name)+" (rowid, content) VALUES (?, ?)", rowid, r.text); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", c.Name, err)
+	}
+	return nil
+}
+
+type match struct {
+	rowid int64
+	id    oid.ID
+	doc   []byte
+}
+
+// matches selects the documents q.Filter matches, at most q.Limit in
+// q.Sort order.
+func (s *Store) matches(ctx context.Context, c *schema.Collection, q *query.Query, withDoc bool) ([]match, error) {
+	if q == nil {
+		q = &query.Query{}
+	}
+	sel := &query.Query{Filter: q.Filter, Search: q.Search, Sort: q.Sort, Limit: q.Limit, GeoNear: q.GeoNear}
+	p, err := Compile(c, sel)
+	if err != nil {
+		return nil, err
+	}
+	cols := p.Table + ".rowid, id, NULL"
+	if withDoc {
+		cols = p.Table + ".rowid, id, doc"
+	}
+	stmt, args := p.Select(cols)
+	rows, err := s.q(ctx).QueryContext(ctx, stmt, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []match
+	for rows.Next() {
+		var m match
+		var id string
+		if err := rows.Scan(&m.rowid, &id, &m.doc); err != nil {
+			return nil, err
+		}
+		if m.id, err = oid.Parse(id); err != nil {
+			return nil, fmt.Errorf("stored id %q: %w", id, err)
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func ids(ms []match) []oid.ID {
+	out := make([]oid.ID, len(ms))
+	for i, m := range ms {
+		out[i] = m.id
+	}
+	return out
+}
+
+// Update applies u to the matching documents atomically.
+func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) ([]oid.ID, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	var out []oid.ID
+	t := tableName(c.Name)
+	err := s.Tx(ctx, func(ctx context.Context) error {
+		ms, err := s.matches(ctx, c, q, true)
+		if err != nil {
+			return err
+		}
+		out = ids(ms)
+		if u.Empty() {
+			return nil
+		}
+		db := s.q(ctx)
+		for _, m := range ms {
+			v, err := jsonv.Parse(m.doc)
+			if err != nil {
+				return fmt.Errorf("decode document %s: %w", m.id, err)
+			}
+			doc, ok := v.(map[string]any)
+			if !ok {
+				return fmt.Errorf("stored document %s is %T", m.id, v)
+			}
+			if err := applyUpdate(doc, u); err != nil {
+				return fmt.Errorf("document %s: %w", m.id, err)
+			}
+			body, err := jsonv.Marshal(doc)
+			if err != nil {
+				return fmt.Errorf("document %s: %w", m.id, err)
+			}
+			if _, err := db.ExecContext(ctx, "UPDATE "+t+" SET doc = ? WHERE rowid = ?", string(body), m.rowid); err != nil {
+				return dupError(c, err)
+			}
+			if len(c.Search) > 0 {
+				f := ftsName(c.Name)
+				if _, err := db.ExecContext(ctx, "DELETE FROM "+f+" WHERE rowid = ?", m.rowid); err != nil {
+					return err
+				}
+				if _, err := db.ExecContext(ctx, "INSERT INTO "+f+" (rowid, content) VALUES (?, ?)", m.rowid, searchText(c, doc)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("update %s: %w", c.Name, err)
+	}
+	return out, nil
+}
+
+// Delete removes (hard) or marks deleted (soft) the matching documents.
+func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query, hard bool) ([]oid.ID, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	var out []oid.ID
+	t := tableName(c.Name)
+	err := s.Tx(ctx, func(ctx context.Context) error {
+		ms, err := s.matches(ctx, c, q, false)
+		if err != nil || len(ms) == 0 {
+			return err
+		}
+		out = ids(ms)
+		var list strings.Builder
+		list.WriteByte('[')
+		for i, m := range ms {
+			if i > 0 {
+				list.WriteByte(',')
+			}
+			list.WriteString(strconv.FormatInt(m.rowid, 10))
+		}
+		list.WriteByte(']')
+		in := " WHERE rowid IN (SELECT value FROM json_each(?))"
+		stmt := "UPDATE " + t + " SET deleted = 1" + in
+		if hard {
+			stmt = "DELETE FROM " + t + in
+		}
+		db := s.q(ctx)
+		if _, err := db.ExecContext(ctx, stmt, list.String()); err != nil {
+			return err
+		}
+		if len(c.Search) > 0 {
+			if _, err := db.ExecContext(ctx, "DELETE FROM "+ftsName(c.Name)+in, list.String()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("delete from %s: %w", c.Name, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,206 @@
+// Package sqlite is the embedded LIMP data store, on SQLite through the pure
+// Go driver modernc.org/sqlite.
+//
+// Each collection is one table "c_<name>"(id TEXT PRIMARY KEY, doc TEXT,
+// deleted INTEGER): id is the document's _id as 24 hex digits, doc the
+// rest of the document as canonical JSON (jsonv), deleted the soft-delete
+// flag. Queries compile to SQL over json_extract / json_each (see
+// [Compile]); every value is a bound parameter and only schema paths,
+// checked segment by segment, become JSON-path literals. Unique sets and
+// plain indexes are expression indexes on json_extract, partial on
+// deleted = 0. `$search` runs on an FTS5 table "f_<name>" kept in step by
+// the store's writes.
+//
+// Writes are serialised inside the store (one writer at a time, BEGIN
+// IMMEDIATE); reads run concurrently (WAL for files).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"modernc.org/sqlite"
+
+	"github.com/limp-go/limp/internal/store"
+)
+
+// Options configure Open.
+type Options struct {
+	// Logger receives warnings; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is the SQLite implementation of store.Store. It is safe for
+// concurrent use.
+type Store struct {
+	db     *sql.DB
+	keep   *sql.Conn // holds an in-memory database open
+	log    *slog.Logger
+	wsem   chan struct{} // one writer at a time
+	closed atomic.Bool
+}
+
+var _ store.Store = (*Store)(nil)
+
+var memSeq atomic.Int64
+
+// Open opens (creating if needed) the database at path, or a private
+// in-memory database for ":memory:" (each Open its own). For a file, the
+// parent directory is created and the database runs in WAL mode.
+func Open(ctx context.Context, path string, o *Options) (*Store, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	registerFuncs()
+	params := url.Values{}
+	params.Add("_pragma", "busy_timeout(10000)")
+	params.Add("_pragma", "foreign_keys(0)")
+	params.Set("_txlock", "immediate")
+	var dsn string
+	mem := path == ":memory:" || path == ""
+	if mem {
+		// memdb: a private database shared by this store's connections,
+		// with real locking (unlike a shared-cache in-memory database).
+		dsn = fmt.Sprintf("file:/limpmem%d?vfs=memdb&%s", memSeq.Add(1), params.Encode())
+	} else {
+		if dir := filepath.Dir(path); dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+			}
+		}
+		params.Add("_pragma", "journal_mode(WAL)")
+		params.Add("_pragma", "synchronous(NORMAL)")
+		dsn = "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + params.Encode()
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	s := &Store{db: db, log: log, wsem: make(chan struct{}, 1)}
+	if mem {
+		// The database lives as long as one connection is open.
+		if s.keep, err = db.Conn(ctx); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+	}
+	if err := db.PingContext(ctx); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database. Later calls return store.ErrClosed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	if s.keep != nil {
+		errs = append(errs, s.keep.Close())
+	}
+	errs = append(errs, s.db.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close sqlite: %w", err)
+	}
+	return nil
+}
+
+func (s *Store) check() error {
+	if s.closed.Load() {
+		return store.ErrClosed
+	}
+	return nil
+}
+
+// querier is what *sql.DB and *sql.Tx share.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type txKey struct{}
+
+type txState struct {
+	s  *Store
+	tx *sql.Tx
+}
+
+func (s *Store) txFrom(ctx context.Context) *sql.Tx {
+	if st, ok := ctx.Value(txKey{}).(*txState); ok && st.s == s {
+		return st.tx
+	}
+	return nil
+}
+
+// q returns the transaction in ctx, or the database.
+func (s *Store) q(ctx context.Context) querier {
+	if tx := s.txFrom(ctx); tx != nil {
+		return tx
+	}
+	return s.db
+}
+
+// Tx runs fn in a transaction (BEGIN IMMEDIATE): every call made with the
+// context fn receives joins it; nested calls join the outer transaction.
+// fn's error or panic rolls it back.
+func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	if err := s.check(); err != nil {
+		return err
+	}
+	if s.txFrom(ctx) != nil {
+		return fn(ctx)
+	}
+	select {
+	case s.wsem <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("begin transaction: %w", ctx.Err())
+	}
+	defer func() { <-s.wsem }()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	done := false
+	defer func() {
+		if !done {
+			if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+				s.log.Warn("roll back sqlite transaction", "err", rerr)
+			}
+		}
+	}()
+	if err := fn(context.WithValue(ctx, txKey{}, &txState{s: s, tx: tx})); err != nil {
+		return err
+	}
+	done = true
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit transaction: %w", err)
+	}
+	return nil
+}
+
+// isUnique reports whether err is a UNIQUE constraint violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		// SQLITE_CONSTRAINT_UNIQUE, SQLITE_CONSTRAINT_PRIMARYKEY
+		return se.Code() == 2067 || se.Code() == 1555
+	}
+	return false
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
