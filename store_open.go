@@ -2,13 +2,13 @@ package limp
 
 import (
 	"context"
-	"errors"
 	"strings"
 
 	"github.com/limp-go/limp/internal/query"
 	"github.com/limp-go/limp/internal/schema"
 	"github.com/limp-go/limp/internal/store"
 	"github.com/limp-go/limp/internal/store/mongo"
+	"github.com/limp-go/limp/internal/store/sqlite"
 )
 
 // openStore opens the store named by Config.Data: a mongodb:// or
@@ -19,7 +19,7 @@ func (a *App) openStore(ctx context.Context) (store.Store, error) {
 	if isMongo(data) {
 		return mongo.Open(ctx, data, &mongo.Options{Logger: a.log, Locales: a.cfg.Locales})
 	}
-	return nil, errors.ErrUnsupported
+	return sqlite.Open(ctx, data, &sqlite.Options{Logger: a.log})
 }
 
 func isMongo(data string) bool {
@@ -28,5 +28,5 @@ func isMongo(data string) bool {
 
 // explainSQL compiles q for the embedded store without a database file.
 func explainSQL(c *schema.Collection, q *query.Query) (*store.Plan, error) {
-	return nil, errors.ErrUnsupported
+	return sqlite.Explain(c, q)
 }
