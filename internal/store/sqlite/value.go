@@ -497,10 +497,10 @@ func applyUpdate(doc map[string]any, u *store.Update) error {
 // arithmetic is $inc (mul false) or $mul: int64 when both are integers,
 // else float64; a missing value counts as 0.
 func arithmetic(cur, by any, mul bool) (any, error) {
-	switch by.(type) {
+	switch b := by.(type) {
 	case int64, float64:
 	case int:
-		by = int64(by.(int))
+		by = int64(b)
 	default:
 		return nil, fmt.Errorf("operand is %T, not a number", by)
 	}
