@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -165,6 +166,12 @@ type Post struct {
 	Tags      []string    `json:"tags" limp:"default=[]"`
 }
 
+var (
+	barrierMu sync.Mutex
+	barrierN  int
+	barrierC  = make(chan struct{})
+)
+
 // testApp returns an app with a "post" module anyone may read and write,
 // and a "ping" service whose method echoes.
 func testApp(t testing.TB, cfg limp.Config) *limptest.Server {
@@ -202,6 +209,25 @@ func testApp(t testing.TB, cfg limp.Config) *limptest.Server {
 				return nil, ctx.Err()
 			}
 			return limp.OK("Slept.", nil), nil
+		}},
+		// barrier returns once 4 barrier calls are in flight together: a
+		// connection that ran its calls one at a time would never get
+		// there (the call then fails after 10 s).
+		"barrier": {Permissions: limp.Perms("*"), Handler: func(ctx context.Context, c *limp.Call) (*limp.Result, error) {
+			barrierMu.Lock()
+			barrierN++
+			ch := barrierC
+			if barrierN%4 == 0 {
+				close(barrierC)
+				barrierC = make(chan struct{})
+			}
+			barrierMu.Unlock()
+			select {
+			case <-ch:
+			case <-time.After(10 * time.Second):
+				return nil, limp.NewError(400, "TEST_NOT_CONCURRENT", "Calls did not run concurrently.")
+			}
+			return limp.OK("Passed.", nil), nil
 		}},
 		"panic": {Permissions: limp.Perms("*"), Handler: func(ctx context.Context, c *limp.Call) (*limp.Result, error) {
 			panic("boom")

@@ -273,17 +273,11 @@ func TestManyCallsAtOnce(t *testing.T) {
 func TestConcurrentCallsOverlap(t *testing.T) {
 	s := testApp(t, limp.Config{})
 	c := dial(t, s.WS)
-	start := time.Now()
 	for range 4 {
-		c.send("ping/slow", nil, nil)
+		c.send("ping/barrier", nil, nil)
 	}
 	for range 4 {
 		must(t, c.recv())
-	}
-	// Four 200 ms calls on one connection run concurrently: the point is
-	// that they overlap at all, so the bound is generous.
-	if d := time.Since(start); d > 700*time.Millisecond {
-		t.Fatalf("4 slow calls took %v: calls of one connection are serialised", d)
 	}
 }
 
