@@ -107,6 +107,11 @@ func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
 		order = append(order, "bm25("+f+")")
 	}
 	if g := q.GeoNear; g != nil {
+		for _, f := range []float64{g.Lng, g.Lat, g.MaxDistance} {
+			if math.IsNaN(f) || math.IsInf(f, 0) {
+				return nil, errors.New("compile $geo_near: coordinates and distance must be finite")
+			}
+		}
 		lng, err := scalarExpr(c, "doc", "id", g.Attr+".coordinates.0")
 		if err != nil {
 			return nil, fmt.Errorf("compile $geo_near: %w", err)
