@@ -1,9 +1,6 @@
-//go:build storetest
-
 // The shared conformance suite (internal/store/storetest) runs against a
 // real deployment named by LIMP_TEST_MONGO_URI (a replica set for the
 // transaction tests), e.g. mongodb://127.0.0.1:27017/?replicaSet=rs0.
-// Build with -tags storetest until the suite lands on main.
 
 package mongo
 
