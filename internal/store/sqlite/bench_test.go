@@ -2,6 +2,9 @@ package sqlite
 
 import (
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,8 +13,27 @@ import (
 	"github.com/limp-go/limp/internal/schema"
 )
 
-// benchStore returns a store holding 10,000 documents in c.
-func benchStore(b *testing.B, c *schema.Collection) *Store {
+// benchSizes are the collection sizes BenchmarkRead runs at:
+// $LIMP_BENCH_SIZES (comma-separated), default 10000. BENCHMARKS.md
+// records 10000,100000 to show how cost grows.
+func benchSizes(b *testing.B) []int {
+	v := os.Getenv("LIMP_BENCH_SIZES")
+	if v == "" {
+		return []int{10000}
+	}
+	var out []int
+	for _, f := range strings.Split(v, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			b.Fatalf("LIMP_BENCH_SIZES: bad size %q", f)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// benchStore returns a store holding n documents in c.
+func benchStore(b *testing.B, c *schema.Collection, n int) *Store {
 	b.Helper()
 	s, err := Open(b.Context(), ":memory:", nil)
 	if err != nil {
@@ -23,7 +45,7 @@ func benchStore(b *testing.B, c *schema.Collection) *Store {
 	}
 	words := []string{"red", "green", "blue", "apple", "pear", "plum", "fresh", "ripe", "sweet", "sour"}
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	docs := make([]map[string]any, 10000)
+	docs := make([]map[string]any, n)
 	for i := range docs {
 		docs[i] = map[string]any{
 			"_id":   oid.NewAt(base.Add(time.Duration(i) * time.Second)),
@@ -55,24 +77,26 @@ func BenchmarkRead(b *testing.B) {
 		{"search", &query.Query{Search: "plum ripe", Limit: 20}},
 		{"group", &query.Query{Limit: 1, Group: []query.Group{{By: "n", Count: 10}}}},
 	}
-	for _, indexed := range []bool{true, false} {
-		c := testCollection()
-		if !indexed {
-			c.Unique, c.Indexes = nil, nil
-		}
-		s := benchStore(b, c)
-		for _, tt := range queries {
-			name := tt.name
+	for _, size := range benchSizes(b) {
+		for _, indexed := range []bool{true, false} {
+			c := testCollection()
 			if !indexed {
-				name += "/noindex"
+				c.Unique, c.Indexes = nil, nil
 			}
-			b.Run(name, func(b *testing.B) {
-				for b.Loop() {
-					if _, err := s.Read(b.Context(), c, tt.q); err != nil {
-						b.Fatal(err)
-					}
+			s := benchStore(b, c, size)
+			for _, tt := range queries {
+				name := fmt.Sprintf("n=%d/%s", size, tt.name)
+				if !indexed {
+					name += "/noindex"
 				}
-			})
+				b.Run(name, func(b *testing.B) {
+					for b.Loop() {
+						if _, err := s.Read(b.Context(), c, tt.q); err != nil {
+							b.Fatal(err)
+						}
+					}
+				})
+			}
 		}
 	}
 }
