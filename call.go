@@ -2,7 +2,10 @@ package limp
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -11,9 +14,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jws"
 
 	"github.com/limp-go/limp/internal/jsonv"
 )
@@ -94,15 +94,69 @@ func (c *Call) SwitchSession(r *Result, s *Session) {
 type claims struct {
 	endpoint string
 	query    any
-	doc      M
+	rawDoc   jsonv.Object // converted by doc() when a call needs it
 	callID   any
 	hasID    bool
+}
+
+// doc returns the payload's doc as a map (empty if absent).
+func (c *claims) doc() M {
+	if c.rawDoc == nil {
+		return M{}
+	}
+	return toMap(c.rawDoc).(M)
+}
+
+// verifyHS256 verifies a compact JWS signed with HMAC-SHA256 and returns
+// its decoded payload. The protected header must name alg HS256 and may
+// carry typ and nothing else the server would have to understand (crit,
+// b64, jku, ...). It is the hot path of every call, so it does the
+// work directly with crypto/hmac; FuzzVerifyHS256 checks it accepts
+// exactly what jws.VerifyCompactFast (jwx) accepts.
+func verifyHS256(token string, key []byte) ([]byte, error) {
+	h, rest, ok1 := strings.Cut(token, ".")
+	p, sig, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.Contains(sig, ".") {
+		return nil, errors.New("token is not a compact JWS")
+	}
+	header, err := base64.RawURLEncoding.Strict().DecodeString(h)
+	if err != nil {
+		return nil, errors.New("header is not base64url")
+	}
+	hv, err := jsonv.Parse(header)
+	hm, ok := hv.(map[string]any)
+	if err != nil || !ok || hm["alg"] != "HS256" {
+		return nil, errors.New("only HS256 is accepted")
+	}
+	for k, v := range hm {
+		switch k {
+		case "alg":
+		case "typ", "cty", "kid":
+			if _, ok := v.(string); !ok {
+				return nil, errors.New("malformed header")
+			}
+		default:
+			return nil, fmt.Errorf("header parameter %q is not accepted", k)
+		}
+	}
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(token[:len(h)+1+len(p)]))
+	want := mac.Sum(nil)
+	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
+	if err != nil || !hmac.Equal(got, want) {
+		return nil, errors.New("signature does not match")
+	}
+	payload, err := base64.RawURLEncoding.Strict().DecodeString(p)
+	if err != nil {
+		return nil, errors.New("payload is not base64url")
+	}
+	return payload, nil
 }
 
 // verifyToken checks a call's compact JWS against key (HS256 only) and its
 // registered claims, and returns the payload's call fields.
 func verifyToken(token string, key []byte, now time.Time) (*claims, error) {
-	payload, err := jws.VerifyCompactFast(key, []byte(token), jwa.HS256())
+	payload, err := verifyHS256(token, key)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +200,7 @@ func verifyToken(token string, key []byte, now time.Time) (*claims, error) {
 			switch d := m.Value.(type) {
 			case nil:
 			case jsonv.Object:
-				c.doc = toMap(d).(M)
+				c.rawDoc = d
 			default:
 				return nil, errors.New("doc is not an object")
 			}
@@ -177,6 +231,98 @@ type frame struct {
 // CORE_REQ_INVALID_TOKEN (the frame carries no usable token); the call_id
 // is returned when it could be read.
 func decodeFrame(data []byte) (frame, error) {
+	if f, ok := decodeFrameFast(data); ok {
+		return f, nil
+	}
+	return decodeFrameSlow(data)
+}
+
+// decodeFrameFast decodes the usual frame, {"token": "...", "call_id":
+// "..."} with plain strings, without building a map. It reports false for
+// anything else (escapes, numbers, other keys, malformed input), which
+// decodeFrameSlow then handles; FuzzDecodeFrame checks they agree.
+func decodeFrameFast(data []byte) (frame, bool) {
+	var f frame
+	i := skipWS(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return f, false
+	}
+	i++
+	seen := 0
+	for {
+		i = skipWS(data, i)
+		key, j, ok := plainString(data, i)
+		if !ok {
+			return f, false
+		}
+		i = skipWS(data, j)
+		if i >= len(data) || data[i] != ':' {
+			return f, false
+		}
+		i = skipWS(data, i+1)
+		val, j, ok := plainString(data, i)
+		if !ok {
+			return f, false
+		}
+		i = skipWS(data, j)
+		switch key {
+		case "token":
+			if seen&1 != 0 || val == "" {
+				return f, false
+			}
+			seen |= 1
+			f.token = val
+		case "call_id":
+			if seen&2 != 0 {
+				return f, false
+			}
+			seen |= 2
+			f.callID = val
+		default:
+			return f, false
+		}
+		if i >= len(data) {
+			return f, false
+		}
+		if data[i] == '}' {
+			break
+		}
+		if data[i] != ',' {
+			return f, false
+		}
+		i++
+	}
+	if skipWS(data, i+1) != len(data) || seen&1 == 0 {
+		return f, false
+	}
+	return f, true
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// plainString reads a JSON string at b[i] that has no escapes and only
+// printable ASCII, returning it and the index after its closing quote.
+func plainString(b []byte, i int) (string, int, bool) {
+	if i >= len(b) || b[i] != '"' {
+		return "", i, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return string(b[i+1 : j]), j + 1, true
+		case c == '\\' || c < 0x20 || c >= 0x7f:
+			return "", i, false
+		}
+	}
+	return "", i, false
+}
+
+func decodeFrameSlow(data []byte) (frame, error) {
 	v, err := jsonv.Parse(data)
 	if err != nil {
 		return frame{}, errInvalidToken

@@ -45,6 +45,9 @@ type conn struct {
 	quota   window // calls this minute (spec §2.4 step 2)
 }
 
+// heartbeatArgs are the args of every heart/beat reply (read-only).
+var heartbeatArgs = M{"code": CodeHeartbeatOK}
+
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 func (a *App) serveWS(w http.ResponseWriter, r *http.Request) {
@@ -111,7 +114,15 @@ func (c *conn) serve() {
 	defer c.hardCancel()
 	c.reply(200, "Connection ready", M{"code": CodeConnReady}, nil, false)
 
-	frames := make(chan []byte)
+	// The reader goroutine reads frames and does their cheap, ordered
+	// part itself (prepare: JWT, protocol endpoints); method calls run
+	// in goroutines bounded by sem, and a full sem stops the reading
+	// (back-pressure). This goroutine watches the idle timer, close
+	// requests and the server's drain.
+	sem := make(chan struct{}, a.cfg.CallsInFlight)
+	var calls sync.WaitGroup
+	var callsMu sync.Mutex // guards stopped against calls.Add after Wait
+	stopped := false
 	readErr := make(chan error, 1)
 	readerDone := make(chan struct{})
 	go func() {
@@ -124,45 +135,48 @@ func (c *conn) serve() {
 				readErr <- err
 				return
 			}
+			if c.ctx.Err() != nil {
+				return // stopped reading: closing or draining
+			}
 			if typ != websocket.MessageText {
 				continue // LIMP ignores binary frames
 			}
-			select {
-			case frames <- data:
-			case <-c.ctx.Done():
-				return
-			}
-		}
-	}()
-
-	sem := make(chan struct{}, a.cfg.CallsInFlight)
-	var calls sync.WaitGroup
-	idle := time.NewTimer(a.cfg.ConnTimeout)
-	defer idle.Stop()
-loop:
-	for {
-		select {
-		case data := <-frames:
 			c.lastCall.Store(time.Now().UnixNano())
+			call := c.prepare(data)
+			if call == nil {
+				continue
+			}
 			if c.mustVerify() && !c.verified.Load() {
-				// Until verified, frames are handled one at a time so
-				// nothing runs before conn/verify has passed.
-				c.handleFrame(data)
+				// Until verified, calls run one at a time.
+				c.execute(call)
 				continue
 			}
 			select {
 			case sem <- struct{}{}:
 			case <-c.ctx.Done():
-				break loop
-			case <-a.drain:
-				break loop
+				return
+			}
+			callsMu.Lock()
+			if stopped {
+				callsMu.Unlock()
+				<-sem
+				return
 			}
 			calls.Add(1)
+			callsMu.Unlock()
 			go func() {
 				defer calls.Done()
 				defer func() { <-sem }()
-				c.handleFrame(data)
+				c.execute(call)
 			}()
+		}
+	}()
+
+	idle := time.NewTimer(a.cfg.ConnTimeout)
+	defer idle.Stop()
+loop:
+	for {
+		select {
 		case err := <-readErr:
 			var ce websocket.CloseError
 			if !errors.As(err, &ce) && !errors.Is(err, context.Canceled) {
@@ -183,6 +197,10 @@ loop:
 			break loop
 		}
 	}
+	c.cancel() // the reader starts no new call
+	callsMu.Lock()
+	stopped = true
+	callsMu.Unlock()
 	calls.Wait() // drain: calls in flight finish and reply
 	c.closeMu.Lock()
 	status, reason := c.closeStatus, c.closeReason
@@ -219,21 +237,24 @@ func (c *conn) replyErr(err error, callID any, endpoint string) {
 	c.reply(status, msg, args, callID, true)
 }
 
-// handleFrame processes one frame (spec §2.4).
-func (c *conn) handleFrame(data []byte) {
+// prepare does the cheap, ordered part of a frame (spec §2.4): decode,
+// JWT, quotas, protocol endpoints and dispatch. It replies itself and
+// returns nil for anything that is not a method call; the serve loop runs
+// it inline, so protocol calls cost no goroutine.
+func (c *conn) prepare(data []byte) *Call {
 	a := c.app
 	f, err := decodeFrame(data)
 	if err != nil {
 		c.replyErr(err, f.callID, "")
 		c.closeIfUnverified()
-		return
+		return nil
 	}
 	sess := c.session.Load()
 	cl, err := verifyToken(f.token, []byte(sess.token), time.Now())
 	if err != nil {
 		c.replyErr(errInvalidToken, f.callID, "")
 		c.closeIfUnverified()
-		return
+		return nil
 	}
 	callID := f.callID
 	if cl.hasID {
@@ -241,73 +262,69 @@ func (c *conn) handleFrame(data []byte) {
 	}
 	if err := a.checkIPQuota(c.ip); err != nil {
 		c.replyErr(err, callID, "")
-		return
+		return nil
 	}
 	if err := c.checkSessionQuota(sess.Anon()); err != nil {
 		c.replyErr(err, callID, "")
-		return
+		return nil
 	}
 	if cl.endpoint == "" {
 		c.replyErr(errNoEndpoint, callID, "")
-		return
+		return nil
 	}
 	if cl.endpoint == "conn/verify" && (!c.verified.Load() || !c.mustVerify()) {
 		c.verify(cl, callID)
-		return
+		return nil
 	}
 	if c.mustVerify() && !c.verified.Load() {
 		c.reply(errNoVerify.Status, errNoVerify.Msg, M{"code": errNoVerify.Code}, callID, true)
 		c.closeWith(websocket.StatusPolicyViolation, "conn/verify required")
-		return
+		return nil
 	}
 	switch cl.endpoint {
 	case "conn/close":
 		c.closeWith(websocket.StatusNormalClosure, "")
-		return
+		return nil
 	case "heart/beat":
-		c.reply(200, "Heartbeat received.", M{"code": CodeHeartbeatOK}, callID, true)
-		return
+		c.reply(200, "Heartbeat received.", heartbeatArgs, callID, true)
+		return nil
 	}
 	if !sess.Anon() && !sess.Expiry.IsZero() && time.Now().After(sess.Expiry) {
 		// Session expiry is enforced on live connections too: the
 		// connection falls back to ANON.
 		c.session.CompareAndSwap(sess, a.anon)
 		c.reply(403, msgSessionExpired, M{"code": CodeSessionExpired, "session": M{"_id": AnonSessionID}}, callID, true)
-		return
+		return nil
 	}
 	endpoint := strings.ToLower(cl.endpoint)
 	switch {
 	case (endpoint == "session/auth" || endpoint == "session/reauth") && !sess.Anon():
 		c.replyErr(errAlreadyAuthed, callID, endpoint)
-		return
+		return nil
 	case endpoint == "session/signout" && sess.Anon():
 		c.replyErr(errAnonSignout, callID, endpoint)
-		return
+		return nil
 	}
 	if _, _, ok := splitEndpoint(endpoint); !ok {
 		c.replyErr(errInvalidPath, callID, endpoint)
-		return
+		return nil
 	}
 	q, err := queryFromWire(cl.query)
 	if err != nil {
 		c.replyErr(NewError(400, "CORE_REQ_INVALID_QUERY", "Query must be a list of steps."), callID, endpoint)
-		return
+		return nil
 	}
-	call := &Call{Endpoint: endpoint, CallID: callID, Query: q, Doc: cl.doc, Session: sess,
+	call := &Call{Endpoint: endpoint, CallID: callID, Query: q, Doc: cl.doc(), Session: sess,
 		RemoteAddr: c.ip, UserAgent: c.ua, Origin: c.origin, app: a, conn: c}
 	if p := c.clientApp.Load(); p != nil {
 		call.ClientApp = *p
 	}
-	ctx, cancel := context.WithTimeout(c.hard, a.cfg.CallTimeout)
-	defer cancel()
 	switch endpoint {
 	case "file/upload":
-		res, err := c.upload(ctx, call)
-		c.finish(call, res, err)
-		return
+		return call
 	case "watch/delete":
 		c.replyErr(errInvalidWatch, callID, endpoint)
-		return
+		return nil
 	}
 	m, meth, err := a.dispatch(endpoint)
 	if err == nil && meth.GetMethod {
@@ -315,14 +332,26 @@ func (c *conn) handleFrame(data []byte) {
 	}
 	if err != nil {
 		c.replyErr(err, callID, endpoint)
-		return
+		return nil
 	}
 	call.Module, call.Method = m, meth
-	if err := c.attachUploads(call); err != nil {
-		c.replyErr(err, callID, endpoint)
+	return call
+}
+
+// execute runs a prepared call under the call timeout and replies.
+func (c *conn) execute(call *Call) {
+	ctx, cancel := context.WithTimeout(c.hard, c.app.cfg.CallTimeout)
+	defer cancel()
+	if call.Endpoint == "file/upload" {
+		res, err := c.upload(ctx, call)
+		c.finish(call, res, err)
 		return
 	}
-	res, err := a.run(ctx, call)
+	if err := c.attachUploads(call); err != nil {
+		c.replyErr(err, call.CallID, call.Endpoint)
+		return
+	}
+	res, err := c.app.run(ctx, call)
 	c.finish(call, res, err)
 }
 
@@ -352,7 +381,7 @@ func (c *conn) verify(cl *claims, callID any) {
 		c.reply(200, "Connection establised", M{"code": CodeConnOK}, callID, true)
 		return
 	}
-	appID, _ := cl.doc["app"].(string)
+	appID, _ := cl.doc()["app"].(string)
 	app, ok := apps[appID]
 	if ok && app.Type == "web" && !slices.Contains(app.Hosts, c.origin) {
 		ok = false

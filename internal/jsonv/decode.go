@@ -160,8 +160,9 @@ func (d *decoder) object() (any, error) {
 	d.pos++ // {
 	var m map[string]any
 	var o Object
+	var index map[string]int // key positions of a large ordered object
 	if d.ordered {
-		o = Object{}
+		o = make(Object, 0, 8)
 	} else {
 		m = map[string]any{}
 	}
@@ -194,15 +195,34 @@ func (d *decoder) object() (any, error) {
 			return nil, err
 		}
 		if d.ordered {
-			replaced := false
-			for i := range o {
-				if o[i].Key == k {
-					o[i].Value, replaced = v, true
-					break
+			// A repeated key keeps its first position and its last
+			// value. Small objects are scanned; large ones indexed, so
+			// a frame of many keys costs linear time.
+			i := -1
+			if index != nil {
+				if j, ok := index[k]; ok {
+					i = j
+				}
+			} else {
+				for j := range o {
+					if o[j].Key == k {
+						i = j
+						break
+					}
 				}
 			}
-			if !replaced {
+			if i >= 0 {
+				o[i].Value = v
+			} else {
 				o = append(o, Member{Key: k, Value: v})
+				if index != nil {
+					index[k] = len(o) - 1
+				} else if len(o) > 16 {
+					index = make(map[string]int, 32)
+					for j, mem := range o {
+						index[mem.Key] = j
+					}
+				}
 			}
 		} else {
 			m[k] = v
@@ -323,6 +343,20 @@ func (d *decoder) number() (any, error) {
 
 // string decodes a JSON string at d.pos. Invalid UTF-8 is replaced with
 // U+FFFD, as encoding/json does.
+// interned are common keys and values of LIMP frames, returned without
+// allocating.
+var interned = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"token", "call_id", "endpoint", "sid", "query", "doc", "awaitAuth", "iat", "exp", "nbf",
+		"_id", "user", "status", "title", "create_time", "hash", "app", "ar_AE", "en_AE", "$limit", "$skip", "$sort",
+		"$search", "$attrs", "$extn", "$group", "heart/beat", "f00000000000000000000012", "__ANON_TOKEN_f00000000000000000000012"} {
+		m[k] = k
+	}
+	return m
+}()
+
+const maxInterned = 48
+
 func (d *decoder) string() (string, error) {
 	d.pos++ // opening quote
 	start := d.pos
@@ -332,6 +366,11 @@ func (d *decoder) string() (string, error) {
 		if c == '"' {
 			s := d.data[start:d.pos]
 			d.pos++
+			if len(s) <= maxInterned {
+				if k, ok := interned[string(s)]; ok { // no allocation
+					return k, nil
+				}
+			}
 			if utf8.Valid(s) {
 				return string(s), nil
 			}

@@ -3,6 +3,7 @@ package jsonv
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"reflect"
 	"strings"
@@ -142,4 +143,38 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip changed %q: %#v vs %#v", data, v, v2)
 		}
 	})
+}
+
+func TestOrderedDuplicateKeysLarge(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 40 {
+		fmt.Fprintf(&b, `"k%d":%d,`, i, i)
+	}
+	b.WriteString(`"k3":"last","k39":"again"}`)
+	v, err := ParseOrdered([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := v.(Object)
+	if len(o) != 40 || o[3].Key != "k3" || o[3].Value != "last" || o[39].Value != "again" {
+		t.Fatalf("dedupe of a large object: len %d, o[3]=%v o[39]=%v", len(o), o[3], o[39])
+	}
+}
+
+// A frame of many keys parses in linear time (no quadratic dedupe).
+func TestOrderedManyKeys(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 200000 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"k%d":1`, i)
+	}
+	b.WriteString("}")
+	v, err := ParseOrdered([]byte(b.String()))
+	if err != nil || len(v.(Object)) != 200000 {
+		t.Fatalf("got %v", err)
+	}
 }
