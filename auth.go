@@ -328,6 +328,7 @@ func (a *App) userPreUpdate(ctx context.Context, c *Call) (*Result, error) {
 			a.recordAuthFailure(c.RemoteAddr, "user:"+id.Hex())
 			return nil, users.Error(403, "INVALID_CURRENT_HASH", "The current credentials are wrong.")
 		}
+		a.clearAuthFailures(c.RemoteAddr, "user:"+id.Hex())
 	}
 	for _, name := range a.cfg.AuthAttrs {
 		key := name + "_hash"
@@ -427,7 +428,7 @@ func (a *App) auth(ctx context.Context, c *Call) (*Result, error) {
 		a.recordAuthFailure(c.RemoteAddr, account)
 		return nil, NewError(403, CodeInvalidCreds, "Wrong auth credentials.")
 	}
-	a.clearAuthFailures(account)
+	a.clearAuthFailures(c.RemoteAddr, account)
 	switch st, _ := user["status"].(string); st {
 	case "active":
 	case "disabled_password":
@@ -553,7 +554,7 @@ func (a *App) reauth(ctx context.Context, c *Call) (*Result, error) {
 	if s == nil {
 		return nil, NewError(403, CodeInvalidSession, "Session is invalid.")
 	}
-	a.clearAuthFailures("session:" + sid.Hex())
+	a.clearAuthFailures(c.RemoteAddr, "session:"+sid.Hex())
 	s.Doc["token"] = token
 	r := OK("You were succefully reauthed.", nil)
 	c.SwitchSession(r, s)

@@ -56,16 +56,13 @@ func (l *limiter) hit(key string, d time.Duration, limit int) bool {
 	return l.window(key, now, d).hit(now, d, limit)
 }
 
-// count returns key's count in the current window without counting.
-func (l *limiter) count(key string, d time.Duration) int {
-	now := time.Now()
+// add changes key's count in its current window by delta (not below 0).
+func (l *limiter) add(key string, delta int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	w, ok := l.wins[key]
-	if !ok || now.Sub(w.start) >= d {
-		return 0
+	if w, ok := l.wins[key]; ok {
+		w.n = max(0, w.n+delta)
 	}
-	return w.n
 }
 
 func (l *limiter) reset(key string) {
@@ -104,21 +101,29 @@ func (c *conn) checkSessionQuota(anon bool) error {
 	return nil
 }
 
-// checkThrottle refuses a sign-in attempt, before any hashing, when the
-// account or the IP has failed too often within the window.
+// checkThrottle counts a sign-in attempt (auth, reauth, or a credential
+// check) against the account and the IP, and refuses it, before any
+// hashing, when either has made too many within the window. Attempts are
+// counted when they start, so a burst of concurrent attempts cannot slip
+// past the limit before the first failures are recorded; a success gives
+// its attempt back (clearAuthFailures).
 func (a *App) checkThrottle(ip, account string) error {
 	d := a.cfg.AuthFailureWindow
-	if a.authFails.count("acct:"+account, d) >= a.cfg.AuthFailuresAccount ||
-		a.authFails.count("ip:"+ip, d) >= a.cfg.AuthFailuresIP {
+	okAcct := a.authFails.hit("acct:"+account, d, a.cfg.AuthFailuresAccount)
+	okIP := a.authFails.hit("ip:"+ip, d, a.cfg.AuthFailuresIP)
+	if !okAcct || !okIP {
 		return errAuthThrottled
 	}
 	return nil
 }
 
-func (a *App) recordAuthFailure(ip, account string) {
-	d := a.cfg.AuthFailureWindow
-	a.authFails.hit("acct:"+account, d, 1<<30)
-	a.authFails.hit("ip:"+ip, d, 1<<30)
-}
+// recordAuthFailure notes a failed attempt. Attempts are already counted
+// by checkThrottle; this hook keeps the failure paths explicit.
+func (a *App) recordAuthFailure(ip, account string) {}
 
-func (a *App) clearAuthFailures(account string) { a.authFails.reset("acct:" + account) }
+// clearAuthFailures forgets the account's attempts and gives the IP its
+// attempt back after a success.
+func (a *App) clearAuthFailures(ip, account string) {
+	a.authFails.reset("acct:" + account)
+	a.authFails.add("ip:"+ip, -1)
+}
