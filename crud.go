@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -169,6 +170,9 @@ func (a *App) create(ctx context.Context, c *Call) (*Result, error) {
 func (a *App) validateCreate(ctx context.Context, c *Call, doc M) (M, error) {
 	m := c.Module
 	cc := a.convertCtx()
+	if err := a.nestedDefaults(ctx, c, doc); err != nil {
+		return nil, err
+	}
 	out := make(M, len(m.Attrs)+1)
 	for _, at := range m.Attrs {
 		v, present := doc[at.Name]
@@ -193,6 +197,69 @@ func (a *App) validateCreate(ctx context.Context, c *Call, doc M) (M, error) {
 		}
 	}
 	return out, nil
+}
+
+// nestedDefaults applies the module's defaults at nested paths
+// ("meta.kind", "items:0.qty" or "items.0.qty") where the doc has no
+// value, creating the objects on the way (spec §6.4). Top-level defaults
+// are applied by validateCreate.
+func (a *App) nestedDefaults(ctx context.Context, c *Call, doc M) error {
+	paths := make([]string, 0, len(c.Module.Defaults))
+	for p := range c.Module.Defaults {
+		if strings.ContainsAny(p, ".:") {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths) // parents before children
+	for _, p := range paths {
+		segs := strings.FieldsFunc(p, func(r rune) bool { return r == '.' || r == ':' })
+		var cur any = doc
+		for i, seg := range segs {
+			last := i == len(segs)-1
+			switch x := cur.(type) {
+			case M:
+				next, ok := x[seg]
+				if last {
+					if !ok || next == nil {
+						v, err := a.defaultValue(ctx, c, c.Module.Defaults[p])
+						if err != nil {
+							return err
+						}
+						x[seg] = v
+					}
+					break
+				}
+				if !ok || next == nil {
+					next = M{}
+					x[seg] = next
+				}
+				cur = next
+			case []any:
+				n, err := strconv.Atoi(seg)
+				if err != nil || n < 0 || n >= len(x) {
+					cur = nil
+					break
+				}
+				if last {
+					if x[n] == nil {
+						v, err := a.defaultValue(ctx, c, c.Module.Defaults[p])
+						if err != nil {
+							return err
+						}
+						x[n] = v
+					}
+					break
+				}
+				cur = x[n]
+			default:
+				cur = nil
+			}
+			if cur == nil {
+				break
+			}
+		}
+	}
+	return nil
 }
 
 // defaultValue evaluates a default: a constant (deep-copied), a time

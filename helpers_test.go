@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -260,4 +262,16 @@ func mustJSON(v any) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// testServer serves an app on loopback without limptest's clean-up, for
+// tests that shut down themselves.
+type testServer struct {
+	ws    string
+	close func()
+}
+
+func newTestServer(app *limp.App) *testServer {
+	srv := httptest.NewServer(app)
+	return &testServer{ws: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", close: srv.Close}
 }
