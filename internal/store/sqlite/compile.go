@@ -248,8 +248,16 @@ func (b *builder) node(n query.Node) (string, error) {
 	return "", fmt.Errorf("unknown filter node %T", n)
 }
 
-// leaf is one candidate value: its SQL value and its json_type.
-type leaf struct{ val, typ string }
+// leaf is one candidate value: its SQL value and its json_type. num and
+// text say the schema declares the value a number or a string, so a
+// comparison with an operand of that kind needs no json_type guard (it
+// would read every document instead of using the index): SQLite never
+// equates values of different storage classes, orders numbers before
+// text, and a declared scalar is never a JSON boolean, array or object.
+type leaf struct {
+	val, typ  string
+	num, text bool
+}
 
 // target is the document a condition looks at.
 type target struct {
@@ -459,6 +467,10 @@ func (b *builder) walkFrom(src string, segs, done []string, lookup func(string) 
 	jp := jsonPath(segs, kinds)
 	scalar := leaf{val: "json_extract(" + src + ", '" + jp + "')", typ: "json_type(" + src + ", '" + jp + "')"}
 	t := typeAt(len(segs))
+	if t != nil {
+		scalar.num = t.Kind == schema.Int || t.Kind == schema.Float
+		scalar.text = t.Kind.Stringish()
+	}
 	elems := func() string {
 		j := b.alias("j")
 		return "EXISTS (SELECT 1 FROM json_each(" + src + ", '" + jp + "') AS " + j + " WHERE " +
@@ -581,9 +593,12 @@ func (b *builder) eq(l leaf, v any) string {
 		}
 		return "(" + l.typ + " = 'false')"
 	case int64, float64:
+		if l.num {
+			return "(" + l.val + " = " + b.arg(x) + ")"
+		}
 		return "(" + l.typ + " IN ('integer', 'real') AND " + l.val + " = " + b.arg(x) + ")"
 	case string:
-		if l.typ == "'text'" {
+		if l.typ == "'text'" || l.text {
 			return "(" + l.val + " = " + b.arg(x) + ")"
 		}
 		return "(" + l.typ + " = 'text' AND " + l.val + " = " + b.arg(x) + ")"
@@ -620,7 +635,7 @@ func (b *builder) in(l leaf, vals []any) string {
 	if len(strs) == 1 {
 		parts = append(parts, b.eq(l, strs[0]))
 	} else if len(strs) > 1 {
-		if l.typ == "'text'" {
+		if l.typ == "'text'" || l.text {
 			parts = append(parts, "("+l.val+" IN "+list(strs)+")")
 		} else {
 			parts = append(parts, "("+l.typ+" = 'text' AND "+l.val+" IN "+list(strs)+")")
@@ -629,7 +644,11 @@ func (b *builder) in(l leaf, vals []any) string {
 	if len(nums) == 1 {
 		parts = append(parts, b.eq(l, nums[0]))
 	} else if len(nums) > 1 {
-		parts = append(parts, "("+l.typ+" IN ('integer', 'real') AND "+l.val+" IN "+list(nums)+")")
+		if l.num {
+			parts = append(parts, "("+l.val+" IN "+list(nums)+")")
+		} else {
+			parts = append(parts, "("+l.typ+" IN ('integer', 'real') AND "+l.val+" IN "+list(nums)+")")
+		}
 	}
 	for _, v := range others {
 		parts = append(parts, b.eq(l, v))
@@ -662,9 +681,12 @@ func (b *builder) cmp(l leaf, op query.Op, v any) string {
 		}
 		return "(" + l.typ + " IN ('true', 'false') AND " + l.val + " " + o + " " + b.arg(n) + ")"
 	case int64, float64:
+		if l.num {
+			return "(" + l.val + " " + o + " " + b.arg(x) + ")"
+		}
 		return "(" + l.typ + " IN ('integer', 'real') AND " + l.val + " " + o + " " + b.arg(x) + ")"
 	case string:
-		if l.typ == "'text'" {
+		if l.typ == "'text'" || l.text {
 			return "(" + l.val + " " + o + " " + b.arg(x) + ")"
 		}
 		return "(" + l.typ + " = 'text' AND " + l.val + " " + o + " " + b.arg(x) + ")"

@@ -55,7 +55,9 @@ func IndexSQL(c *schema.Collection) (names []string, stmts map[string]string, er
 			parts = append(parts, part)
 		}
 		if len(keys) > 0 {
-			add(indexPrefix+c.Name+"_i_"+strings.Join(parts, "_"), "CREATE INDEX", keys)
+			// id last: the default tie-break of every sort, so that
+			// "ORDER BY key, id" walks the index without sorting.
+			add(indexPrefix+c.Name+"_i_"+strings.Join(parts, "_"), "CREATE INDEX", append(keys, "id"))
 		}
 	}
 	return names, stmts, nil
