@@ -54,7 +54,7 @@ func benchStore(b *testing.B, c *schema.Collection, n int) *Store {
 			"f":     float64(i) / 7,
 			"ok":    i%2 == 0,
 			"tags":  []any{words[i%10], words[(i/10)%10]},
-			"loc":   map[string]any{"en_AE": words[i%10] + " " + words[(i/7)%10] + " " + words[(i/3)%10]},
+			"loc":   map[string]any{"en_AE": words[i%10] + " " + words[(i/7)%10] + " " + words[(i/3)%10] + fmt.Sprintf(" tok%d", i%1000)},
 		}
 	}
 	if err := s.Insert(b.Context(), c, docs...); err != nil {
@@ -74,7 +74,8 @@ func BenchmarkRead(b *testing.B) {
 		{"range_sort_limit_total", &query.Query{Filter: &query.Cond{Path: "n", Op: query.Bet, Value: int64(100), Value2: int64(199)},
 			Sort: []query.Sort{{Path: "n", Desc: true}}, Limit: 20}},
 		{"list_eq", &query.Query{Filter: &query.Cond{Path: "tags", Op: query.Eq, Value: "plum"}, Limit: 20}},
-		{"search", &query.Query{Search: "plum ripe", Limit: 20}},
+		{"search", &query.Query{Search: "plum ripe", Limit: 20}},       // common words: ~40% of docs match
+		{"search_selective", &query.Query{Search: "tok42", Limit: 20}}, // 0.1% of docs match
 		{"group", &query.Query{Limit: 1, Group: []query.Group{{By: "n", Count: 10}}}},
 	}
 	for _, size := range benchSizes(b) {
