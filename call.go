@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/limp-go/limp/internal/jsonv"
 )
@@ -140,7 +141,10 @@ func verifyHS256(token string, key []byte) ([]byte, error) {
 		}
 	}
 	mac := hmac.New(sha256.New, key)
-	mac.Write([]byte(token[:len(h)+1+len(p)]))
+	// The signing input is hashed in place: a file chunk's token is
+	// megabytes, and hmac neither keeps nor changes what it is given.
+	signed := token[:len(h)+1+len(p)]
+	mac.Write(unsafe.Slice(unsafe.StringData(signed), len(signed)))
 	want := mac.Sum(nil)
 	got, err := base64.RawURLEncoding.Strict().DecodeString(sig)
 	if err != nil || !hmac.Equal(got, want) {
@@ -277,7 +281,7 @@ func decodeFrameFast(data []byte) (frame, bool) {
 				return f, false
 			}
 			seen |= 2
-			f.callID = val
+			f.callID = strings.Clone(val) // echoed later: not a view of data
 		default:
 			return f, false
 		}
@@ -307,6 +311,9 @@ func skipWS(b []byte, i int) int {
 
 // plainString reads a JSON string at b[i] that has no escapes and only
 // printable ASCII, returning it and the index after its closing quote.
+// The string is a view of b, not a copy: a token of a file chunk is
+// megabytes, and frames are read into recycled buffers, so callers copy
+// whatever outlives the frame (decodeFrame's token is only verified).
 func plainString(b []byte, i int) (string, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return "", i, false
@@ -314,7 +321,10 @@ func plainString(b []byte, i int) (string, int, bool) {
 	for j := i + 1; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
-			return string(b[i+1 : j]), j + 1, true
+			if j == i+1 {
+				return "", j + 1, true
+			}
+			return unsafe.String(&b[i+1], j-i-1), j + 1, true
 		case c == '\\' || c < 0x20 || c >= 0x7f:
 			return "", i, false
 		}

@@ -1,6 +1,7 @@
 package limp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -43,6 +44,35 @@ type conn struct {
 
 	quotaMu sync.Mutex
 	quota   window // calls this minute (spec §2.4 step 2)
+}
+
+// frameBufs recycles the buffers frames are read into: a large frame (a
+// file chunk) then costs one buffer from the pool instead of the
+// doubling garbage of io.ReadAll.
+var frameBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readFrame reads one message into a pooled buffer; the caller returns
+// the buffer with putFrameBuf once done with data.
+func (c *conn) readFrame() (websocket.MessageType, []byte, *bytes.Buffer, error) {
+	// No cancelable context: its expiry would drop the TCP connection
+	// without a close handshake.
+	typ, r, err := c.ws.Reader(context.Background())
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	buf := frameBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	if _, err := buf.ReadFrom(r); err != nil {
+		putFrameBuf(buf)
+		return 0, nil, nil, err
+	}
+	return typ, buf.Bytes(), buf, nil
+}
+
+func putFrameBuf(b *bytes.Buffer) {
+	if b != nil && b.Cap() <= 8<<20 {
+		frameBufs.Put(b)
+	}
 }
 
 // heartbeatArgs are the args of every heart/beat reply (read-only).
@@ -128,21 +158,22 @@ func (c *conn) serve() {
 	go func() {
 		defer close(readerDone)
 		for {
-			// Read gets no cancelable context: its expiry would drop the
-			// TCP connection without a close handshake.
-			typ, data, err := c.ws.Read(context.Background())
+			typ, data, buf, err := c.readFrame()
 			if err != nil {
 				readErr <- err
 				return
 			}
 			if c.ctx.Err() != nil {
+				putFrameBuf(buf)
 				return // stopped reading: closing or draining
 			}
 			if typ != websocket.MessageText {
+				putFrameBuf(buf)
 				continue // LIMP ignores binary frames
 			}
 			c.lastCall.Store(time.Now().UnixNano())
 			call := c.prepare(data)
+			putFrameBuf(buf) // prepare keeps no reference to data
 			if call == nil {
 				continue
 			}
