@@ -432,7 +432,7 @@ func (a *App) load() error {
 
 func (a *App) checkSecurity() error {
 	if a.cfg.AnonToken == DefaultAnonToken {
-		if a.cfg.Production {
+		if a.cfg.Production && !a.cfg.AllowInsecureDefaults {
 			return errors.New("limp: the default anon token is refused in production; set Config.AnonToken")
 		}
 		a.log.Warn("using the default anon token; set Config.AnonToken before going to production")
