@@ -2,12 +2,16 @@ package limp_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/limp-go/limp"
+
+	_ "modernc.org/sqlite"
 )
 
 // authHash is the client-side hash (level 5.6) as ng-limp computes it.
@@ -238,5 +242,40 @@ func TestXAuth(t *testing.T) {
 	}
 	if got := do(uid, ""); got != 400 {
 		t.Fatalf("one X-Auth header = %d, want 400", got)
+	}
+}
+
+// TestStolenDatabase: the database file holds no client hash and no
+// session token, only their digests.
+func TestStolenDatabase(t *testing.T) {
+	path := t.TempDir() + "/app.db"
+	s := testApp(t, limp.Config{Data: path})
+	c := dial(t, s.WS)
+	hash := authHash(t, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	sess := signIn(t, c, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	token := sess["token"].(string)
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT doc FROM "c_users" UNION ALL SELECT doc FROM "c_sessions"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if strings.Contains(doc, token) || strings.Contains(doc, hash) {
+			t.Fatalf("a stored doc holds a secret: %s", doc)
+		}
+	}
+	if n < 3 {
+		t.Fatalf("read %d docs from the file", n)
 	}
 }
