@@ -115,6 +115,11 @@ func (c *claims) doc() M {
 // work directly with crypto/hmac; FuzzVerifyHS256 checks it accepts
 // exactly what jws.VerifyCompactFast (jwx) accepts.
 func verifyHS256(token string, key []byte) ([]byte, error) {
+	return verifyHS256Into(token, key, nil)
+}
+
+// verifyHS256Into is verifyHS256 decoding the payload into dst's storage.
+func verifyHS256Into(token string, key []byte, dst []byte) ([]byte, error) {
 	h, rest, ok1 := strings.Cut(token, ".")
 	p, sig, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.Contains(sig, ".") {
@@ -150,17 +155,35 @@ func verifyHS256(token string, key []byte) ([]byte, error) {
 	if err != nil || !hmac.Equal(got, want) {
 		return nil, errors.New("signature does not match")
 	}
-	payload, err := base64.RawURLEncoding.Strict().DecodeString(p)
+	return decodeB64(p, dst)
+}
+
+// decodeB64 decodes base64url (unpadded, strict) into dst's storage when
+// it is large enough.
+func decodeB64(s string, dst []byte) ([]byte, error) {
+	enc := base64.RawURLEncoding.Strict()
+	n := enc.DecodedLen(len(s))
+	if cap(dst) < n {
+		dst = make([]byte, n)
+	}
+	dst = dst[:n]
+	m, err := enc.Decode(dst, unsafe.Slice(unsafe.StringData(s), len(s)))
 	if err != nil {
 		return nil, errors.New("payload is not base64url")
 	}
-	return payload, nil
+	return dst[:m], nil
 }
 
 // verifyToken checks a call's compact JWS against key (HS256 only) and its
 // registered claims, and returns the payload's call fields.
 func verifyToken(token string, key []byte, now time.Time) (*claims, error) {
-	payload, err := verifyHS256(token, key)
+	return verifyTokenInto(token, key, now, nil)
+}
+
+// verifyTokenInto is verifyToken decoding the payload into buf's storage
+// (the claims keep no reference to it).
+func verifyTokenInto(token string, key []byte, now time.Time, buf []byte) (*claims, error) {
+	payload, err := verifyHS256Into(token, key, buf)
 	if err != nil {
 		return nil, err
 	}

@@ -42,6 +42,11 @@ type conn struct {
 
 	uploads *uploads
 
+	// frameBuf and payloadBuf are kept by the reader goroutine across
+	// the chunks of a file upload (megabytes each), and let go otherwise.
+	frameBuf   *bytes.Buffer
+	payloadBuf []byte
+
 	quotaMu sync.Mutex
 	quota   window // calls this minute (spec §2.4 step 2)
 }
@@ -60,7 +65,11 @@ func (c *conn) readFrame() (websocket.MessageType, []byte, *bytes.Buffer, error)
 	if err != nil {
 		return 0, nil, nil, err
 	}
-	buf := frameBufs.Get().(*bytes.Buffer)
+	buf := c.frameBuf
+	if buf == nil {
+		buf = frameBufs.Get().(*bytes.Buffer)
+	}
+	c.frameBuf = nil
 	buf.Reset()
 	if _, err := buf.ReadFrom(r); err != nil {
 		putFrameBuf(buf)
@@ -172,8 +181,17 @@ func (c *conn) serve() {
 				continue // LIMP ignores binary frames
 			}
 			c.lastCall.Store(time.Now().UnixNano())
-			call := c.prepare(data)
-			putFrameBuf(buf) // prepare keeps no reference to data
+			call := c.prepare(data) // keeps no reference to data
+			if call != nil && call.Endpoint == "file/upload" {
+				// The next chunk is as large: keep the buffers.
+				c.frameBuf = buf
+				if c.payloadBuf == nil {
+					c.payloadBuf = make([]byte, 0, len(data))
+				}
+			} else {
+				putFrameBuf(buf)
+				c.frameBuf, c.payloadBuf = nil, nil
+			}
 			if call == nil {
 				continue
 			}
@@ -281,7 +299,7 @@ func (c *conn) prepare(data []byte) *Call {
 		return nil
 	}
 	sess := c.session.Load()
-	cl, err := verifyToken(f.token, []byte(sess.token), time.Now())
+	cl, err := verifyTokenInto(f.token, []byte(sess.token), time.Now(), c.payloadBuf)
 	if err != nil {
 		c.replyErr(errInvalidToken, f.callID, "")
 		c.closeIfUnverified()
