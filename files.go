@@ -13,7 +13,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -296,6 +295,12 @@ func (fs *fileState) store(a *App) (blob.Store, error) {
 	if fs.blobs != nil {
 		return fs.blobs, nil
 	}
+	// The MongoDB store keeps file contents in GridFS, beside the
+	// documents, unless Config.FilesDir asks for a directory.
+	if bs, ok := a.store.(interface{ Blobs() blob.Store }); ok && a.cfg.FilesDir == "" {
+		fs.blobs = bs.Blobs()
+		return fs.blobs, nil
+	}
 	var (
 		s   *blob.Disk
 		err error
@@ -305,8 +310,6 @@ func (fs *fileState) store(a *App) (blob.Store, error) {
 	case dir != "":
 	case a.cfg.Data == ":memory:" || strings.HasPrefix(a.cfg.Data, "file::memory:"):
 		s, err = blob.OpenTemp()
-	case isMongo(a.cfg.Data):
-		dir = filepath.Join("limp_data", a.cfg.Name+".files")
 	default:
 		dir = a.cfg.Data + ".files"
 	}

@@ -172,7 +172,7 @@ type Config struct {
 	UploadTimeout time.Duration
 	// FilesDir is where file contents are stored; default Data + ".files"
 	// for the embedded store, a temporary directory (removed on
-	// shutdown) for ":memory:", and ./limp_data/<Name>.files for MongoDB.
+	// shutdown) for ":memory:", and GridFS (bucket limp_files) for MongoDB.
 	FilesDir string
 
 	// Logger receives the app's logs; nil means slog.Default().
