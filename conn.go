@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -391,6 +393,13 @@ func (c *conn) prepare(data []byte) *Call {
 func (c *conn) execute(call *Call) {
 	ctx, cancel := context.WithTimeout(c.hard, c.app.cfg.CallTimeout)
 	defer cancel()
+	defer func() {
+		// A.run recovers app code; this guards the framework's own
+		// steps (uploads, attaching) so one call never kills the server.
+		if r := recover(); r != nil {
+			c.replyErr(fmt.Errorf("panic in %s: %v\n%s", call.Endpoint, r, debug.Stack()), call.CallID, call.Endpoint)
+		}
+	}()
 	if call.Endpoint == "file/upload" {
 		res, err := c.upload(ctx, call)
 		c.finish(call, res, err)
