@@ -183,7 +183,7 @@ func (c *conn) serve() {
 				continue // LIMP ignores binary frames
 			}
 			c.lastCall.Store(time.Now().UnixNano())
-			call := c.prepare(data) // keeps no reference to data
+			call := c.safePrepare(data) // keeps no reference to data
 			if call != nil && call.Endpoint == "file/upload" {
 				// The next chunk is as large: keep the buffers.
 				c.frameBuf = buf
@@ -387,6 +387,18 @@ func (c *conn) prepare(data []byte) *Call {
 	}
 	call.Module, call.Method = m, meth
 	return call
+}
+
+// safePrepare is prepare with a panic turned into a 500 reply, so that no
+// frame can take the server down.
+func (c *conn) safePrepare(data []byte) (call *Call) {
+	defer func() {
+		if r := recover(); r != nil {
+			call = nil
+			c.replyErr(fmt.Errorf("panic handling a frame: %v\n%s", r, debug.Stack()), nil, "")
+		}
+	}()
+	return c.prepare(data)
 }
 
 // execute runs a prepared call under the call timeout and replies.
