@@ -170,6 +170,10 @@ type Config struct {
 	// UploadTimeout is how long an unfinished or unattached upload is
 	// kept; default 10 minutes. Its bytes are removed when it expires.
 	UploadTimeout time.Duration
+	// CollectFilesEvery runs CollectFiles in the background at this
+	// interval (with a grace of one interval); default 24 h, negative
+	// disables it.
+	CollectFilesEvery time.Duration
 	// FilesDir is where file contents are stored; default Data + ".files"
 	// for the embedded store, a temporary directory (removed on
 	// shutdown) for ":memory:", and GridFS (bucket limp_files) for MongoDB.
@@ -205,6 +209,7 @@ type App struct {
 	drain   chan struct{} // closed when Shutdown starts
 
 	callsWG sync.WaitGroup // HTTP calls in flight
+	bgWG    sync.WaitGroup // background jobs (file collection)
 
 	types map[string]TypeFunc // app-defined attr types
 
@@ -304,6 +309,9 @@ func (c *Config) setDefaults() {
 	if c.AdminPassword == "" {
 		c.AdminPassword = DefaultAdminPassword
 	}
+	if c.CollectFilesEvery == 0 {
+		c.CollectFilesEvery = 24 * time.Hour
+	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = DefaultSessionTTL
 	}
@@ -379,8 +387,34 @@ func (a *App) Start(ctx context.Context) error {
 		a.closeStore()
 		return fmt.Errorf("limp: groups: %w", err)
 	}
+	if every := a.cfg.CollectFilesEvery; every > 0 {
+		a.bgWG.Add(1)
+		go a.collectFilesLoop(every)
+	}
 	a.started.Store(true)
 	return nil
+}
+
+// collectFilesLoop runs CollectFiles every interval until Shutdown.
+func (a *App) collectFilesLoop(every time.Duration) {
+	defer a.bgWG.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.drain:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), every/2)
+			n, err := a.CollectFiles(ctx, every)
+			cancel()
+			if err != nil {
+				a.log.Warn("collect unreferenced files", "err", err)
+			} else if n > 0 {
+				a.log.Info("collected unreferenced files", "removed", n)
+			}
+		}
+	}
 }
 
 // load selects the packages and initialises every module.
@@ -483,6 +517,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	go func() {
 		a.connWG.Wait()
 		a.callsWG.Wait()
+		a.bgWG.Wait()
 		close(done)
 	}()
 	var err error
