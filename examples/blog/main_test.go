@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -111,5 +112,32 @@ func TestBlog(t *testing.T) {
 	// Another user cannot edit the post.
 	if _, err := anon.Call(ctx, "blog/update", []any{map[string]any{"_id": id}}, map[string]any{"permalink": "x"}); client.CodeOf(err) != limp.CodeForbidden {
 		t.Fatalf("ANON edits a post: %v", err)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	var out bytes.Buffer
+	q := `[{"status":"published","cat.title.en_AE":"Tech"},{"$sort":{"create_time":-1},"$limit":10}]`
+	if err := NewApp(limp.Config{}).RunArgs(context.Background(), []string{"--explain", "blog", q}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var e struct {
+		Mongo map[string]any `json:"mongo"`
+		SQL   string         `json:"sql"`
+		Args  []any          `json:"args"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &e); err != nil {
+		t.Fatalf("--explain printed %s: %v", out.String(), err)
+	}
+	if e.Mongo["pipeline"] == nil || !strings.Contains(e.SQL, "ORDER BY") || !strings.Contains(e.SQL, `"c_blog_cat"`) || len(e.Args) < 3 {
+		t.Fatalf("explanation = %+v", e)
+	}
+	p, _ := json.Marshal(e.Mongo["pipeline"])
+	if !strings.Contains(string(p), `"$lookup"`) {
+		t.Fatalf("the join is not a $lookup: %s", p)
+	}
+	// A bad query is a clear error, not a panic.
+	if err := NewApp(limp.Config{}).RunArgs(context.Background(), []string{"--explain", "blog", `[{"$where":"1"}]`}, &out); err == nil {
+		t.Fatal("--explain accepted $where")
 	}
 }
