@@ -38,26 +38,60 @@ const (
 // Parse parses a wire query against the collection schema c (spec §7).
 //
 // raw is the query as jsonv.ParseOrdered decodes it: a []any of steps
-// whose objects are jsonv.Object (map[string]any objects are accepted too,
-// their keys sorted). nil and an empty list mean "no conditions". An object
-// at the top level is LIMP's legacy form {attr: {val, oper, val2}} and is
-// converted (see Legacy).
+// whose objects are jsonv.Object. Go-built values are accepted too:
+// map[string]any objects (their keys sorted, so a Go-built $sort loses its
+// key order), int/uint/float32 numbers, []string, []oid.ID, []int,
+// []int64, []float64. nil and an empty list mean "no conditions". An
+// object at the top level is LIMP's legacy form {attr: {val, oper, val2}}
+// and is converted (see Legacy).
 //
-// The list of steps is an AND; a list nested at any depth below the top is
-// an OR of its items; a key starting with "__or" holds such an OR group.
+// Structure: the list of steps is an AND; a list nested at any depth below
+// the top is an OR of its items; a key starting with "__or" holds such an
+// OR group, AND-ed with the other keys of its object. Empty objects and
+// lists are dropped. OR groups nest at most MaxNesting deep.
+//
 // Specials ($search, $sort, $skip, $limit, $extn, $attrs, $group,
-// $geo_near, $soft) may appear in any object; the last occurrence wins.
+// $geo_near, $soft) may appear in any object at any depth; the last
+// occurrence wins, so permission steps appended after the client's query
+// override it. Any other $ key is an error. $skip/$limit are non-negative
+// integers (an integral float such as 5.0 is accepted); $sort is an object
+// of attr: 1 or -1 in key order; $extn false turns every extension off
+// (Extn non-nil and empty), true leaves them on, a list keeps only those
+// attrs' extensions; $attrs and $extn name declared attrs; $group is a
+// list of {by, count}; $geo_near is {val: [lng, lat], attr, dist} on a GEO
+// attr.
 //
 // A condition is attr: value (equality) or attr: {"$op": value} with
 // exactly one of $eq $ne $gt $gte $lt $lte $bet $in $nin $all $regex.
-// Nothing else reaches a store. On paths the schema types ID (or LIST of
-// ID, or "_id") 24-hex strings become oid.ID, in every operator.
+// Nothing else reaches a store: $where, $expr, $or, two operators in one
+// object and `$` keys anywhere inside a compared value are errors. An
+// object value without an operator is equality on the whole value, only
+// on DICT, ANY and LOCALE attrs. Paths are dotted and must be declared;
+// a path through an extended attr ("cat.title.en_AE") becomes a Cond with
+// a Join.
 //
-// An ACCESS attr takes the resolved $__access variable:
-// attr: {"$__user": <user id>, "$__groups": [<group ids>]}.
+// Values are checked against the path's type (for a typed LIST, its item
+// type): ID paths ("_id", ID, LIST of ID) take oid.ID or 24-hex strings,
+// converted to oid.ID in every operator; INT and FLOAT paths take numbers
+// (kinds kept: int64 or float64), never strings; STR-like paths (STR,
+// EMAIL, PHONE, IP, URI_WEB, DATETIME, DATE, TIME, LOCALES) take strings;
+// BOOL paths take true/false and no ordering operator. null is accepted by
+// $eq, $ne, $in and $nin. $regex (at most MaxRegex bytes, Go RE2 syntax,
+// run case-insensitively) applies to text paths. Other types (ANY, DICT,
+// LOCALE, LITERAL, UNION, TYPE, mixed LISTs) are not checked.
+//
+// An ACCESS attr takes only the resolved $__access variable:
+//
+//	attr: {"$__user": <user id>, "$__groups": [<group ids>]}
+//
+// with ids as oid.ID or 24-hex strings, both keys present, "$__groups"
+// possibly null or empty; it becomes an *Access (never through a join).
 //
 // Every failure is an *Error.
 func Parse(raw any, c *schema.Collection) (*Query, error) {
+	if c == nil {
+		return nil, &Error{Step: "query", Msg: "no schema to check the query against"}
+	}
 	p := &parser{c: c, q: &Query{}}
 	switch x := norm(raw).(type) {
 	case nil:
@@ -148,7 +182,7 @@ func (p *parser) step(s any, depth int) (Node, error) {
 			case strings.HasPrefix(m.Key, "__or"):
 				l, ok := norm(m.Value).([]any)
 				if !ok {
-					return nil, &Error{Step: m.Key, Msg: "an __or key must hold a list of alternatives"}
+					return nil, &Error{Step: trunc(m.Key), Msg: "an __or key must hold a list of alternatives"}
 				}
 				n, err := p.or(l, depth)
 				if err != nil {
@@ -214,22 +248,25 @@ func (p *parser) cond(path string, v any) (Node, error) {
 		}
 		switch {
 		case t != nil && t.Kind == schema.Access:
+			if join != nil {
+				return nil, &Error{Step: trunc(path), Msg: "cannot check access on a referenced doc"}
+			}
 			return p.access(path, obj)
 		case len(dollar) == 1 && len(obj) == 1:
 			op, ok := ops[dollar[0]]
 			if !ok {
-				return nil, &Error{Step: path, Msg: fmt.Sprintf("unknown operator %q (accepted: $eq $ne $gt $gte $lt $lte $bet $in $nin $all $regex)", dollar[0])}
+				return nil, &Error{Step: trunc(path), Msg: fmt.Sprintf("unknown operator %q (accepted: $eq $ne $gt $gte $lt $lte $bet $in $nin $all $regex)", dollar[0])}
 			}
 			cond.Op, cond.Value = op, obj[0].Value
 		case len(dollar) > 0:
-			return nil, &Error{Step: path, Msg: "a condition takes exactly one operator; AND two conditions in separate steps"}
+			return nil, &Error{Step: trunc(path), Msg: "a condition takes exactly one operator; AND two conditions in separate steps"}
 		case t == nil || (t.Kind != schema.Dict && t.Kind != schema.Any && t.Kind != schema.Locale):
-			return nil, &Error{Step: path, Msg: "an object value needs an operator such as {\"$eq\": ...}"}
+			return nil, &Error{Step: trunc(path), Msg: "an object value needs an operator such as {\"$eq\": ...}"}
 		default:
-			cond.Value = plain(obj)
+			cond.Value = obj // checkValue converts it
 		}
 	} else if t != nil && t.Kind == schema.Access {
-		return nil, &Error{Step: path, Msg: "an ACCESS attr is queried with the $__access variable"}
+		return nil, &Error{Step: trunc(path), Msg: "an ACCESS attr is queried with the $__access variable"}
 	}
 	if err := p.checkValue(cond, t); err != nil {
 		return nil, err
@@ -241,11 +278,11 @@ func (p *parser) cond(path string, v any) (Node, error) {
 // a path through an extended attr, the join.
 func (p *parser) resolve(path string) (*schema.Type, *Join, error) {
 	if path == "" || strings.HasPrefix(path, ".") || strings.HasSuffix(path, ".") || strings.Contains(path, "..") {
-		return nil, nil, &Error{Step: path, Msg: "malformed attr path"}
+		return nil, nil, &Error{Step: trunc(path), Msg: "malformed attr path"}
 	}
 	for _, seg := range strings.Split(path, ".") {
 		if strings.HasPrefix(seg, "$") || strings.ContainsAny(seg, "\x00") {
-			return nil, nil, &Error{Step: path, Msg: "malformed attr path"}
+			return nil, nil, &Error{Step: trunc(path), Msg: "malformed attr path"}
 		}
 	}
 	if t := p.c.Lookup(path); t != nil {
@@ -262,36 +299,44 @@ func (p *parser) resolve(path string) (*schema.Type, *Join, error) {
 		rest := strings.Join(segs[i:], ".")
 		t := e.Target.Lookup(rest)
 		if t == nil {
-			return nil, nil, &Error{Step: path, Msg: fmt.Sprintf("%q is not an attr of %s", rest, e.Module)}
+			return nil, nil, &Error{Step: trunc(path), Msg: fmt.Sprintf("%q is not an attr of %s", rest, e.Module)}
 		}
 		lt := p.c.Lookup(local)
 		return t, &Join{Local: local, Collection: e.Target.Name, IDList: lt.IsIDList()}, nil
 	}
-	return nil, nil, &Error{Step: path, Msg: "not an attr of this module"}
+	return nil, nil, &Error{Step: trunc(path), Msg: "not an attr of this module"}
 }
 
-// access parses {"$__user": id, "$__groups": [ids]} on an ACCESS attr.
+// access parses the resolved $__access variable on an ACCESS attr:
+// {"$__user": id, "$__groups": [ids]} (ids as oid.ID or 24-hex strings;
+// "$__groups" may be null or empty).
 func (p *parser) access(path string, obj jsonv.Object) (Node, error) {
-	bad := &Error{Step: path, Msg: "an ACCESS attr is queried with {\"$__user\": id, \"$__groups\": [ids]}"}
-	if len(obj) != 2 {
-		return nil, bad
-	}
+	bad := &Error{Step: trunc(path), Msg: "an ACCESS attr is queried with {\"$__user\": id, \"$__groups\": [ids]}"}
 	a := &Access{Path: path}
+	var seenUser, seenGroups bool
 	for _, m := range obj {
 		switch m.Key {
 		case "$__user":
-			id, ok := toID(m.Value)
-			if !ok {
+			id, ok := toID(norm(m.Value))
+			if !ok || seenUser {
 				return nil, bad
 			}
-			a.User = id
+			a.User, seenUser = id, true
 		case "$__groups":
-			l, ok := norm(m.Value).([]any)
-			if !ok {
+			if seenGroups {
+				return nil, bad
+			}
+			seenGroups = true
+			v := norm(m.Value)
+			if v == nil {
+				continue
+			}
+			l, ok := v.([]any)
+			if !ok || len(l) > MaxIn {
 				return nil, bad
 			}
 			for _, g := range l {
-				id, ok := toID(g)
+				id, ok := toID(norm(g))
 				if !ok {
 					return nil, bad
 				}
@@ -301,75 +346,160 @@ func (p *parser) access(path string, obj jsonv.Object) (Node, error) {
 			return nil, bad
 		}
 	}
+	if !seenUser || !seenGroups {
+		return nil, bad
+	}
 	return a, nil
 }
 
-// checkValue checks an operator's operand and coerces ids.
+// want is the kind of scalar a path's type accepts in a comparison.
+type want uint8
+
+const (
+	wantAny  want = iota // no check (ANY, DICT, LOCALE, LITERAL, UNION, TYPE, ...)
+	wantID               // ID: an oid.ID or a 24-hex string (converted)
+	wantNum              // INT, FLOAT: int64 or float64
+	wantStr              // STR, EMAIL, PHONE, IP, URI_WEB, DATETIME, DATE, TIME, LOCALES
+	wantBool             // BOOL
+)
+
+var wantNames = [...]string{wantID: "an ID (24 hex digits)", wantNum: "a number", wantStr: "a string", wantBool: "true or false"}
+
+// wantOf returns what the values compared with c's path must be, and
+// whether the path holds a LIST of such values.
+func wantOf(c *Cond, t *schema.Type) (w want, list bool) {
+	if c.Join == nil && c.Path == "_id" {
+		return wantID, false
+	}
+	if t == nil {
+		return wantAny, false
+	}
+	k := t.Kind
+	if k == schema.List {
+		if len(t.Items) != 1 {
+			return wantAny, true
+		}
+		k, list = t.Items[0].Kind, true
+	}
+	switch {
+	case k == schema.ID:
+		return wantID, list
+	case k == schema.Int || k == schema.Float:
+		return wantNum, list
+	case k == schema.Bool:
+		return wantBool, list
+	case k.Stringish():
+		return wantStr, list
+	}
+	return wantAny, list
+}
+
+// checkValue checks an operator's operand against the type at the path
+// and converts it to canonical form (ids to oid.ID, objects to maps).
 func (p *parser) checkValue(c *Cond, t *schema.Type) error {
-	isID := c.Path == "_id" && c.Join == nil || t != nil && (t.Kind == schema.ID || t.IsIDList())
-	conv := func(v any) (any, error) {
+	w, list := wantOf(c, t)
+	bad := func(format string, args ...any) error {
+		return &Error{Step: trunc(c.fullPath()), Msg: fmt.Sprintf(format, args...)}
+	}
+	// one checks and converts one compared value.
+	one := func(v any, nullOK bool) (any, error) {
 		v = norm(v)
-		if isID {
-			if s, ok := v.(string); ok {
-				id, err := oid.Parse(s)
+		switch x := v.(type) {
+		case nil:
+			if nullOK {
+				return nil, nil
+			}
+			return nil, bad("%s needs a value, not null", c.Op)
+		case string:
+			switch w {
+			case wantID:
+				id, err := oid.Parse(x)
 				if err != nil {
-					return nil, &Error{Step: c.fullPath(), Msg: fmt.Sprintf("%q is not an ID (24 hex digits)", trunc(s))}
+					return nil, bad("%q is not an ID (24 hex digits)", trunc(x))
 				}
 				return id, nil
+			case wantNum, wantBool:
+				return nil, bad("expects %s, got a string", wantNames[w])
 			}
-		}
-		if o, ok := v.(jsonv.Object); ok {
-			return plain(o), nil
-		}
-		if l, ok := v.([]any); ok {
-			out := make([]any, len(l))
-			for i, e := range l {
-				out[i] = plainValue(norm(e))
+			return x, nil
+		case int64, float64:
+			if f, ok := x.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
+				return nil, bad("expects a finite number")
 			}
-			return out, nil
+			if w != wantAny && w != wantNum {
+				return nil, bad("expects %s, got a number", wantNames[w])
+			}
+			return x, nil
+		case bool:
+			if w != wantAny && w != wantBool {
+				return nil, bad("expects %s, got %t", wantNames[w], x)
+			}
+			return x, nil
+		case oid.ID:
+			if w != wantAny && w != wantID {
+				return nil, bad("expects %s, got an ID", wantNames[w])
+			}
+			return x, nil
+		case jsonv.Object, []any:
+			if w != wantAny {
+				return nil, bad("expects %s, got %s", wantNames[w], kindOf(x))
+			}
+			return literal(c, v, 0)
 		}
-		return v, nil
+		return nil, bad("unsupported value of type %T", v)
 	}
-	scalar := func(v any) bool {
+	ordered := func(v any) (any, error) {
+		if w == wantBool {
+			return nil, bad("%s does not apply to true/false attrs", c.Op)
+		}
+		v, err := one(v, false)
+		if err != nil {
+			return nil, err
+		}
 		switch v.(type) {
 		case string, int64, float64, oid.ID:
-			return true
+			return v, nil
 		}
-		return false
+		return nil, bad("%s needs a string or a number", c.Op)
 	}
 	var err error
 	switch c.Op {
 	case Eq, Ne:
-		c.Value, err = conv(c.Value)
-	case Gt, Gte, Lt, Lte:
-		if c.Value, err = conv(c.Value); err == nil && !scalar(c.Value) {
-			err = &Error{Step: c.fullPath(), Msg: fmt.Sprintf("%s needs a string or a number", c.Op)}
+		// A list compared with a typed LIST attr is array equality: check
+		// each item.
+		if l, ok := norm(c.Value).([]any); ok && list && w != wantAny {
+			out := make([]any, len(l))
+			for i, e := range l {
+				if out[i], err = one(e, false); err != nil {
+					return err
+				}
+			}
+			c.Value = out
+			return nil
 		}
+		c.Value, err = one(c.Value, true)
+	case Gt, Gte, Lt, Lte:
+		c.Value, err = ordered(c.Value)
 	case Bet:
 		l, ok := norm(c.Value).([]any)
 		if !ok || len(l) != 2 {
-			return &Error{Step: c.fullPath(), Msg: "$bet needs a list of two values [from, to]"}
+			return bad("$bet needs a list of two values [from, to]")
 		}
-		if c.Value, err = conv(l[0]); err != nil {
+		if c.Value, err = ordered(l[0]); err != nil {
 			return err
 		}
-		if c.Value2, err = conv(l[1]); err != nil {
-			return err
-		}
-		if !scalar(c.Value) || !scalar(c.Value2) {
-			return &Error{Step: c.fullPath(), Msg: "$bet bounds must be strings or numbers"}
-		}
+		c.Value2, err = ordered(l[1])
 	case In, Nin, All:
 		l, ok := norm(c.Value).([]any)
 		if !ok || len(l) == 0 {
-			return &Error{Step: c.fullPath(), Msg: fmt.Sprintf("%s needs a non-empty list", c.Op)}
+			return bad("%s needs a non-empty list", c.Op)
 		}
 		if len(l) > MaxIn {
-			return &Error{Step: c.fullPath(), Msg: fmt.Sprintf("%s takes at most %d values", c.Op, MaxIn)}
+			return bad("%s takes at most %d values", c.Op, MaxIn)
 		}
 		out := make([]any, len(l))
 		for i, e := range l {
-			if out[i], err = conv(e); err != nil {
+			if out[i], err = one(e, c.Op != All); err != nil {
 				return err
 			}
 		}
@@ -377,16 +507,76 @@ func (p *parser) checkValue(c *Cond, t *schema.Type) error {
 	case Regex:
 		s, ok := c.Value.(string)
 		if !ok {
-			return &Error{Step: c.fullPath(), Msg: "$regex needs a string"}
+			return bad("$regex needs a string")
+		}
+		if w == wantID || w == wantNum || w == wantBool {
+			return bad("$regex applies to text attrs, not to %s", wantNames[w])
 		}
 		if len(s) > MaxRegex {
-			return &Error{Step: c.fullPath(), Msg: fmt.Sprintf("$regex patterns are limited to %d bytes", MaxRegex)}
+			return bad("$regex patterns are limited to %d bytes", MaxRegex)
 		}
 		if _, rerr := regexp.Compile("(?i)" + s); rerr != nil {
-			return &Error{Step: c.fullPath(), Msg: "$regex pattern does not compile: " + rerr.Error()}
+			return bad("$regex pattern does not compile: %v", rerr)
 		}
 	}
 	return err
+}
+
+// maxValueDepth bounds the nesting of a compared value built in Go (wire
+// values are bounded by jsonv).
+const maxValueDepth = 64
+
+// literal converts a compared object or list to canonical form (objects
+// to maps), refusing `$` keys at any depth so that no operator can hide
+// inside a value, and any non-canonical Go type.
+func literal(c *Cond, v any, depth int) (any, error) {
+	if depth > maxValueDepth {
+		return nil, &Error{Step: trunc(c.fullPath()), Msg: "value nests too deeply"}
+	}
+	switch x := norm(v).(type) {
+	case nil, bool, int64, string, oid.ID:
+		return x, nil
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, &Error{Step: trunc(c.fullPath()), Msg: "expects a finite number"}
+		}
+		return x, nil
+	case jsonv.Object:
+		m := make(map[string]any, len(x))
+		for _, e := range x {
+			if strings.HasPrefix(e.Key, "$") {
+				return nil, &Error{Step: trunc(c.fullPath()), Msg: fmt.Sprintf("a compared value may not hold the key %q", trunc(e.Key))}
+			}
+			val, err := literal(c, e.Value, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			m[e.Key] = val
+		}
+		return m, nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			val, err := literal(c, e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = val
+		}
+		return out, nil
+	default:
+		return nil, &Error{Step: trunc(c.fullPath()), Msg: fmt.Sprintf("unsupported value of type %T", v)}
+	}
+}
+
+func kindOf(v any) string {
+	switch v.(type) {
+	case jsonv.Object, map[string]any:
+		return "an object"
+	case []any:
+		return "a list"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 func (c *Cond) fullPath() string {
@@ -401,7 +591,7 @@ func (p *parser) special(key string, v any) error {
 	switch key {
 	case "$search", "$sort", "$skip", "$limit", "$extn", "$attrs", "$group", "$geo_near", "$soft":
 	default:
-		return &Error{Step: key, Msg: "unknown special key (accepted: $search $sort $skip $limit $extn $attrs $group $geo_near $soft)"}
+		return &Error{Step: trunc(key), Msg: "unknown special key (accepted: $search $sort $skip $limit $extn $attrs $group $geo_near $soft)"}
 	}
 	if p.specials == nil {
 		p.specials = map[string]any{}
@@ -413,7 +603,13 @@ func (p *parser) special(key string, v any) error {
 // finish checks the specials and fills the query.
 func (p *parser) finish() error {
 	q := p.q
-	for key, v := range p.specials {
+	keys := make([]string, 0, len(p.specials))
+	for k := range p.specials {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // report the same error for the same query
+	for _, key := range keys {
+		v := p.specials[key]
 		bad := func(msg string) error { return &Error{Step: key, Msg: msg} }
 		switch key {
 		case "$search":
@@ -438,17 +634,22 @@ func (p *parser) finish() error {
 				if _, join, err := p.resolve(m.Key); err != nil {
 					return err
 				} else if join != nil {
-					return &Error{Step: m.Key, Msg: "cannot sort by an attr of a referenced doc"}
+					return &Error{Step: trunc(m.Key), Msg: "cannot sort by an attr of a referenced doc"}
 				}
-				switch n := m.Value.(type) {
+				if slices.ContainsFunc(q.Sort, func(s Sort) bool { return s.Path == m.Key }) {
+					return &Error{Step: trunc(m.Key), Msg: "sorted by twice"}
+				}
+				var dir float64
+				switch n := norm(m.Value).(type) {
 				case int64:
-					if n != 1 && n != -1 {
-						return bad("sort directions are 1 or -1")
-					}
-					q.Sort = append(q.Sort, Sort{Path: m.Key, Desc: n == -1})
-				default:
+					dir = float64(n)
+				case float64:
+					dir = n
+				}
+				if dir != 1 && dir != -1 {
 					return bad("sort directions are 1 or -1")
 				}
+				q.Sort = append(q.Sort, Sort{Path: m.Key, Desc: dir == -1})
 			}
 		case "$skip", "$limit":
 			n, ok := intValue(v)
@@ -475,7 +676,7 @@ func (p *parser) finish() error {
 				}
 				for _, a := range l {
 					if p.c.Extns[a] == nil {
-						return &Error{Step: key, Msg: fmt.Sprintf("%q has no extension", a)}
+						return &Error{Step: key, Msg: fmt.Sprintf("%q has no extension", trunc(a))}
 					}
 				}
 				q.Extn = l
@@ -513,7 +714,7 @@ func (p *parser) finish() error {
 				if _, join, err := p.resolve(s); err != nil {
 					return err
 				} else if join != nil {
-					return &Error{Step: s, Msg: "cannot group by an attr of a referenced doc"}
+					return &Error{Step: trunc(s), Msg: "cannot group by an attr of a referenced doc"}
 				}
 				q.Group = append(q.Group, Group{By: s, Count: int(n)})
 			}
@@ -564,7 +765,7 @@ func (p *parser) attrList(key string, l []any) ([]string, error) {
 			continue
 		}
 		if p.c.Lookup(s) == nil {
-			return nil, &Error{Step: key, Msg: fmt.Sprintf("%q is not an attr of this module", s)}
+			return nil, &Error{Step: key, Msg: fmt.Sprintf("%q is not an attr of this module", trunc(s))}
 		}
 		if !slices.Contains(out, s) {
 			out = append(out, s)
@@ -574,7 +775,7 @@ func (p *parser) attrList(key string, l []any) ([]string, error) {
 }
 
 func intValue(v any) (int64, bool) {
-	switch x := v.(type) {
+	switch x := norm(v).(type) {
 	case int64:
 		return x, true
 	case float64:
@@ -586,7 +787,7 @@ func intValue(v any) (int64, bool) {
 }
 
 func floatValue(v any) (float64, bool) {
-	switch x := v.(type) {
+	switch x := norm(v).(type) {
 	case int64:
 		return float64(x), true
 	case float64:
@@ -625,6 +826,34 @@ func norm(v any) any {
 		return int64(x)
 	case uint32:
 		return int64(x)
+	case uint:
+		if uint64(x) <= math.MaxInt64 {
+			return int64(x)
+		}
+		return float64(x)
+	case uint64:
+		if x <= math.MaxInt64 {
+			return int64(x)
+		}
+		return float64(x)
+	case []int:
+		out := make([]any, len(x))
+		for i, n := range x {
+			out[i] = int64(n)
+		}
+		return out
+	case []int64:
+		out := make([]any, len(x))
+		for i, n := range x {
+			out[i] = n
+		}
+		return out
+	case []float64:
+		out := make([]any, len(x))
+		for i, n := range x {
+			out[i] = n
+		}
+		return out
 	case float32:
 		return float64(x)
 	case map[string]any:
@@ -660,35 +889,54 @@ func norm(v any) any {
 	return v
 }
 
-// plain converts an ordered object (recursively) to a map, the canonical
-// form of a DICT value.
-func plain(o jsonv.Object) map[string]any {
-	m := make(map[string]any, len(o))
-	for _, e := range o {
-		m[e.Key] = plainValue(norm(e.Value))
-	}
-	return m
-}
-
-func plainValue(v any) any {
-	switch x := v.(type) {
+// preview converts a value (possibly Go-built, possibly cyclic) to a small
+// canonical value for an error message: at most 4 levels and 20 items per
+// level are kept.
+func preview(v any, depth int) any {
+	switch x := norm(v).(type) {
+	case nil, bool, int64, string, oid.ID:
+		return x
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Sprint(x)
+		}
+		return x
 	case jsonv.Object:
-		return plain(x)
-	case []any:
-		out := make([]any, len(x))
+		if depth >= 4 {
+			return "…"
+		}
+		m := make(map[string]any, min(len(x), 20))
 		for i, e := range x {
-			out[i] = plainValue(norm(e))
+			if i == 20 {
+				m["…"] = "…"
+				break
+			}
+			m[e.Key] = preview(e.Value, depth+1)
+		}
+		return m
+	case []any:
+		if depth >= 4 {
+			return "…"
+		}
+		out := make([]any, 0, min(len(x), 21))
+		for i, e := range x {
+			if i == 20 {
+				out = append(out, "…")
+				break
+			}
+			out = append(out, preview(e, depth+1))
 		}
 		return out
+	default:
+		return fmt.Sprintf("%T", v)
 	}
-	return v
 }
 
 // compact renders a value for an error message, truncated.
 func compact(v any) string {
-	b, err := jsonv.Marshal(plainValue(norm(v)))
+	b, err := jsonv.Marshal(preview(v, 0))
 	if err != nil {
-		return fmt.Sprintf("%v", v)
+		return "?"
 	}
 	return trunc(string(b))
 }
@@ -749,11 +997,15 @@ func legacyCond(key string, v any) (jsonv.Member, error) {
 		switch m.Key {
 		case "val", "oper", "val2", "strict":
 		default:
-			return jsonv.Member{}, &Error{Step: key, Msg: fmt.Sprintf("unknown legacy key %q (accepted: val, oper, val2)", m.Key)}
+			return jsonv.Member{}, &Error{Step: trunc(key), Msg: fmt.Sprintf("unknown legacy key %q (accepted: val, oper, val2)", m.Key)}
 		}
 	}
-	opv, _ := o.Get("oper")
-	op, _ := opv.(string)
+	op := ""
+	if opv, ok := o.Get("oper"); ok {
+		if op, ok = opv.(string); !ok {
+			return jsonv.Member{}, &Error{Step: trunc(key), Msg: "a legacy oper is a string such as \"$gt\""}
+		}
+	}
 	switch op {
 	case "", "$eq":
 		return jsonv.Member{Key: key, Value: val}, nil
@@ -764,7 +1016,7 @@ func legacyCond(key string, v any) (jsonv.Member, error) {
 		return jsonv.Member{Key: key, Value: jsonv.Object{{Key: "$bet", Value: []any{val, val2}}}}, nil
 	}
 	if _, ok := ops[op]; !ok {
-		return jsonv.Member{}, &Error{Step: key, Msg: fmt.Sprintf("unknown legacy operator %q", op)}
+		return jsonv.Member{}, &Error{Step: trunc(key), Msg: fmt.Sprintf("unknown legacy operator %q", op)}
 	}
 	return jsonv.Member{Key: key, Value: jsonv.Object{{Key: op, Value: val}}}, nil
 }

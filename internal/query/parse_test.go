@@ -3,6 +3,7 @@ package query
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -13,7 +14,7 @@ import (
 
 var (
 	catColl = &schema.Collection{Name: "cats", Module: "cat", Attrs: map[string]*schema.Type{
-		"title": {Kind: schema.Locale}, "rank": {Kind: schema.Int},
+		"title": {Kind: schema.Locale}, "rank": {Kind: schema.Int}, "acc": {Kind: schema.Access},
 	}}
 	testColl = &schema.Collection{Name: "items", Module: "item", Attrs: map[string]*schema.Type{
 		"status": {Kind: schema.Str},
@@ -28,6 +29,10 @@ var (
 		"extra":  {Kind: schema.Any},
 		"access": {Kind: schema.Access},
 		"loc":    {Kind: schema.Geo},
+		"done":   {Kind: schema.Bool},
+		"when":   {Kind: schema.Datetime},
+		"mixed":  {Kind: schema.List, Items: []*schema.Type{{Kind: schema.Str}, {Kind: schema.Int}}},
+		"lit":    {Kind: schema.Literal, Literal: []any{"a", int64(1)}},
 	}, Search: []string{"title"}, Extns: map[string]*schema.Extn{
 		"cat":  {Module: "cat", Collection: "cats", Target: catColl},
 		"cats": {Module: "cat", Collection: "cats", Target: catColl},
@@ -112,7 +117,7 @@ func TestParseFilters(t *testing.T) {
 			`AND(status $eq "a", OR(n $eq 1, n $eq 2), OR(price $eq 1.5f, tags $eq "x"))`},
 		{`[{"n":{"$gt":1}}]`, `n $gt 1`},
 		{`[{"n":{"$gte":1.5}}]`, `n $gte 1.5f`},
-		{`[{"n":{"$lt":"a"}}]`, `n $lt "a"`},
+		{`[{"status":{"$lt":"a"}}]`, `status $lt "a"`},
 		{`[{"n":{"$lte":2}}]`, `n $lte 2`},
 		{`[{"n":{"$ne":null}}]`, `n $ne <nil>`},
 		{`[{"n":{"$bet":[1,9]}}]`, `n $bet 1..9`},
@@ -135,6 +140,55 @@ func TestParseFilters(t *testing.T) {
 		{`[{"cat.title.en_AE":"x"}]`, `cat→cats:title.en_AE $eq "x"`},
 		{`[{"cats.rank":{"$gt":1}}]`, `cats→cats:rank $gt 1`},
 		{`[{"access":{"$__user":"` + hex1 + `","$__groups":["` + hex1 + `"]}}]`, `ACCESS(access, 6071, 1 groups)`},
+		{`[{"access":{"$__groups":null,"$__user":"` + hex1 + `"}}]`, `ACCESS(access, 6071, 0 groups)`},
+		{`[{"access":{"$__user":"` + hex1 + `","$__groups":[]},"status":"a"}]`, `AND(ACCESS(access, 6071, 0 groups), status $eq "a")`},
+		// Empty steps and groups are dropped; one-item ORs collapse.
+		{`[[]]`, `∅`},
+		{`[[{}],{}]`, `∅`},
+		{`[{"__or":[]}]`, `∅`},
+		{`[null]`, `∅`},
+		{`[[{"n":1}]]`, `n $eq 1`},
+		{`[[[{"n":1},{"n":2}],[{"n":3},{"n":4}]]]`, `OR(OR(n $eq 1, n $eq 2), OR(n $eq 3, n $eq 4))`},
+		{`[{"__or":[[{"n":1},{"n":2}],{"n":3}]}]`, `OR(OR(n $eq 1, n $eq 2), n $eq 3)`},
+		{`[{"__or":[{"n":1,"status":"a"},{"n":2}]}]`, `OR(AND(n $eq 1, status $eq "a"), n $eq 2)`},
+		{`[[{"n":1,"$limit":3},{"n":2}]]`, `OR(n $eq 1, n $eq 2)`},
+		// Number kinds are kept.
+		{`[{"n":1.0}]`, `n $eq 1f`},
+		{`[{"price":{"$bet":[1,2.5]}}]`, `price $bet 1..2.5f`},
+		{`[{"n":{"$in":[1,null]}}]`, `n $in [1 <nil>]`},
+		{`[{"n":{"$nin":[2.5]}}]`, `n $nin [2.5f]`},
+		{`[{"meta.size":{"$gte":2}}]`, `meta.size $gte 2`},
+		{`[{"done":false}]`, `done $eq false`},
+		{`[{"done":{"$in":[true,null]}}]`, `done $in [true <nil>]`},
+		{`[{"when":{"$bet":["2020-01-01","2021-01-01T00:00:00"]}}]`, `when $bet "2020-01-01".."2021-01-01T00:00:00"`},
+		{`[{"tags":"x"}]`, `tags $eq "x"`},
+		{`[{"tags":["x","y"]}]`, `tags $eq ["x" "y"]`},
+		{`[{"tags.0":"x"}]`, `tags.0 $eq "x"`},
+		{`[{"tags":{"$regex":"^x"}}]`, `tags $regex "^x"`},
+		{`[{"status":null}]`, `status $eq <nil>`},
+		// Untyped paths take anything but operators.
+		{`[{"extra":{"a":[1,{"b":2}]}}]`, `extra $eq map[a:[1 map[b:2]]]`},
+		{`[{"extra":{}}]`, `extra $eq map[]`},
+		{`[{"extra":[1,"a"]}]`, `extra $eq [1 "a"]`},
+		{`[{"extra":{"$in":[1,"a",true,{"x":1}]}}]`, `extra $in [1 "a" true map[x:1]]`},
+		{`[{"title":{"en_AE":"x"}}]`, `title $eq map[en_AE:x]`},
+		{`[{"mixed":1}]`, `mixed $eq 1`},
+		{`[{"mixed":{"$in":["a",1]}}]`, `mixed $in ["a" 1]`},
+		{`[{"lit":"a"}]`, `lit $eq "a"`},
+		// More ID coercion: every operator, LIST of ID, joins.
+		{`[{"_id":{"$eq":"` + hex1 + `"}}]`, `_id $eq ID(6071)`},
+		{`[{"_id":{"$gt":"` + hex1 + `"}}]`, `_id $gt ID(6071)`},
+		{`[{"_id":{"$bet":["` + hex1 + `","` + hex1 + `"]}}]`, `_id $bet ID(6071)..ID(6071)`},
+		{`[{"_id":{"$nin":["` + hex1 + `",null]}}]`, `_id $nin [ID(6071) <nil>]`},
+		{`[{"cat":{"$all":["` + hex1 + `"]}}]`, `cat $all [ID(6071)]`},
+		{`[{"cat":null}]`, `cat $eq <nil>`},
+		{`[{"user":{"$ne":"` + hex1 + `"}}]`, `user $ne ID(6071)`},
+		{`[{"cats":["` + hex1 + `","` + hex1 + `"]}]`, `cats $eq [ID(6071) ID(6071)]`},
+		{`[{"cats":{"$ne":"` + hex1 + `"}}]`, `cats $ne ID(6071)`},
+		{`[{"cats":{"$in":["` + hex1 + `"]}}]`, `cats $in [ID(6071)]`},
+		{`[{"cat._id":"` + hex1 + `"}]`, `cat→cats:_id $eq ID(6071)`},
+		{`[{"cats._id":{"$in":["` + hex1 + `"]}}]`, `cats→cats:_id $in [ID(6071)]`},
+		{`[{"cat.title.en_AE":{"$regex":"^a"},"cat.rank":{"$bet":[1,2]}}]`, `AND(cat→cats:title.en_AE $regex "^a", cat→cats:rank $bet 1..2)`},
 	}
 	for _, tc := range cases {
 		q, err := parse(t, tc.in)
@@ -183,6 +237,13 @@ func TestParseLegacy(t *testing.T) {
 		{`{"n":{"val":1,"oper":"$bet","val2":5},"$limit":3}`, `n $bet 1..5`},
 		{`{"status":{"val":"a","oper":"$not"}}`, `status $ne "a"`},
 		{`{"__OR:status":{"val":"a"},"__OR:n":{"val":2}}`, `OR(status $eq "a", n $eq 2)`},
+		{`{"__OR:status":{"val":"a"}}`, `status $eq "a"`},
+		{`{"status":"a","n":{"$gt":1}}`, `AND(status $eq "a", n $gt 1)`},
+		{`{"n":{"val":[1,2],"oper":"$in"}}`, `n $in [1 2]`},
+		{`{"tags":{"val":["x"],"oper":"$all"}}`, `tags $all ["x"]`},
+		{`{"status":{"val":"^a","oper":"$regex","strict":true}}`, `status $regex "^a"`},
+		{`{"cat":{"val":"` + hex1 + `","oper":"$eq"},"status":{"val":"a"}}`, `AND(cat $eq ID(6071), status $eq "a")`},
+		{`{}`, `∅`},
 	}
 	for _, tc := range cases {
 		q, err := parse(t, tc.in)
@@ -253,6 +314,96 @@ func TestParseErrors(t *testing.T) {
 		{`[{"meta.$x":1}]`, `meta.$x`},
 		{`{"n":{"val":1,"oper":"$where"}}`, `n`},
 		{`[{"status":{"$regex":"` + strings.Repeat("a", MaxRegex+1) + `"}}]`, `status`},
+		// Kinds that cannot match the path's type.
+		{`[{"n":"5"}]`, `n`},
+		{`[{"n":true}]`, `n`},
+		{`[{"n":{"$ne":"x"}}]`, `n`},
+		{`[{"n":{"$in":[1,"x"]}}]`, `n`},
+		{`[{"n":{"$bet":[1,"9"]}}]`, `n`},
+		{`[{"n":{"$gt":null}}]`, `n`},
+		{`[{"n":{"$bet":[1,null]}}]`, `n`},
+		{`[{"n":{"$eq":{"a":1}}}]`, `n`},
+		{`[{"n":[1,2]}]`, `n`},
+		{`[{"n":{"$regex":"1"}}]`, `n`},
+		{`[{"n":{}}]`, `n`},
+		{`[{"status":5}]`, `status`},
+		{`[{"status":{"$in":["a",1]}}]`, `status`},
+		{`[{"status":{"$gt":false}}]`, `status`},
+		{`[{"when":{"$gte":20200101}}]`, `when`},
+		{`[{"tags":5}]`, `tags`},
+		{`[{"tags":["x",5]}]`, `tags`},
+		{`[{"tags":{"$all":["x",null]}}]`, `tags`},
+		{`[{"done":"yes"}]`, `done`},
+		{`[{"done":{"$gt":true}}]`, `done`},
+		{`[{"done":{"$regex":"t"}}]`, `done`},
+		{`[{"extra":{"$gt":true}}]`, `extra`},
+		{`[{"extra":{"$bet":[{"a":1},2]}}]`, `extra`},
+		// Operators hidden inside compared values.
+		{`[{"extra":{"$eq":{"$where":"1"}}}]`, `extra`},
+		{`[{"extra":{"a":{"$gt":1}}}]`, `extra`},
+		{`[{"extra":[{"$gt":1}]}]`, `extra`},
+		{`[{"extra":{"$in":[{"$ne":1}]}}]`, `extra`},
+		{`[{"meta":{"color":{"$ne":"x"}}}]`, `meta`},
+		{`[{"title":{"en_AE":"x","$where":"1"}}]`, `title`},
+		// ID paths.
+		{`[{"_id":5}]`, `_id`},
+		{`[{"_id":true}]`, `_id`},
+		{`[{"_id":["` + hex1 + `"]}]`, `_id`},
+		{`[{"_id":{"$gt":"zz"}}]`, `_id`},
+		{`[{"_id":{"$bet":["` + hex1 + `","zz"]}}]`, `_id`},
+		{`[{"_id":{"$regex":"^5e"}}]`, `_id`},
+		{`[{"cats":["zz"]}]`, `cats`},
+		{`[{"cats":[1]}]`, `cats`},
+		{`[{"cats":{"$all":["` + hex1 + `","zz"]}}]`, `cats`},
+		{`[{"user":{"$ne":"zz"}}]`, `user`},
+		{`[{"cat._id":"zz"}]`, `cat._id`},
+		{`[{"cat.rank":"1"}]`, `cat.rank`},
+		// ACCESS.
+		{`[{"access":{"$__user":"` + hex1 + `"}}]`, `access`},
+		{`[{"access":{"$__groups":[]}}]`, `access`},
+		{`[{"access":{"$__user":"` + hex1 + `","$__groups":["zz"]}}]`, `access`},
+		{`[{"access":{"$__user":"` + hex1 + `","$__groups":"` + hex1 + `"}}]`, `access`},
+		{`[{"access":{"$__user":"` + hex1 + `","$__user":"` + hex1 + `"}}]`, `access`},
+		{`[{"access":{"$__user":"` + hex1 + `","$__groups":[],"x":1}}]`, `access`},
+		{`[{"access":{"$__user":5,"$__groups":[]}}]`, `access`},
+		{`[{"access":{"$eq":"x"}}]`, `access`},
+		{`[{"cat.acc":{"$__user":"` + hex1 + `","$__groups":[]}}]`, `cat.acc`},
+		// Specials.
+		{`[{"$limit":-1,"$skip":-1}]`, `$limit`},
+		{`[{"$sort":{"cat.rank":1}}]`, `cat.rank`},
+		{`[{"$sort":{"n":1.5}}]`, `$sort`},
+		{`[{"$sort":{"n":"asc"}}]`, `$sort`},
+		{`[{"$group":[{"by":"cat.rank","count":2}]}]`, `cat.rank`},
+		{`[{"$group":[{"by":"nope","count":2}]}]`, `nope`},
+		{`[{"$group":[{"by":"n","count":2,"x":1}]}]`, `$group`},
+		{`[{"$group":{"by":"n","count":2}}]`, `$group`},
+		{`[{"$group":[{"by":"n","count":1001}]}]`, `$group`},
+		{`[{"$geo_near":{"val":[200,2],"attr":"loc","dist":1}}]`, `$geo_near`},
+		{`[{"$geo_near":{"val":[1,2],"attr":"loc","dist":-1}}]`, `$geo_near`},
+		{`[{"$geo_near":{"val":[1,2],"attr":"loc"}}]`, `$geo_near`},
+		{`[{"$search":"` + strings.Repeat("a", 1025) + `"}]`, `$search`},
+		{`[{"$extn":[5]}]`, `$extn`},
+		{`[{"$attrs":[5]}]`, `$attrs`},
+		{`[[{"n":1},{"$limit":"x"}]]`, `$limit`},
+		{`[{"$Limit":1}]`, `$Limit`},
+		{`[{"$":1}]`, `$`},
+		// Structure.
+		{`[{"__or1":5}]`, `__or1`},
+		{`[{"__or":[5]}]`, `5`},
+		{`[[{"n":1},"x"]]`, `"x"`},
+		{`[true]`, `true`},
+		{`5`, `5`},
+		{`[{"n":1},{"nope":2}]`, `nope`},
+		{`[{".n":1}]`, `.n`},
+		{`[{"n.":1}]`, `n.`},
+		// Legacy form.
+		{`{"n":{"val":1,"oper":5}}`, `n`},
+		{`{"n":{"val":1,"x":2}}`, `n`},
+		{`{"n":{"val":1,"oper":"$bet"}}`, `n`},
+		{`{"n":{"val":1,"oper":"$in"}}`, `n`},
+		{`{"_id":{"val":"zz"}}`, `_id`},
+		{`{"nope":{"val":1}}`, `nope`},
+		{`{"__OR:nope":{"val":1}}`, `nope`},
 	}
 	for _, tc := range cases {
 		_, err := parse(t, tc.in)
@@ -324,4 +475,104 @@ func FuzzParse(f *testing.F) {
 		}
 		walk(q.Filter)
 	})
+}
+
+func TestParseSpecialsMore(t *testing.T) {
+	q, err := parse(t, `[{"$limit":1,"$sort":{"n":1}},[{"n":1,"$limit":2},{"n":2}],{"$limit":5.0,"$skip":0,"$sort":{"price":-1.0,"_id":1},"$extn":true,"$attrs":[]}]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Limit != 5 || q.Skip != 0 || q.Extn != nil {
+		t.Errorf("limit %d skip %d extn %#v, want the last occurrences", q.Limit, q.Skip, q.Extn)
+	}
+	if fmt.Sprint(q.Sort) != "[{price true} {_id false}]" {
+		t.Errorf("sort = %v", q.Sort)
+	}
+	if q.Attrs == nil || len(q.Attrs) != 0 {
+		t.Errorf("$attrs [] = %#v, want empty non-nil (only _id)", q.Attrs)
+	}
+	// A module without search attrs refuses $search; blank is no search.
+	if _, err := Parse([]any{jsonv.Object{{Key: "$search", Value: "x"}}}, catColl); err == nil {
+		t.Error("$search accepted on a module without search attrs")
+	}
+	if q, err := Parse([]any{jsonv.Object{{Key: "$search", Value: "  "}}}, catColl); err != nil || q.Search != "" {
+		t.Errorf("blank $search = %q, %v", q.Search, err)
+	}
+	// Duplicate $sort keys (jsonv merges them on the wire; Go code may not).
+	_, err = Parse([]any{jsonv.Object{{Key: "$sort", Value: jsonv.Object{{Key: "n", Value: int64(1)}, {Key: "n", Value: int64(-1)}}}}}, testColl)
+	if qe := (*Error)(nil); !errors.As(err, &qe) || qe.Step != "n" {
+		t.Errorf("duplicate sort key: %v", err)
+	}
+}
+
+func TestParseGoBuilt(t *testing.T) {
+	// Permission modifiers and hooks build queries from Go values.
+	q, err := Parse([]any{
+		map[string]any{
+			"$sort":     map[string]any{"n": 1},
+			"$group":    []any{map[string]any{"by": "n", "count": 2}},
+			"$geo_near": map[string]any{"val": []float64{55.5, 25}, "attr": "loc", "dist": 100},
+			"$limit":    uint(3),
+			"$extn":     []string{"cat"},
+		},
+		map[string]any{"_id": map[string]any{"$in": []oid.ID{id1}}, "n": map[string]any{"$in": []int{1, 2}}, "price": float32(1.5)},
+		map[string]any{"access": map[string]any{"$__user": id1, "$__groups": []oid.ID{id1, id1}}},
+		map[string]any{"access": map[string]any{"$__user": id1, "$__groups": []oid.ID(nil)}},
+		[]map[string]any{{"n": int8(1)}, {"n": uint64(2)}},
+		map[string]any{"price": map[string]any{"$in": []float64{1, 2}}, "tags": map[string]any{"$all": []string{"a"}}, "n": map[string]any{"$nin": []int64{7}}},
+	}, testColl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `AND(_id $in [ID(6071)], n $in [1 2], price $eq 1.5f, ACCESS(access, 6071, 2 groups), ACCESS(access, 6071, 0 groups), OR(n $eq 1, n $eq 2), n $nin [7], price $in [1f 2f], tags $all ["a"])`
+	if got := dump(q.Filter); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if len(q.Sort) != 1 || len(q.Group) != 1 || q.Group[0].Count != 2 || q.GeoNear == nil || q.GeoNear.Lat != 25 || q.GeoNear.MaxDistance != 100 || q.Limit != 3 || fmt.Sprint(q.Extn) != "[cat]" {
+		t.Errorf("specials: sort %v group %v geo %+v limit %d extn %v", q.Sort, q.Group, q.GeoNear, q.Limit, q.Extn)
+	}
+	// Non-canonical Go types never reach a store.
+	for _, v := range []any{struct{}{}, []int32{1}, map[int]int{1: 1}, math.NaN(), math.Inf(1)} {
+		_, err := Parse([]any{map[string]any{"extra": v}}, testColl)
+		if qe := (*Error)(nil); !errors.As(err, &qe) {
+			t.Errorf("extra: %#v accepted (%v)", v, err)
+		}
+	}
+	// A cyclic Go value is bounded.
+	cyc := []any{nil}
+	cyc[0] = cyc
+	if _, err := Parse([]any{map[string]any{"extra": cyc}}, testColl); err == nil {
+		t.Error("cyclic value accepted")
+	}
+	if _, err := Parse([]any{cyc}, testColl); err == nil {
+		t.Error("cyclic steps accepted")
+	}
+	cycm := map[string]any{}
+	cycm["extra"] = cycm
+	if _, err := Parse([]any{cycm}, testColl); err == nil {
+		t.Error("cyclic object accepted")
+	}
+}
+
+func TestParseErrorShape(t *testing.T) {
+	long := strings.Repeat("k", 500)
+	_, err := parse(t, `[{"`+long+`":1}]`)
+	var qe *Error
+	if !errors.As(err, &qe) || len(qe.Step) > 130 || !strings.HasSuffix(qe.Step, "…") {
+		t.Errorf("long path step not truncated: %v", err)
+	}
+	if msg := err.Error(); msg != strings.ToLower(msg[:1])+msg[1:] || !strings.HasPrefix(msg, "invalid query step ") {
+		t.Errorf("message %q", msg)
+	}
+	if _, err := Parse([]any{}, nil); !errors.As(err, &qe) {
+		t.Errorf("nil schema: %v", err)
+	}
+	// Errors are deterministic.
+	const src = `[{"$limit":-1,"$skip":-1,"$sort":5,"$attrs":5,"$extn":5}]`
+	_, first := parse(t, src)
+	for range 20 {
+		if _, err := parse(t, src); err.Error() != first.Error() {
+			t.Fatalf("error changed: %v, then %v", first, err)
+		}
+	}
 }
