@@ -3,7 +3,13 @@ package query
 import (
 	"errors"
 	"fmt"
+	"flag"
 	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -199,6 +205,9 @@ func TestParseFilters(t *testing.T) {
 		if got := dump(q.Filter); got != tc.want {
 			t.Errorf("Parse(%s)\n got %s\nwant %s", tc.in, got, tc.want)
 		}
+		if err := checkQuery(q, testColl); err != nil {
+			t.Errorf("Parse(%s): invariant: %v", tc.in, err)
+		}
 	}
 }
 
@@ -253,6 +262,9 @@ func TestParseLegacy(t *testing.T) {
 		}
 		if got := dump(q.Filter); got != tc.want {
 			t.Errorf("Parse(%s)\n got %s\nwant %s", tc.in, got, tc.want)
+		}
+		if err := checkQuery(q, testColl); err != nil {
+			t.Errorf("Parse(%s): invariant: %v", tc.in, err)
 		}
 	}
 }
@@ -424,7 +436,7 @@ func TestParseErrors(t *testing.T) {
 }
 
 // FuzzParse: no panic; every failure is a *query.Error; whatever parses
-// only names declared paths and known operators.
+// passes checkQuery. Seeds are in testdata/fuzz/FuzzParse too.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{`[]`, `[{"status":"a"}]`, `[[{"n":{"$gt":1}},{"tags":{"$in":["x"]}}]]`,
 		`[{"__or":[{"cat.title.en_AE":"x"}],"$sort":{"n":-1},"$limit":5}]`, `{"n":{"val":1,"oper":"$bet","val2":3}}`,
@@ -443,38 +455,258 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(err, &qe) {
 				t.Fatalf("non-query error %T %v", err, err)
 			}
+			if len(qe.Step) > 130 || strings.ContainsRune(qe.Msg, '\n') {
+				t.Fatalf("unbounded or multi-line error %q", err)
+			}
 			return
 		}
-		var walk func(Node)
-		walk = func(n Node) {
-			switch x := n.(type) {
-			case And:
-				for _, c := range x {
-					walk(c)
+		if err := checkQuery(q, testColl); err != nil {
+			t.Fatalf("%s parsed to a bad query: %v", data, err)
+		}
+	})
+}
+
+// checkQuery is the structural invariant of a parsed query: what a store
+// may rely on.
+func checkQuery(q *Query, c *schema.Collection) error {
+	var walk func(n Node, depth int) error
+	walk = func(n Node, depth int) error {
+		if depth > MaxNesting+2 {
+			return fmt.Errorf("filter nests %d deep", depth)
+		}
+		switch x := n.(type) {
+		case And:
+			if len(x) < 2 {
+				return fmt.Errorf("And of %d", len(x))
+			}
+			for _, e := range x {
+				if _, ok := e.(And); ok {
+					return errors.New("And inside And")
 				}
-			case Or:
-				for _, c := range x {
-					walk(c)
+				if err := walk(e, depth+1); err != nil {
+					return err
 				}
-			case *Cond:
-				if x.Op > Regex {
-					t.Fatalf("unknown op %d", x.Op)
+			}
+		case Or:
+			if len(x) < 2 {
+				return fmt.Errorf("Or of %d", len(x))
+			}
+			for _, e := range x {
+				if e == nil {
+					return errors.New("nil in Or")
 				}
-				c := testColl
-				if x.Join != nil {
-					c = testColl.Extns[x.Join.Local].Target
+				if err := walk(e, depth+1); err != nil {
+					return err
 				}
-				if x.Path != "_id" && c.Lookup(x.Path) == nil {
-					t.Fatalf("undeclared path %q reached the AST", x.Path)
-				}
-			case *Access:
-			case nil:
+			}
+		case *Cond:
+			return checkCond(x, c)
+		case *Access:
+			if t := c.Lookup(x.Path); t == nil || t.Kind != schema.Access {
+				return fmt.Errorf("access on %q", x.Path)
+			}
+		case nil:
+			if depth > 0 {
+				return errors.New("nil node below the top")
+			}
+		default:
+			return fmt.Errorf("unknown node %T", n)
+		}
+		return nil
+	}
+	if err := walk(q.Filter, 0); err != nil {
+		return err
+	}
+	for _, s := range q.Sort {
+		if c.Lookup(s.Path) == nil {
+			return fmt.Errorf("sort by %q", s.Path)
+		}
+	}
+	for _, a := range q.Attrs {
+		if c.Lookup(a) == nil {
+			return fmt.Errorf("attr %q", a)
+		}
+	}
+	for _, a := range q.Extn {
+		if c.Extns[a] == nil {
+			return fmt.Errorf("extn %q", a)
+		}
+	}
+	for _, g := range q.Group {
+		if c.Lookup(g.By) == nil || g.Count < 1 || g.Count > MaxGroupBuckets {
+			return fmt.Errorf("group %+v", g)
+		}
+	}
+	if g := q.GeoNear; g != nil {
+		if t := c.Lookup(g.Attr); t == nil || t.Kind != schema.Geo || g.MaxDistance < 0 || math.Abs(g.Lng) > 180 || math.Abs(g.Lat) > 90 {
+			return fmt.Errorf("geo %+v", g)
+		}
+	}
+	if q.Skip < 0 || q.Limit < 0 {
+		return errors.New("negative skip or limit")
+	}
+	if q.Search != strings.TrimSpace(q.Search) || q.Search != "" && len(c.Search) == 0 {
+		return fmt.Errorf("search %q", q.Search)
+	}
+	return nil
+}
+
+func checkCond(x *Cond, c *schema.Collection) error {
+	if x.Op > Regex {
+		return fmt.Errorf("unknown op %d", x.Op)
+	}
+	if x.Join != nil {
+		e := c.Extns[x.Join.Local]
+		if e == nil || e.Target == nil || e.Target.Name != x.Join.Collection {
+			return fmt.Errorf("join %+v", x.Join)
+		}
+		c = e.Target
+	}
+	t := c.Lookup(x.Path)
+	if t == nil {
+		return fmt.Errorf("undeclared path %q reached the AST", x.Path)
+	}
+	if t.Kind == schema.Access {
+		return fmt.Errorf("cond on ACCESS %q", x.Path)
+	}
+	var vals []any
+	switch x.Op {
+	case In, Nin, All:
+		l, ok := x.Value.([]any)
+		if !ok || len(l) == 0 {
+			return fmt.Errorf("%s operand %#v", x.Op, x.Value)
+		}
+		vals = l
+	case Bet:
+		vals = []any{x.Value, x.Value2}
+	case Regex:
+		s, ok := x.Value.(string)
+		if !ok || len(s) > MaxRegex {
+			return fmt.Errorf("regex %#v", x.Value)
+		}
+		if _, err := regexp.Compile("(?i)" + s); err != nil {
+			return err
+		}
+		return nil
+	default:
+		vals = []any{x.Value}
+	}
+	if x.Op == Eq || x.Op == Ne {
+		if l, ok := x.Value.([]any); ok && t.IsIDList() {
+			vals = l
+		}
+	}
+	isID := t.Kind == schema.ID || t.IsIDList()
+	for _, v := range vals {
+		if err := canonical(v, 0); err != nil {
+			return fmt.Errorf("%s: %v", x.Path, err)
+		}
+		if _, ok := v.(string); ok && isID {
+			return fmt.Errorf("%s: string left on an ID path", x.Path)
+		}
+		if x.Op >= Gt && x.Op <= Bet {
+			switch v.(type) {
+			case string, int64, float64, oid.ID:
 			default:
-				t.Fatalf("unknown node %T", n)
+				return fmt.Errorf("%s: ordered operand %#v", x.Path, v)
 			}
 		}
-		walk(q.Filter)
-	})
+	}
+	return nil
+}
+
+// canonical checks that v is built of canonical values only and holds no
+// `$` key.
+func canonical(v any, depth int) error {
+	if depth > 300 {
+		return errors.New("too deep")
+	}
+	switch x := v.(type) {
+	case nil, bool, int64, string, oid.ID:
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return errors.New("non-finite float")
+		}
+	case []any:
+		for _, e := range x {
+			if err := canonical(e, depth+1); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if strings.HasPrefix(k, "$") {
+				return fmt.Errorf("key %q in a value", k)
+			}
+			if err := canonical(e, depth+1); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("non-canonical %T", v)
+	}
+	return nil
+}
+
+var update = flag.Bool("update", false, "rewrite testdata/fuzz/FuzzParse seeds")
+
+// TestFuzzSeeds keeps the checked-in fuzz corpus in step with
+// invariantSeeds and fuzzSeeds (go test -run TestFuzzSeeds -update).
+func TestFuzzSeeds(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzParse")
+	all := append(slices.Clone(invariantSeeds), fuzzSeeds...)
+	for i, src := range all {
+		name := filepath.Join(dir, fmt.Sprintf("seed-%02d", i))
+		want := "go test fuzz v1\n[]byte(" + strconv.Quote(src) + ")\n"
+		if *update {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(name, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(name)
+		if err != nil || string(got) != want {
+			t.Errorf("%s is stale (go test -run TestFuzzSeeds -update): %v", name, err)
+		}
+	}
+}
+
+// fuzzSeeds are rejected or odd inputs worth mutating.
+var fuzzSeeds = []string{
+	`{"__OR:status":{"val":"a"},"n":{"val":1,"oper":"$not"},"$limit":2}`,
+	`[{"extra":{"$eq":{"$where":"1"}}}]`,
+	`[{"n":{"$gt":1,"$lt":3}}]`,
+	`[[[[[[{"n":1}]]]]]]`,
+	`[{"__or":[{"__or1":[{"n":1},{"n":2}]},{"tags":{"$all":["x"]}}]}]`,
+	`[{"cats":["` + hex1 + `"],"cat._id":{"$bet":["` + hex1 + `","` + hex1 + `"]}}]`,
+	`[{"$sort":{"n":1.0,"_id":-1},"$skip":1e2,"$limit":5.0,"$extn":false,"$soft":true}]`,
+	`[{"status":{"$regex":"(a+)+$"}},{"meta.size":{"$in":[1,2.5,null]}}]`,
+	`[{"cat.acc":{"$__user":"` + hex1 + `","$__groups":null}}]`,
+	`[{"title":{"en_AE":"x"},"tags.0":"y","loc.coordinates":{"$gt":1}}]`,
+}
+
+// TestCheckQuery runs the invariant over every table case that parses.
+func TestCheckQuery(t *testing.T) {
+	for _, src := range invariantSeeds {
+		q, err := parse(t, src)
+		if err != nil {
+			t.Errorf("%s: %v", src, err)
+			continue
+		}
+		if err := checkQuery(q, testColl); err != nil {
+			t.Errorf("%s: %v", src, err)
+		}
+	}
+}
+
+var invariantSeeds = []string{
+	`[{"status":"a","n":{"$bet":[1,2]},"cats":["` + hex1 + `"],"extra":{"a":[1]}}]`,
+	`[[{"cat.rank":{"$in":[1,2]}},{"_id":{"$nin":["` + hex1 + `"]}}],{"$sort":{"n":-1},"$limit":3,"$attrs":["n"],"$extn":["cat"],"$search":"x"}]`,
+	`[{"access":{"$__user":"` + hex1 + `","$__groups":[]},"$group":[{"by":"price","count":4}],"$geo_near":{"val":[1,2],"attr":"loc","dist":5}}]`,
+	`[{"status":{"$regex":"^a"}},{"__or":[{"done":true},{"when":{"$gt":"2020"}}]}]`,
 }
 
 func TestParseSpecialsMore(t *testing.T) {
