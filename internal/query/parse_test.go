@@ -2,8 +2,8 @@ package query
 
 import (
 	"errors"
-	"fmt"
 	"flag"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
