@@ -260,7 +260,7 @@ func (p *parser) cond(path string, v any) (Node, error) {
 			cond.Op, cond.Value = op, obj[0].Value
 		case len(dollar) > 0:
 			return nil, &Error{Step: trunc(path), Msg: "a condition takes exactly one operator; AND two conditions in separate steps"}
-		case t == nil || (t.Kind != schema.Dict && t.Kind != schema.Any && t.Kind != schema.Locale):
+		case !objectKind(t):
 			return nil, &Error{Step: trunc(path), Msg: "an object value needs an operator such as {\"$eq\": ...}"}
 		default:
 			cond.Value = obj // checkValue converts it
@@ -272,6 +272,22 @@ func (p *parser) cond(path string, v any) (Node, error) {
 		return nil, err
 	}
 	return cond, nil
+}
+
+// objectKind reports whether an object compares with values of type t
+// (DICT, ANY, LOCALE, or a LIST of one of them: any element equal).
+func objectKind(t *schema.Type) bool {
+	if t == nil {
+		return false
+	}
+	if t.Kind == schema.List && len(t.Items) == 1 {
+		t = t.Items[0]
+	}
+	switch t.Kind {
+	case schema.Dict, schema.Any, schema.Locale:
+		return true
+	}
+	return false
 }
 
 // resolve checks a path against the schema and returns its type and, for

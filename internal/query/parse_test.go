@@ -39,6 +39,7 @@ var (
 		"when":   {Kind: schema.Datetime},
 		"mixed":  {Kind: schema.List, Items: []*schema.Type{{Kind: schema.Str}, {Kind: schema.Int}}},
 		"lit":    {Kind: schema.Literal, Literal: []any{"a", int64(1)}},
+		"items":  {Kind: schema.List, Items: []*schema.Type{{Kind: schema.Dict, Fields: map[string]*schema.Type{"qty": {Kind: schema.Int}}}}},
 	}, Search: []string{"title"}, Extns: map[string]*schema.Extn{
 		"cat":  {Module: "cat", Collection: "cats", Target: catColl},
 		"cats": {Module: "cat", Collection: "cats", Target: catColl},
@@ -181,6 +182,9 @@ func TestParseFilters(t *testing.T) {
 		{`[{"mixed":1}]`, `mixed $eq 1`},
 		{`[{"mixed":{"$in":["a",1]}}]`, `mixed $in ["a" 1]`},
 		{`[{"lit":"a"}]`, `lit $eq "a"`},
+		{`[{"items":{"qty":1}}]`, `items $eq map[qty:1]`},
+		{`[{"items.qty":{"$gt":1}}]`, `items.qty $gt 1`},
+		{`[{"items.0.qty":1}]`, `items.0.qty $eq 1`},
 		// More ID coercion: every operator, LIST of ID, joins.
 		{`[{"_id":{"$eq":"` + hex1 + `"}}]`, `_id $eq ID(6071)`},
 		{`[{"_id":{"$gt":"` + hex1 + `"}}]`, `_id $gt ID(6071)`},
@@ -343,6 +347,8 @@ func TestParseErrors(t *testing.T) {
 		{`[{"status":{"$gt":false}}]`, `status`},
 		{`[{"when":{"$gte":20200101}}]`, `when`},
 		{`[{"tags":5}]`, `tags`},
+		{`[{"tags":{"a":1}}]`, `tags`},
+		{`[{"items.qty":"1"}]`, `items.qty`},
 		{`[{"tags":["x",5]}]`, `tags`},
 		{`[{"tags":{"$all":["x",null]}}]`, `tags`},
 		{`[{"done":"yes"}]`, `done`},
@@ -805,6 +811,19 @@ func TestParseErrorShape(t *testing.T) {
 	for range 20 {
 		if _, err := parse(t, src); err.Error() != first.Error() {
 			t.Fatalf("error changed: %v, then %v", first, err)
+		}
+	}
+}
+
+func BenchmarkParse(b *testing.B) {
+	v, err := jsonv.ParseOrdered([]byte(`[{"status":"published","price":{"$gt":5}},{"__or1":[{"n":{"$bet":[1,9]}},{"title.en_AE":{"$regex":"^abc"}}]},{"cat.title.en_AE":"x","_id":{"$in":["` + hex1 + `","` + hex1 + `"]}},{"$limit":10,"$skip":20,"$sort":{"n":-1}}]`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(v, testColl); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
