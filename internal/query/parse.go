@@ -1,9 +1,11 @@
 package query
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 
@@ -531,11 +533,48 @@ func (p *parser) checkValue(c *Cond, t *schema.Type) error {
 		if len(s) > MaxRegex {
 			return bad("$regex patterns are limited to %d bytes", MaxRegex)
 		}
-		if _, rerr := regexp.Compile("(?i)" + s); rerr != nil {
-			return bad("$regex pattern does not compile: %v", rerr)
+		if err := checkRegex(s); err != nil {
+			return bad("%v", err)
 		}
 	}
 	return err
+}
+
+// maxRegexSize bounds the estimated size of a $regex program: counted
+// repetitions such as (a{1000}){100} expand at compile time, so a short
+// pattern can cost milliseconds of CPU to compile and match.
+const maxRegexSize = 5000
+
+// checkRegex checks that pattern compiles (Go RE2 syntax, as the store runs
+// it, case-insensitively) and that its program stays small.
+func checkRegex(pattern string) error {
+	re, err := syntax.Parse("(?i)"+pattern, syntax.Perl)
+	if err != nil {
+		return fmt.Errorf("$regex pattern does not compile: %v", err)
+	}
+	if regexSize(re) > maxRegexSize {
+		return errors.New("$regex pattern is too complex (too many repetitions)")
+	}
+	if _, err := regexp.Compile("(?i)" + pattern); err != nil {
+		return fmt.Errorf("$regex pattern does not compile: %v", err)
+	}
+	return nil
+}
+
+// regexSize estimates the compiled size of re, saturating above
+// maxRegexSize.
+func regexSize(re *syntax.Regexp) int {
+	n := 1
+	for _, sub := range re.Sub {
+		n += regexSize(sub)
+		if n > maxRegexSize {
+			return maxRegexSize + 1
+		}
+	}
+	if re.Op == syntax.OpRepeat {
+		n *= max(re.Min, re.Max, 1)
+	}
+	return min(n, maxRegexSize+1)
 }
 
 // maxValueDepth bounds the nesting of a compared value built in Go (wire

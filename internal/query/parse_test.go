@@ -172,6 +172,8 @@ func TestParseFilters(t *testing.T) {
 		{`[{"tags":["x","y"]}]`, `tags $eq ["x" "y"]`},
 		{`[{"tags.0":"x"}]`, `tags.0 $eq "x"`},
 		{`[{"tags":{"$regex":"^x"}}]`, `tags $regex "^x"`},
+		{`[{"status":{"$regex":"^[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,10}$"}}]`, `status $regex "^[a-z0-9._%+-]+@[a-z0-9.-]+\\.[a-z]{2,10}$"`},
+		{`[{"status":{"$regex":"\\d{4}-\\d{2}-\\d{2}|\\p{L}{1,50}"}}]`, `status $regex "\\d{4}-\\d{2}-\\d{2}|\\p{L}{1,50}"`},
 		{`[{"status":null}]`, `status $eq <nil>`},
 		// Untyped paths take anything but operators.
 		{`[{"extra":{"a":[1,{"b":2}]}}]`, `extra $eq map[a:[1 map[b:2]]]`},
@@ -330,6 +332,9 @@ func TestParseErrors(t *testing.T) {
 		{`[{"meta.$x":1}]`, `meta.$x`},
 		{`{"n":{"val":1,"oper":"$where"}}`, `n`},
 		{`[{"status":{"$regex":"` + strings.Repeat("a", MaxRegex+1) + `"}}]`, `status`},
+		{`[{"status":{"$regex":"` + strings.Repeat(`(a{1000})`, 100) + `"}}]`, `status`},
+		{`[{"status":{"$regex":"((a{100}){100})"}}]`, `status`},
+		{`[{"status":{"$regex":"(?<=a)b"}}]`, `status`},
 		// Kinds that cannot match the path's type.
 		{`[{"n":"5"}]`, `n`},
 		{`[{"n":true}]`, `n`},
