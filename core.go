@@ -266,32 +266,10 @@ func (a *App) expand(ctx context.Context, c *Call, m *Module, only []string, doc
 			continue
 		}
 		found := map[ID]any{}
-		if meth := target.Methods["read"]; meth != nil {
-			q := NewQuery(M{"_id": M{"$in": ids}})
-			if len(e.Attrs) > 0 && !slices.Contains(e.Attrs, "*") {
-				attrs := make([]any, len(e.Attrs))
-				for i, s := range e.Attrs {
-					attrs[i] = s
-				}
-				q.Append(M{"$attrs": attrs})
-			}
-			sub := &Call{Endpoint: target.Name + "/read", Module: target, Method: meth, Query: q, Doc: M{},
-				Session: c.Session, RemoteAddr: c.RemoteAddr, UserAgent: c.UserAgent, ClientApp: c.ClientApp, app: a}
-			if !e.Force {
-				sub.skip |= skipExtn
-			}
-			res, err := a.run(ctx, sub)
-			switch {
-			case err == errForbidden:
-				// The caller may not read the target: every reference
-				// stays unexpanded (null), as if not found.
-			case err != nil:
-				return fmt.Errorf("expand %s.%s: %w", m.Name, path, err)
-			default:
-				for _, d := range res.Args["docs"].([]any) {
-					dm := d.(map[string]any)
-					found[dm["_id"].(ID)] = dm
-				}
+		// Read the targets in batches: $in takes at most query.MaxIn ids.
+		for start := 0; start < len(ids); start += expandBatchSize {
+			if err := a.expandBatch(ctx, c, m, path, e, target, ids[start:min(start+expandBatchSize, len(ids))], found); err != nil {
+				return err
 			}
 		}
 		for _, d := range docs {
@@ -312,6 +290,43 @@ func (a *App) expand(ctx context.Context, c *Call, m *Module, only []string, doc
 				}
 				return v
 			})
+		}
+	}
+	return nil
+}
+
+// expandBatchSize is the size of one read of referenced documents.
+const expandBatchSize = 5000
+
+// expandBatch reads one batch of referenced documents through the target's
+// read method, with the caller's session, into found.
+func (a *App) expandBatch(ctx context.Context, c *Call, m *Module, path string, e *Extn, target *Module, ids []any, found map[ID]any) error {
+	if meth := target.Methods["read"]; meth != nil {
+		q := NewQuery(M{"_id": M{"$in": ids}})
+		if len(e.Attrs) > 0 && !slices.Contains(e.Attrs, "*") {
+			attrs := make([]any, len(e.Attrs))
+			for i, s := range e.Attrs {
+				attrs[i] = s
+			}
+			q.Append(M{"$attrs": attrs})
+		}
+		sub := &Call{Endpoint: target.Name + "/read", Module: target, Method: meth, Query: q, Doc: M{},
+			Session: c.Session, RemoteAddr: c.RemoteAddr, UserAgent: c.UserAgent, ClientApp: c.ClientApp, app: a}
+		if !e.Force {
+			sub.skip |= skipExtn
+		}
+		res, err := a.run(ctx, sub)
+		switch {
+		case err == errForbidden:
+			// The caller may not read the target: every reference
+			// stays unexpanded (null), as if not found.
+		case err != nil:
+			return fmt.Errorf("expand %s.%s: %w", m.Name, path, err)
+		default:
+			for _, d := range res.Args["docs"].([]any) {
+				dm := d.(map[string]any)
+				found[dm["_id"].(ID)] = dm
+			}
 		}
 	}
 	return nil
