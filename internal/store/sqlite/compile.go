@@ -61,8 +61,18 @@ func (p *Compiled) Count() (string, []any) {
 	return "SELECT count(*) FROM " + p.From + " WHERE " + p.Where, append([]any(nil), p.Args...)
 }
 
-// Group returns the statement computing the buckets of g: rows (min, max,
-// count) per NTILE tile of the non-null values, in order.
+// Group returns the statement computing the buckets of g, MongoDB's
+// $bucketAuto (without granularity) over the non-null values at g.By of
+// the matching documents: with n values and N = g.Count buckets, each
+// bucket takes round(n/N) values (at least 1) in ascending order, then
+// every further value equal to its last one (a value never spans two
+// buckets); the N-th bucket takes everything left, so there may be fewer
+// than N buckets. It returns rows (min, max, count), in order; Read sets
+// each bucket's max to the next bucket's min, as MongoDB does.
+//
+// The statement groups the values (d: each distinct value, its count and
+// rank) and walks them in a recursive CTE (r: the bucket and fill after
+// each distinct value).
 func (p *Compiled) Group(c *schema.Collection, g query.Group) (string, []any, error) {
 	if g.Count < 1 {
 		return "", nil, fmt.Errorf("$group count %d for %q is not positive", g.Count, g.By)
@@ -71,8 +81,15 @@ func (p *Compiled) Group(c *schema.Collection, g query.Group) (string, []any, er
 	if err != nil {
 		return "", nil, fmt.Errorf("$group: %w", err)
 	}
-	sql := "SELECT min(v), max(v), count(*) FROM (SELECT v, NTILE(?) OVER (ORDER BY v) AS t FROM (SELECT " + val +
-		" AS v FROM " + p.From + " WHERE " + p.Where + ") WHERE v IS NOT NULL) GROUP BY t ORDER BY t"
+	sql := "WITH RECURSIVE k(n) AS (SELECT ?), " +
+		"d(v, c, rn) AS MATERIALIZED (SELECT v, count(*), row_number() OVER (ORDER BY v) FROM (SELECT " + val +
+		" AS v FROM " + p.From + " WHERE " + p.Where + ") WHERE v IS NOT NULL GROUP BY v), " +
+		"sz(s, n) AS MATERIALIZED (SELECT max(1, CAST(round(CAST(sum(d.c) AS REAL) / k.n) AS INTEGER)), k.n FROM d, k), " +
+		"r(rn, b, f) AS (SELECT rn, 0, c FROM d WHERE rn = 1 UNION ALL SELECT d.rn, " +
+		"CASE WHEN r.f >= sz.s AND r.b < sz.n - 1 THEN r.b + 1 ELSE r.b END, " +
+		"CASE WHEN r.f >= sz.s AND r.b < sz.n - 1 THEN d.c ELSE r.f + d.c END " +
+		"FROM r JOIN d ON d.rn = r.rn + 1 JOIN sz) " +
+		"SELECT min(d.v), max(d.v), sum(d.c) FROM r JOIN d ON d.rn = r.rn GROUP BY r.b ORDER BY r.b"
 	args := append([]any{int64(min(g.Count, math.MaxInt32))}, p.Args...)
 	return sql, args, nil
 }
@@ -141,7 +158,7 @@ func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
 			continue
 		}
 		seen[s.Path] = true
-		e, err := scalarExpr(c, "doc", "id", s.Path)
+		e, err := sortExpr(c, s.Path, s.Desc)
 		if err != nil {
 			return nil, fmt.Errorf("compile $sort: %w", err)
 		}
@@ -505,6 +522,45 @@ func scalarExpr(c *schema.Collection, doc, id, path string) (string, error) {
 		kinds[i] = c.Lookup(strings.Join(segs[:i], "."))
 	}
 	return "json_extract(" + doc + ", '" + jsonPath(segs, kinds) + "')", nil
+}
+
+// sortExpr is the ORDER BY key of path. A path the schema declares a
+// number, string or boolean, reached without crossing a LIST or ANY value,
+// sorts by its json_extract value, which an expression index serves: for
+// such a path SQLite's order (NULL, numbers, text) is MongoDB's. Any other
+// path (ANY, LIST, DICT, UNION, undeclared, or running through a LIST)
+// sorts by limp_sortkey over the top-level attr, which applies MongoDB's
+// sort order (see sortKey).
+func sortExpr(c *schema.Collection, path string, desc bool) (string, error) {
+	if path == "_id" {
+		return "id", nil
+	}
+	segs, err := splitPath(path)
+	if err != nil {
+		return "", err
+	}
+	plain := true
+	for i := 1; i <= len(segs) && plain; i++ {
+		t := c.Lookup(strings.Join(segs[:i], "."))
+		switch {
+		case t == nil:
+			plain = false
+		case i < len(segs):
+			if t.Kind == schema.Any || t.Kind == schema.List && !isIndex(segs[i]) {
+				plain = false
+			}
+		default:
+			plain = t.Kind == schema.Int || t.Kind == schema.Float || t.Kind == schema.Bool || t.Kind.Stringish()
+		}
+	}
+	if plain {
+		return scalarExpr(c, "doc", "id", path)
+	}
+	d := "0"
+	if desc {
+		d = "1"
+	}
+	return "limp_sortkey(doc -> '" + jsonPath(segs[:1], nil) + "', '" + strings.Join(segs[1:], ".") + "', " + d + ")", nil
 }
 
 var plainSeg = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

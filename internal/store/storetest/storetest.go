@@ -43,6 +43,7 @@ func Run(t *testing.T, open Opener) {
 		{"Search", testSearch},
 		{"Join", testJoin},
 		{"Access", testAccess},
+		{"Nested", testNested},
 		{"Cancelled", testCancelled},
 	}
 	for _, tt := range tests {
@@ -278,6 +279,16 @@ func testSortPageAttrs(t *testing.T, s store.Store) {
 		{"sort ties by newest", &query.Query{Sort: []query.Sort{{Path: "ok", Desc: true}}}, ids(2, 0, 1, 4, 3), 5},
 		{"sort _id asc", &query.Query{Sort: []query.Sort{{Path: "_id"}}}, ids(0, 1, 2, 3, 4), 5},
 		{"sort string", &query.Query{Sort: []query.Sort{{Path: "title"}}}, ids(0, 1, 3, 4, 2), 5},
+		{"sort multi-key", &query.Query{Sort: []query.Sort{{Path: "ok", Desc: true}, {Path: "n"}}}, ids(0, 2, 1, 3, 4), 5},
+		{"sort multi-key asc desc", &query.Query{Sort: []query.Sort{{Path: "ok"}, {Path: "f", Desc: true}}}, ids(4, 3, 1, 2, 0), 5},
+		// MongoDB's order across types: null < numbers < strings; an
+		// array by its least element ascending, its greatest descending.
+		{"sort mixed types asc", &query.Query{Sort: []query.Sort{{Path: "meta"}}}, ids(1, 0, 3, 4, 2), 5},
+		{"sort mixed types desc", &query.Query{Sort: []query.Sort{{Path: "meta", Desc: true}}}, ids(4, 2, 3, 1, 0), 5},
+		// An empty list sorts before null (missing).
+		{"sort list asc", &query.Query{Sort: []query.Sort{{Path: "tags"}}}, ids(2, 4, 3, 0, 1), 5},
+		{"sort list desc", &query.Query{Sort: []query.Sort{{Path: "tags", Desc: true}}}, ids(1, 0, 4, 3, 2), 5},
+		{"sort list of dict field", &query.Query{Sort: []query.Sort{{Path: "items.qty", Desc: true}}}, ids(1, 0, 4, 3, 2), 5},
 		{"skip limit total", &query.Query{Sort: []query.Sort{{Path: "n"}}, Skip: 1, Limit: 2}, ids(0, 1), 5},
 		{"limit", &query.Query{Limit: 2}, ids(4, 3), 5},
 		{"skip", &query.Query{Skip: 3}, ids(1, 0), 5},
