@@ -71,8 +71,11 @@ func (p *Compiled) Count() (string, []any) {
 // each bucket's max to the next bucket's min, as MongoDB does.
 //
 // The statement groups the values (d: each distinct value, its count and
-// rank) and walks them in a recursive CTE (r: the bucket and fill after
-// each distinct value).
+// the count of smaller values), then finds where each bucket starts with a
+// recursive CTE over the buckets (r: bucket b starts at the first value
+// with at least lo smaller values; the next at the first with at least
+// lo + size), so its cost is one pass over the values plus an index
+// lookup per bucket.
 func (p *Compiled) Group(c *schema.Collection, g query.Group) (string, []any, error) {
 	if g.Count < 1 {
 		return "", nil, fmt.Errorf("$group count %d for %q is not positive", g.Count, g.By)
@@ -82,14 +85,13 @@ func (p *Compiled) Group(c *schema.Collection, g query.Group) (string, []any, er
 		return "", nil, fmt.Errorf("$group: %w", err)
 	}
 	sql := "WITH RECURSIVE k(n) AS (SELECT ?), " +
-		"d(v, c, rn) AS MATERIALIZED (SELECT v, count(*), row_number() OVER (ORDER BY v) FROM (SELECT " + val +
+		"d(v, c, cb) AS MATERIALIZED (SELECT v, count(*), sum(count(*)) OVER (ORDER BY v) - count(*) FROM (SELECT " + val +
 		" AS v FROM " + p.From + " WHERE " + p.Where + ") WHERE v IS NOT NULL GROUP BY v), " +
 		"sz(s, n) AS MATERIALIZED (SELECT max(1, CAST(round(CAST(sum(d.c) AS REAL) / k.n) AS INTEGER)), k.n FROM d, k), " +
-		"r(rn, b, f) AS (SELECT rn, 0, c FROM d WHERE rn = 1 UNION ALL SELECT d.rn, " +
-		"CASE WHEN r.f >= sz.s AND r.b < sz.n - 1 THEN r.b + 1 ELSE r.b END, " +
-		"CASE WHEN r.f >= sz.s AND r.b < sz.n - 1 THEN d.c ELSE r.f + d.c END " +
-		"FROM r JOIN d ON d.rn = r.rn + 1 JOIN sz) " +
-		"SELECT min(d.v), max(d.v), sum(d.c) FROM r JOIN d ON d.rn = r.rn GROUP BY r.b ORDER BY r.b"
+		"r(b, lo) AS (SELECT 0, 0 UNION ALL SELECT r.b + 1, (SELECT min(d.cb) FROM d WHERE d.cb >= r.lo + sz.s) " +
+		"FROM r, sz WHERE r.lo IS NOT NULL AND r.b + 1 < sz.n), " +
+		"e(b, lo, hi) AS (SELECT b, lo, lead(lo) OVER (ORDER BY b) FROM r WHERE lo IS NOT NULL) " +
+		"SELECT min(d.v), max(d.v), sum(d.c) FROM e JOIN d ON d.cb >= e.lo AND (e.hi IS NULL OR d.cb < e.hi) GROUP BY e.b ORDER BY e.b"
 	args := append([]any{int64(min(g.Count, math.MaxInt32))}, p.Args...)
 	return sql, args, nil
 }
