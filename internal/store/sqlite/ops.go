@@ -338,9 +338,10 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 		return nil
 	}
 	type row struct {
-		id   string
-		body []byte
-		text string
+		id      string
+		body    []byte
+		text    string
+		deleted bool
 	}
 	rows := make([]row, len(docs))
 	for i, d := range docs {
@@ -348,8 +349,8 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 		if err != nil {
 			return fmt.Errorf("insert into %s: document %d: %w", c.Name, i, err)
 		}
-		rows[i] = row{id: id.Hex(), body: body}
-		if len(c.Search) > 0 {
+		rows[i] = row{id: id.Hex(), body: body, deleted: d[deletedField] == true}
+		if len(c.Search) > 0 && !rows[i].deleted {
 			rows[i].text = searchText(c, d)
 		}
 	}
@@ -357,11 +358,11 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 	err := s.Tx(ctx, func(ctx context.Context) error {
 		q := s.q(ctx)
 		for _, r := range rows {
-			res, err := q.ExecContext(ctx, "INSERT INTO "+t+" (id, doc) VALUES (?, ?)", r.id, string(r.body))
+			res, err := q.ExecContext(ctx, "INSERT INTO "+t+" (id, doc, deleted) VALUES (?, ?, ?)", r.id, string(r.body), r.deleted)
 			if err != nil {
 				return dupError(c, err)
 			}
-			if len(c.Search) > 0 {
+			if len(c.Search) > 0 && !r.deleted {
 				rowid, err := res.LastInsertId()
 				if err != nil {
 					return err

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"modernc.org/sqlite"
 
@@ -36,6 +37,17 @@ import (
 type Options struct {
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
+	// BusyTimeout bounds how long a statement waits for a lock held by
+	// another process sharing the file (this store's own writers queue
+	// in Go); 0 means 10 seconds.
+	BusyTimeout time.Duration
+	// Durable makes every commit wait until the write-ahead log is on
+	// disk (synchronous=FULL): a committed write then survives a power
+	// loss, not only a crash of the process. The default
+	// (synchronous=NORMAL) commits each write before Insert, Update or
+	// Delete returns and survives a process crash; a power loss may drop
+	// the last commits.
+	Durable bool
 }
 
 // Store is the SQLite implementation of store.Store. It is safe for
@@ -65,7 +77,11 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 	}
 	registerFuncs()
 	params := url.Values{}
-	params.Add("_pragma", "busy_timeout(10000)")
+	busy := o.BusyTimeout
+	if busy <= 0 {
+		busy = 10 * time.Second
+	}
+	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	params.Add("_pragma", "foreign_keys(0)")
 	params.Set("_txlock", "immediate")
 	var dsn string
@@ -81,7 +97,11 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 			}
 		}
 		params.Add("_pragma", "journal_mode(WAL)")
-		params.Add("_pragma", "synchronous(NORMAL)")
+		if o.Durable {
+			params.Add("_pragma", "synchronous(FULL)")
+		} else {
+			params.Add("_pragma", "synchronous(NORMAL)")
+		}
 		dsn = "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + params.Encode()
 	}
 	db, err := sql.Open("sqlite", dsn)

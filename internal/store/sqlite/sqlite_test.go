@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"path/filepath"
 	"reflect"
@@ -396,6 +397,51 @@ func TestFileAndPrivateMemory(t *testing.T) {
 	}
 	if got := readIDs(t, b, c, nil); len(got) != 0 {
 		t.Errorf("b sees a's docs: %v", got)
+	}
+}
+
+// TestOptions checks that Options reach every pooled connection.
+func TestOptions(t *testing.T) {
+	ctx := t.Context()
+	tests := []struct {
+		name      string
+		o         *Options
+		sync, bus int
+	}{
+		{"default", nil, 1, 10000},
+		{"durable", &Options{Durable: true, BusyTimeout: 1500 * time.Millisecond}, 2, 1500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(ctx, filepath.Join(t.TempDir(), "data.db"), tt.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			// Hold two connections so the pool opens a second one.
+			c1, err := s.db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c1.Close()
+			c2, err := s.db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c2.Close()
+			for _, c := range []*sql.Conn{c1, c2} {
+				var syn, busy int
+				if err := c.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syn); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
+					t.Fatal(err)
+				}
+				if syn != tt.sync || busy != tt.bus {
+					t.Errorf("synchronous %d busy_timeout %d, want %d %d", syn, busy, tt.sync, tt.bus)
+				}
+			}
+		})
 	}
 }
 

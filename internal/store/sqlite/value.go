@@ -124,7 +124,8 @@ func haversine(lng1, lat1, lng2, lat2 float64) float64 {
 }
 
 // encodeDoc returns d's id and the JSON stored in doc (d without _id and
-// __deleted).
+// __deleted). A document inserted with "__deleted": true is stored
+// deleted: the caller checks d itself.
 func encodeDoc(d map[string]any) (oid.ID, []byte, error) {
 	id, ok := d["_id"].(oid.ID)
 	if !ok {

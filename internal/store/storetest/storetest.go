@@ -7,6 +7,7 @@ package storetest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"reflect"
@@ -79,31 +80,24 @@ func Items() *schema.Collection {
 	}
 }
 
-// IDs returns n ascending (time-ordered) ids: IDs(n)[i] is older than
-// IDs(n)[i+1], so the default order (newest first) is descending i.
+// IDs returns n ascending (time-ordered) ids, the same on every call:
+// IDs(n)[i] is older than IDs(n)[i+1], so the default order (newest
+// first) is descending i. The first five are the _ids of
+// testdata/items.json; the next two are the ids its documents reference.
 func IDs(n int) []oid.ID {
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	out := make([]oid.ID, n)
 	for i := range out {
-		out[i] = oid.NewAt(base.Add(time.Duration(i) * time.Second))
+		binary.BigEndian.PutUint32(out[i][:4], uint32(base.Unix())+uint32(i))
 	}
 	return out
 }
 
-// seedDocs are the documents seed inserts; id[5] and id[6] are referenced,
-// not stored.
-func seedDocs(id []oid.ID) []map[string]any {
-	return []map[string]any{
-		{"_id": id[0], "title": "alpha", "n": int64(1), "f": 1.5, "ok": true, "tags": []any{"a", "b"},
-			"ref": id[5], "refs": []any{id[5], id[6]}, "desc": map[string]any{"en_AE": "red apple", "ar_AE": "تفاحة"},
-			"items": []any{map[string]any{"qty": int64(2), "name": "x", "by": id[5]}}},
-		{"_id": id[1], "title": "beta", "n": int64(2), "f": 2.0, "ok": false, "tags": []any{"b", "c"},
-			"ref": id[6], "desc": map[string]any{"en_AE": "green pear"}, "items": []any{map[string]any{"qty": int64(5), "name": "y"}}},
-		{"_id": id[2], "title": "gamma", "n": int64(3), "f": 3.25, "ok": true, "tags": []any{},
-			"desc": map[string]any{"en_AE": "yellow banana apple"}, "meta": "1"},
-		{"_id": id[3], "title": "delta", "n": nil, "meta": int64(1)},
-		{"_id": id[4], "title": "epsilon", "n": int64(10), "f": int64(10), "meta": []any{int64(7), "x"}},
-	}
+// seedDocs are the documents of testdata/items.json, which seed inserts;
+// they reference IDs(7)[5] and [6], which are not stored.
+func seedDocs(t testing.TB) []map[string]any {
+	t.Helper()
+	return Dataset(t, "items", Items())
 }
 
 func seed(t *testing.T, s store.Store) (*schema.Collection, []oid.ID) {
@@ -114,7 +108,7 @@ func seed(t *testing.T, s store.Store) (*schema.Collection, []oid.ID) {
 		t.Fatalf("sync: %v", err)
 	}
 	id := IDs(7)
-	if err := s.Insert(ctx, c, seedDocs(id)...); err != nil {
+	if err := s.Insert(ctx, c, seedDocs(t)...); err != nil {
 		t.Fatalf("insert: %v", err)
 	}
 	return c, id
@@ -230,6 +224,9 @@ func testFilters(t *testing.T, s store.Store) {
 			cond("tags", query.Eq, "c").Filter,
 		}}, ids(1)},
 		{"locale key", cond("desc.en_AE", query.Eq, "green pear"), ids(1)},
+		{"whole dict", cond("desc", query.Eq, map[string]any{"en_AE": "green pear"}), ids(1)},
+		{"whole dict with non-ASCII", cond("desc", query.Eq, map[string]any{"en_AE": "red apple", "ar_AE": "تفاحة"}), ids(0)},
+		{"whole dict is not a subset", cond("desc", query.Eq, map[string]any{"en_AE": "red apple"}), ids()},
 		// LIST semantics
 		{"list eq element", cond("tags", query.Eq, "b"), ids(1, 0)},
 		{"list ne element", cond("tags", query.Ne, "b"), ids(4, 3, 2)},
@@ -331,8 +328,11 @@ func testSortPageAttrs(t *testing.T, s store.Store) {
 func testValues(t *testing.T, s store.Store) {
 	c, id := seed(t, s)
 	res := read(t, s, c, nil)
-	want := seedDocs(id)
+	want := seedDocs(t)
 	slices.Reverse(want)
+	if len(want) != 5 || want[4]["_id"] != id[0] || want[0]["ref"] != nil || want[4]["ref"] != id[5] {
+		t.Fatalf("testdata/items.json does not match IDs")
+	}
 	if !reflect.DeepEqual(res.Docs, want) {
 		t.Errorf("documents differ:\ngot  %v\nwant %v", res.Docs, want)
 	}
@@ -495,6 +495,20 @@ func testDelete(t *testing.T, s store.Store) {
 	if res := read(t, s, c, nil); res.Total != 0 || len(res.Docs) != 0 {
 		t.Errorf("after delete: %v", res)
 	}
+	// A document inserted already deleted stays hidden and holds no
+	// unique value.
+	if err := s.Insert(ctx, c, map[string]any{"_id": oid.New(), "title": "hidden", "__deleted": true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readIDs(t, s, c, cond("title", query.Eq, "hidden")); len(got) != 0 {
+		t.Errorf("document inserted deleted is visible: %v", got)
+	}
+	if err := s.Insert(ctx, c, map[string]any{"_id": oid.New(), "title": "hidden"}); err != nil {
+		t.Errorf("insert over a document inserted deleted: %v", err)
+	}
+	if _, err := s.Delete(ctx, c, cond("title", query.Eq, "hidden"), true); err != nil {
+		t.Fatal(err)
+	}
 	// Hard-deleted ids can be reused.
 	if err := s.Insert(ctx, c, map[string]any{"_id": id[0], "title": "again"}); err != nil {
 		t.Errorf("reinsert hard-deleted id: %v", err)
@@ -650,7 +664,7 @@ func testJoin(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	id := IDs(7)
-	if err := s.Insert(ctx, c, seedDocs(id)...); err != nil {
+	if err := s.Insert(ctx, c, seedDocs(t)...); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Insert(ctx, cat,
