@@ -114,3 +114,37 @@ func TestSortKey(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSortKey checks that no stored JSON or path makes sortKey panic, and
+// that an array's ascending key is never above any of its elements' keys
+// (nor its descending key below).
+func FuzzSortKey(f *testing.F) {
+	for _, s := range []string{`null`, `[]`, `[1,"a",true]`, `{"a":[{"b":2},{}]}`, `[[1],{"x":null}]`, `-0.0`, `"\u0000"`} {
+		f.Add([]byte(s), "a.b", false)
+		f.Add([]byte(s), "", true)
+	}
+	f.Fuzz(func(t *testing.T, js []byte, path string, desc bool) {
+		v, err := jsonv.Parse(js)
+		if err != nil {
+			return
+		}
+		var segs []string
+		if path != "" {
+			segs = strings.Split(path, ".")
+		}
+		k := sortKey(v, segs, desc)
+		if len(k) == 0 {
+			t.Fatalf("empty key for %s %q", js, path)
+		}
+		l, ok := v.([]any)
+		if !ok || len(segs) > 0 {
+			return
+		}
+		for _, e := range l {
+			ek := encodeSortValue(e)
+			if !desc && string(k) > string(ek) || desc && string(k) < string(ek) {
+				t.Fatalf("%s: key %v beyond element %v", js, k, ek)
+			}
+		}
+	})
+}
