@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -206,6 +207,8 @@ type builder struct {
 	table string
 	args  []any
 	n     int
+	// nullOK: the condition being compiled matches null (see condOn).
+	nullOK bool
 }
 
 func (b *builder) arg(v any) string {
@@ -363,8 +366,25 @@ func (b *builder) join(c *query.Cond) (string, error) {
 		".deleted = 0 AND " + link + " AND " + inner + ")", nil
 }
 
+// matchesNull reports whether c matches a null or missing value.
+func matchesNull(c *query.Cond) bool {
+	switch c.Op {
+	case query.Eq, query.Gte, query.Lte:
+		return c.Value == nil
+	case query.In:
+		l, _ := c.Value.([]any)
+		return slices.Contains(l, nil)
+	}
+	return false
+}
+
 // condOn compiles a positive condition (no Ne/Nin) on t.
 func (b *builder) condOn(t target, c *query.Cond) (string, error) {
+	// A condition matching null also matches a path through a list
+	// that is missing or null ("items.qty" of a document without items),
+	// as MongoDB does.
+	defer func(prev bool) { b.nullOK = prev }(b.nullOK)
+	b.nullOK = matchesNull(c)
 	switch c.Op {
 	case query.Eq:
 		v := sqlValue(c.Value)
@@ -415,10 +435,17 @@ func (b *builder) condOn(t target, c *query.Cond) (string, error) {
 		v := sqlValue(c.Value)
 		return b.walk(t, c.Path, func(l leaf) string { return b.cmp(l, c.Op, v) }, nil)
 	case query.Bet:
-		v1, v2 := sqlValue(c.Value), sqlValue(c.Value2)
-		return b.walk(t, c.Path, func(l leaf) string {
-			return "(" + b.cmp(l, query.Gte, v1) + " AND " + b.cmp(l, query.Lte, v2) + ")"
-		}, nil)
+		// MongoDB's {$gte, $lte}: on a list, one element may satisfy
+		// the lower bound and another the upper.
+		lo, err := b.condOn(t, &query.Cond{Path: c.Path, Op: query.Gte, Value: c.Value})
+		if err != nil {
+			return "", err
+		}
+		hi, err := b.condOn(t, &query.Cond{Path: c.Path, Op: query.Lte, Value: c.Value2})
+		if err != nil {
+			return "", err
+		}
+		return "(" + lo + " AND " + hi + ")", nil
 	case query.Regex:
 		s, ok := c.Value.(string)
 		if !ok {
@@ -479,8 +506,13 @@ func (b *builder) walkFrom(src string, segs, done []string, lookup func(string) 
 			j := b.alias("j")
 			rest := append(append([]string(nil), done...), segs[:i+1]...)
 			inner := b.walkFrom(j+".value", segs[i+1:], rest, lookup, pred, whole)
-			return "EXISTS (SELECT 1 FROM json_each(" + src + ", '" + jp + "') AS " + j + " WHERE " + j +
+			each := "EXISTS (SELECT 1 FROM json_each(" + src + ", '" + jp + "') AS " + j + " WHERE " + j +
 				".type = 'object' AND " + inner + ")"
+			if b.nullOK {
+				typ := "json_type(" + src + ", '" + jp + "')"
+				return "(" + typ + " IS NULL OR " + typ + " = 'null' OR " + each + ")"
+			}
+			return each
 		}
 	}
 	jp := jsonPath(segs, kinds)

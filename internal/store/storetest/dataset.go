@@ -164,6 +164,13 @@ func testNested(t *testing.T, s store.Store) {
 		{"list of dict index", &query.Cond{Path: "lines.1.sku", Op: query.Eq, Value: "b"}, ids(0)},
 		{"list of dict in", &query.Cond{Path: "lines.sku", Op: query.In, Value: []any{"c", "z"}}, ids(1)},
 		{"list of dict all", &query.Cond{Path: "lines.sku", Op: query.All, Value: []any{"a", "b"}}, ids(0)},
+		// Null matches a path through a missing list (and an element
+		// without the field); "three" has an empty list, left out.
+		{"through list eq nil", query.And{&query.Cond{Path: "name", Op: query.Ne, Value: "three"}, &query.Cond{Path: "lines.qty", Op: query.Eq, Value: nil}}, ids(3)},
+		{"through list in nil", query.And{&query.Cond{Path: "name", Op: query.Ne, Value: "three"}, &query.Cond{Path: "lines.by", Op: query.In, Value: []any{nil}}}, ids(3, 1, 0)},
+		{"through list ne nil", query.And{&query.Cond{Path: "name", Op: query.Ne, Value: "three"}, &query.Cond{Path: "lines.qty", Op: query.Ne, Value: nil}}, ids(1, 0)},
+		// {$gte, $lte} on a list: any element for each bound.
+		{"list of dict bet", &query.Cond{Path: "lines.qty", Op: query.Bet, Value: int64(2), Value2: int64(3)}, ids(1, 0)},
 		{"key/value dict of ids", &query.Cond{Path: "kv.x", Op: query.Eq, Value: b}, ids(0)},
 		{"int in float attr", &query.Cond{Path: "score", Op: query.Gt, Value: 0.5}, ids(1, 0)},
 		{"or of and", query.Or{
