@@ -1,8 +1,9 @@
 // Package sqlite is the embedded LIMP data store, on SQLite through the pure
 // Go driver modernc.org/sqlite.
 //
-// Each collection is one table "c_<name>"(id TEXT PRIMARY KEY, doc TEXT,
-// deleted INTEGER): id is the document's _id as 24 hex digits, doc the
+// Each collection is one table "c_<name>"(rid INTEGER PRIMARY KEY, id TEXT
+// UNIQUE, doc TEXT, deleted INTEGER): id is the document's _id as 24 hex
+// digits (rid, a stable rowid, links the full-text table), doc the
 // rest of the document as canonical JSON (jsonv), deleted the soft-delete
 // flag. Queries compile to SQL over json_extract / json_each (see
 // [Compile]); every value is a bound parameter and only schema paths,
