@@ -105,7 +105,7 @@ func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
 	if q == nil {
 		q = &query.Query{}
 	}
-	b := &builder{c: c, table: tableName(c.Name)}
+	b := &builder{c: c, table: tableName(c.Name), multikey: multikeyPaths(c)}
 	p := &Compiled{Table: b.table, From: b.table, Limit: -1}
 	where := []string{b.table + ".deleted = 0"}
 	var order []string
@@ -209,6 +209,8 @@ type builder struct {
 	n     int
 	// nullOK: the condition being compiled matches null (see condOn).
 	nullOK bool
+	// multikey lists the paths with a side table (see multikey.go).
+	multikey []string
 }
 
 func (b *builder) arg(v any) string {
@@ -385,6 +387,11 @@ func (b *builder) condOn(t target, c *query.Cond) (string, error) {
 	// as MongoDB does.
 	defer func(prev bool) { b.nullOK = prev }(b.nullOK)
 	b.nullOK = matchesNull(c)
+	if t.doc == "doc" && slices.Contains(b.multikey, c.Path) {
+		if s, ok := b.sideCond(c); ok {
+			return s, nil
+		}
+	}
 	switch c.Op {
 	case query.Eq:
 		v := sqlValue(c.Value)

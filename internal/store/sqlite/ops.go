@@ -41,6 +41,9 @@ func IndexSQL(c *schema.Collection) (names []string, stmts map[string]string, er
 		add(uniqueName(c, set), "CREATE UNIQUE INDEX", keys)
 	}
 	for _, ix := range c.Indexes {
+		if len(ix) == 1 && isMultikey(c, ix[0].Path) {
+			continue // a side table (multikey.go)
+		}
 		keys := make([]string, len(ix))
 		var parts []string
 		for i, k := range ix {
@@ -127,6 +130,9 @@ func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 				}
 				return fmt.Errorf("create index %s: %w", name, err)
 			}
+		}
+		if err := syncMultikey(ctx, q, c); err != nil {
+			return err
 		}
 		return s.syncFTS(ctx, q, c)
 	})

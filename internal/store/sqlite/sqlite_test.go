@@ -36,7 +36,7 @@ func testCollection() *schema.Collection {
 			"meta": {Kind: schema.Any},
 		},
 		Unique:  [][]string{{"title"}},
-		Indexes: [][]schema.IndexKey{{{Path: "n"}}},
+		Indexes: [][]schema.IndexKey{{{Path: "n"}}, {{Path: "tags"}}, {{Path: "refs"}}},
 		Search:  []string{"title", "loc"},
 	}
 }

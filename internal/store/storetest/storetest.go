@@ -75,7 +75,7 @@ func Items() *schema.Collection {
 			"meta": {Kind: schema.Any},
 		},
 		Unique:  [][]string{{"title"}},
-		Indexes: [][]schema.IndexKey{{{Path: "n"}}, {{Path: "f", Desc: true}, {Path: "title"}}},
+		Indexes: [][]schema.IndexKey{{{Path: "n"}}, {{Path: "f", Desc: true}, {Path: "title"}}, {{Path: "tags"}}, {{Path: "refs"}}},
 		Search:  []string{"title", "desc"},
 	}
 }
