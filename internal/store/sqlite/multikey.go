@@ -10,9 +10,10 @@ import (
 	"github.com/limp-go/limp/internal/schema"
 )
 
-// A plain index on a LIST of scalars (c.Indexes entry with one key, e.g.
-// "tags" or "refs") is kept as a multikey side table, as MongoDB indexes
-// every element: "x_<collection>.<path>"(v, rid) holds each distinct
+// A plain index on a LIST of scalars or on a scalar field of a LIST of
+// DICTs (a c.Indexes entry with one key, e.g. "tags", "refs" or
+// "items.by") is kept as a multikey side table, as MongoDB indexes every
+// element: "x_<collection>.<path>"(v, rid) holds each distinct
 // string or number element of each live document, maintained by triggers
 // on the collection's table. Eq and In conditions with string or number
 // operands on the path (and Ne, Nin, All built from them) compile to
@@ -32,34 +33,57 @@ func multikeyPaths(c *schema.Collection) []string {
 	return out
 }
 
-// isMultikey reports whether path is a LIST of one scalar item kind
-// reached without crossing another LIST or ANY value.
+// isMultikey reports whether path can have a side table: a LIST of one
+// scalar item kind ("tags"), or a scalar field of the DICT items of a
+// LIST ("items.by"), reached without crossing another LIST or ANY value.
 func isMultikey(c *schema.Collection, path string) bool {
+	_, _, ok := splitMultikey(c, path)
+	return ok
+}
+
+// splitMultikey splits a multikey path into the JSON path of its list and
+// the JSON path of the field inside each element ("" for a list of
+// scalars).
+func splitMultikey(c *schema.Collection, path string) (list, field string, ok bool) {
 	segs, err := splitPath(path)
 	if err != nil {
-		return false
+		return "", "", false
 	}
-	for i := 1; i < len(segs); i++ {
+	scalar := func(t *schema.Type) bool {
+		return t != nil && (t.Kind == schema.Int || t.Kind == schema.Float || t.Kind.Stringish())
+	}
+	for i := 1; i <= len(segs); i++ {
 		t := c.Lookup(strings.Join(segs[:i], "."))
-		if t == nil || t.Kind == schema.List || t.Kind == schema.Any {
-			return false
+		switch {
+		case t == nil || t.Kind == schema.Any:
+			return "", "", false
+		case t.Kind != schema.List:
+			continue
+		case len(t.Items) != 1:
+			return "", "", false
+		case i == len(segs):
+			return jsonPath(segs, nil), "", scalar(t.Items[0])
 		}
+		// A list crossed: the rest are fields of its DICT items.
+		if t.Items[0].Kind != schema.Dict || isIndex(segs[i]) {
+			return "", "", false
+		}
+		for j := i + 1; j <= len(segs); j++ {
+			u := c.Lookup(strings.Join(segs[:j], "."))
+			if u == nil || u.Kind == schema.List || u.Kind == schema.Any {
+				return "", "", false
+			}
+			if j == len(segs) && !scalar(u) {
+				return "", "", false
+			}
+		}
+		return jsonPath(segs[:i], nil), jsonPath(segs[i:], nil), true
 	}
-	t := c.Lookup(path)
-	if t == nil || t.Kind != schema.List || len(t.Items) != 1 {
-		return false
-	}
-	k := t.Items[0].Kind
-	return k == schema.Int || k == schema.Float || k.Stringish()
+	return "", "", false
 }
 
 func sideName(c *schema.Collection, path string) string {
 	return quoteIdent("x_" + c.Name + "." + path)
-}
-
-func sideJSONPath(path string) string {
-	segs, _ := splitPath(path)
-	return jsonPath(segs, nil)
 }
 
 // sideTriggers are the names of the triggers keeping path's side table.
@@ -95,9 +119,16 @@ func syncMultikey(ctx context.Context, q querier, c *schema.Collection) error {
 	}
 	t := tableName(c.Name)
 	for _, p := range want {
-		side, jp, trig := sideName(c, p), sideJSONPath(p), sideTriggers(c, p)
+		side, trig := sideName(c, p), sideTriggers(c, p)
+		list, field, _ := splitMultikey(c, p)
+		val, typ := "j.value", "j.type IN ('text', 'integer', 'real')"
+		if field != "" {
+			val = "json_extract(j.value, '" + field + "')"
+			typ = "j.type = 'object' AND json_type(j.value, '" + field + "') IN ('text', 'integer', 'real')"
+		}
+		// elems selects the (value, rid) pairs of the document row.
 		elems := func(row string) string {
-			return "SELECT j.value, " + row + ".rid FROM json_each(" + row + ".doc, '" + jp + "') AS j WHERE j.type IN ('text', 'integer', 'real')"
+			return "SELECT " + val + ", " + row + ".rid FROM json_each(" + row + ".doc, '" + list + "') AS j WHERE " + typ
 		}
 		stmts := []string{
 			"CREATE TABLE IF NOT EXISTS " + side + " (v, rid INTEGER NOT NULL, PRIMARY KEY (v, rid)) WITHOUT ROWID",
@@ -112,8 +143,8 @@ func syncMultikey(ctx context.Context, q querier, c *schema.Collection) error {
 		}
 		if !slices.Contains(have, p) {
 			stmts = append(stmts, "DELETE FROM "+side,
-				"INSERT OR IGNORE INTO "+side+" (v, rid) SELECT j.value, d.rid FROM "+t+" AS d, json_each(d.doc, '"+jp+
-					"') AS j WHERE d.deleted = 0 AND j.type IN ('text', 'integer', 'real')")
+				"INSERT OR IGNORE INTO "+side+" (v, rid) SELECT "+val+", d.rid FROM "+t+" AS d, json_each(d.doc, '"+list+
+					"') AS j WHERE d.deleted = 0 AND "+typ)
 		}
 		for _, st := range stmts {
 			if _, err := q.ExecContext(ctx, st); err != nil {

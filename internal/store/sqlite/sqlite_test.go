@@ -36,7 +36,7 @@ func testCollection() *schema.Collection {
 			"meta": {Kind: schema.Any},
 		},
 		Unique:  [][]string{{"title"}},
-		Indexes: [][]schema.IndexKey{{{Path: "n"}}, {{Path: "tags"}}, {{Path: "refs"}}},
+		Indexes: [][]schema.IndexKey{{{Path: "n"}}, {{Path: "tags"}}, {{Path: "refs"}}, {{Path: "items.by"}}, {{Path: "items.qty"}}},
 		Search:  []string{"title", "loc"},
 	}
 }

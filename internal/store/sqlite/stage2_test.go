@@ -238,6 +238,7 @@ func TestIndexUsed(t *testing.T) {
 		{&query.Query{Filter: &query.Cond{Path: "n", Op: query.In, Value: []any{int64(1), int64(2)}}}, "USING INDEX limp_item_"},
 		{&query.Query{Filter: &query.Cond{Path: "tags", Op: query.Eq, Value: "b"}}, "SEARCH x_item.tags USING PRIMARY KEY (v=?)"},
 		{&query.Query{Filter: &query.Cond{Path: "refs", Op: query.In, Value: []any{oid.New(), oid.New()}}}, "SEARCH x_item.refs USING PRIMARY KEY (v=?)"},
+		{&query.Query{Filter: &query.Cond{Path: "items.by", Op: query.Eq, Value: oid.New()}}, "SEARCH x_item.items.by USING PRIMARY KEY (v=?)"},
 	} {
 		q := tt.q
 		p, err := Compile(c, q)
@@ -279,9 +280,12 @@ func TestMultikey(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := []oid.ID{oid.New(), oid.New(), oid.New(), oid.New()}
+	by := oid.New()
 	if err := s.Insert(ctx, plain,
-		map[string]any{"_id": id[0], "title": "a", "tags": []any{"x", "y", "x"}},
-		map[string]any{"_id": id[1], "title": "b", "tags": []any{"y", int64(1), true, nil, []any{"x"}}},
+		map[string]any{"_id": id[0], "title": "a", "tags": []any{"x", "y", "x"}, "items": []any{
+			map[string]any{"by": by, "qty": int64(2)}, map[string]any{"qty": 2.0}, "x"}},
+		map[string]any{"_id": id[1], "title": "b", "tags": []any{"y", int64(1), true, nil, []any{"x"}}, "items": []any{
+			map[string]any{"by": nil, "qty": []any{int64(3)}}}},
 	); err != nil {
 		t.Fatal(err)
 	}
@@ -303,18 +307,22 @@ func TestMultikey(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		for _, tt := range []struct {
-			op query.Op
-			v  any
+			path string
+			op   query.Op
+			v    any
 		}{
-			{query.Eq, "x"}, {query.Eq, "y"}, {query.Eq, int64(1)}, {query.Eq, 1.0}, {query.Eq, "1"}, {query.Eq, true},
-			{query.Eq, nil}, {query.Eq, []any{"x"}}, {query.In, []any{"z", "x"}}, {query.Ne, "y"}, {query.Nin, []any{"x", int64(1)}},
-			{query.All, []any{"x", "y"}},
+			{"items.by", query.Eq, by}, {"items.by", query.Eq, nil}, {"items.by", query.Ne, by}, {"items.qty", query.Eq, int64(2)},
+			{"items.qty", query.In, []any{int64(3), 2.5}}, {"items.qty", query.Nin, []any{int64(2)}},
+			{"tags", query.Eq, "x"}, {"tags", query.Eq, "y"}, {"tags", query.Eq, int64(1)}, {"tags", query.Eq, 1.0},
+			{"tags", query.Eq, "1"}, {"tags", query.Eq, true}, {"tags", query.Eq, nil}, {"tags", query.Eq, []any{"x"}},
+			{"tags", query.In, []any{"z", "x"}}, {"tags", query.Ne, "y"}, {"tags", query.Nin, []any{"x", int64(1)}},
+			{"tags", query.All, []any{"x", "y"}},
 		} {
-			q := &query.Query{Filter: &query.Cond{Path: "tags", Op: tt.op, Value: tt.v}}
+			q := &query.Query{Filter: &query.Cond{Path: tt.path, Op: tt.op, Value: tt.v}}
 			got := readIDs(t, s, c, q)
 			want := readIDs(t, s, plain, q)
 			if !slices.Equal(got, want) {
-				t.Errorf("%s: tags %s %v: got %v, want %v", when, tt.op, tt.v, got, want)
+				t.Errorf("%s: %s %s %v: got %v, want %v", when, tt.path, tt.op, tt.v, got, want)
 			}
 		}
 	}
@@ -348,6 +356,9 @@ func TestMultikey(t *testing.T) {
 	var n int
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM "x_item.tags"`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("side table holds %d rows (%v), want 1 (w)", n, err)
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM "x_item.items.qty"`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("items.qty side table holds %d rows (%v), want 1 (2, once)", n, err)
 	}
 	sync(plain) // no longer declared: dropped
 	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name LIKE 'x_item.%' OR name LIKE 'limp_x_item.%'`).Scan(&n); err != nil || n != 0 {

@@ -110,7 +110,7 @@ func Nested() *schema.Collection {
 			"score": {Kind: schema.Float},
 		},
 		Unique:  [][]string{{"addr.city", "name"}},
-		Indexes: [][]schema.IndexKey{{{Path: "addr.geo.floor"}}},
+		Indexes: [][]schema.IndexKey{{{Path: "addr.geo.floor"}}, {{Path: "addr.owners"}}, {{Path: "lines.sku"}}, {{Path: "lines.qty"}}},
 	}
 }
 
