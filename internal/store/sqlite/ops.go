@@ -172,7 +172,7 @@ func migrateTable(ctx context.Context, q querier, c *schema.Collection) error {
 		"CREATE TABLE " + quoteIdent(name) + tableColumns,
 		"INSERT INTO " + quoteIdent(name) + " (id, doc, deleted) SELECT id, doc, deleted FROM " + old + " ORDER BY rowid",
 		"DROP TABLE " + old,
-		"DELETE FROM limp_meta WHERE key = 'search:' || " + sqlString(c.Name),
+		"DELETE FROM limp_meta WHERE key IN ('search:' || " + sqlString(c.Name) + ", 'multikey:' || " + sqlString(c.Name) + ")",
 	} {
 		if _, err := q.ExecContext(ctx, st); err != nil {
 			return err

@@ -9,8 +9,15 @@
 // [Compile]); every value is a bound parameter and only schema paths,
 // checked segment by segment, become JSON-path literals. Unique sets and
 // plain indexes are expression indexes on json_extract, partial on
-// deleted = 0. `$search` runs on an FTS5 table "f_<name>" kept in step by
-// the store's writes.
+// deleted = 0; a plain index on a LIST of scalars (or on a scalar field of
+// a LIST of DICTs) is a multikey side table "x_<name>.<path>" kept by
+// triggers (see multikey.go). `$search` runs on an FTS5 table "f_<name>"
+// kept in step by the store's writes.
+//
+// MongoDB semantics kept in SQL: type-bracketed comparisons, any-element
+// matching on lists, null matching missing, MongoDB's sort order across
+// types (limp_sortkey, for paths the schema does not declare scalar) and
+// $bucketAuto's buckets for `$group` ([Compiled.Group]).
 //
 // Writes are serialised inside the store (one writer at a time, BEGIN
 // IMMEDIATE); reads run concurrently (WAL for files).
