@@ -271,3 +271,51 @@ func testNested(t *testing.T, s store.Store) {
 		}
 	})
 }
+
+func testGeo(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	c := &schema.Collection{Name: "st_place", Module: "place", Attrs: map[string]*schema.Type{"name": str, "at": {Kind: schema.Geo}}}
+	if err := s.Sync(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	id := IDs(4)
+	pt := func(lng, lat float64) map[string]any {
+		return map[string]any{"type": "Point", "coordinates": []any{lng, lat}}
+	}
+	if err := s.Insert(ctx, c,
+		map[string]any{"_id": id[0], "name": "b", "at": pt(55.30, 25.20)}, // ~3 km east of the centre
+		map[string]any{"_id": id[1], "name": "c", "at": pt(54.37, 24.45)}, // Abu Dhabi, ~125 km
+		map[string]any{"_id": id[2], "name": "a", "at": pt(55.28, 25.20)}, // ~1 km
+		map[string]any{"_id": id[3], "name": "d"},                         // nowhere
+	); err != nil {
+		t.Fatal(err)
+	}
+	near := func(max float64) *query.GeoNear {
+		return &query.GeoNear{Attr: "at", Lng: 55.27, Lat: 25.20, MaxDistance: max}
+	}
+	tests := []struct {
+		name  string
+		q     *query.Query
+		want  []oid.ID
+		total int64
+	}{
+		{"nearest first", &query.Query{GeoNear: near(10000)}, []oid.ID{id[2], id[0]}, 2},
+		{"within 2 km", &query.Query{GeoNear: near(2000)}, []oid.ID{id[2]}, 1},
+		{"far", &query.Query{GeoNear: near(200000)}, []oid.ID{id[2], id[0], id[1]}, 3},
+		{"limit and total", &query.Query{GeoNear: near(200000), Limit: 1}, []oid.ID{id[2]}, 3},
+		{"with a filter", &query.Query{GeoNear: near(200000), Filter: &query.Cond{Path: "name", Op: query.Ne, Value: "a"}}, []oid.ID{id[0], id[1]}, 2},
+		{"sort overrides distance", &query.Query{GeoNear: near(200000), Sort: []query.Sort{{Path: "name", Desc: true}}}, []oid.ID{id[1], id[0], id[2]}, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := read(t, s, c, tt.q)
+			got := []oid.ID{}
+			for _, d := range res.Docs {
+				got = append(got, d["_id"].(oid.ID))
+			}
+			if !slices.Equal(got, tt.want) || res.Total != tt.total {
+				t.Errorf("got %v total %d, want %v total %d", got, res.Total, tt.want, tt.total)
+			}
+		})
+	}
+}

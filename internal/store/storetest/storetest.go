@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"Join", testJoin},
 		{"Access", testAccess},
 		{"Nested", testNested},
+		{"Geo", testGeo},
 		{"Cancelled", testCancelled},
 	}
 	for _, tt := range tests {
