@@ -190,15 +190,77 @@ func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
 	return p, nil
 }
 
-// matchExpr turns a client search string into an FTS5 query: every word
-// quoted as a phrase, any of them matching (MongoDB $text semantics). No
-// FTS5 syntax passes through.
+// matchExpr turns a client `$search` string into an FTS5 query with
+// MongoDB $text semantics: words match any of them; a "quoted phrase"
+// must be present (several phrases: all of them), the words then only
+// rank; a word or phrase after "-" excludes the documents holding it; a
+// search with nothing but exclusions matches nothing. Words are runs of
+// letters and digits, each emitted as a quoted FTS5 string, so no FTS5
+// syntax passes through. "" means the search matches nothing.
 func matchExpr(s string) string {
-	words := strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
-	for i, w := range words {
-		words[i] = `"` + w + `"`
+	var terms, phrases, nots []string
+	isWord := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }
+	// phrase renders the words of s as one FTS5 phrase ("" if none).
+	phrase := func(s string) string {
+		ws := strings.FieldsFunc(s, func(r rune) bool { return !isWord(r) })
+		if len(ws) == 0 {
+			return ""
+		}
+		return `"` + strings.Join(ws, " ") + `"`
 	}
-	return strings.Join(words, " OR ")
+	for i := 0; i < len(s); {
+		neg := s[i] == '-' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t' || s[i-1] == '\n')
+		j := i
+		if neg {
+			j++
+		}
+		if j < len(s) && s[j] == '"' {
+			end := strings.IndexByte(s[j+1:], '"')
+			var body string
+			if end < 0 {
+				body, i = s[j+1:], len(s)
+			} else {
+				body, i = s[j+1:j+1+end], j+2+end
+			}
+			if p := phrase(body); p != "" {
+				if neg {
+					nots = append(nots, p)
+				} else {
+					phrases = append(phrases, p)
+				}
+			}
+			continue
+		}
+		end := strings.IndexAny(s[j:], " \t\n\"")
+		if end < 0 {
+			end = len(s) - j
+		}
+		if end == 0 { // a space, or a quote right after a word
+			i = j + 1
+			continue
+		}
+		for _, w := range strings.FieldsFunc(s[j:j+end], func(r rune) bool { return !isWord(r) }) {
+			if neg {
+				nots = append(nots, `"`+w+`"`)
+			} else {
+				terms = append(terms, `"`+w+`"`)
+			}
+		}
+		i = j + end
+	}
+	var pos string
+	switch {
+	case len(phrases) > 0:
+		pos = strings.Join(phrases, " AND ")
+	case len(terms) > 0:
+		pos = strings.Join(terms, " OR ")
+	default:
+		return ""
+	}
+	if len(nots) > 0 {
+		return "(" + pos + ") NOT (" + strings.Join(nots, " OR ") + ")"
+	}
+	return pos
 }
 
 // builder accumulates the WHERE clause's arguments.

@@ -7,15 +7,17 @@ import (
 	"github.com/limp-go/limp/internal/query"
 )
 
-// FuzzRead runs reads with arbitrary paths and values on a store: a path
-// Compile accepts must make valid SQL (filters, Mongo-ordered sorts and
-// $group), never an SQLite error.
+// FuzzRead runs reads with arbitrary paths, values and search strings on
+// a store: a path Compile accepts must make valid SQL (filters,
+// Mongo-ordered sorts and $group) and any search string a valid FTS5
+// query, never an SQLite error.
 func FuzzRead(f *testing.F) {
 	f.Add("title", "x", int64(1))
 	f.Add("items.0.qty", "it's", int64(-1))
 	f.Add(`a"b`, `"; DROP TABLE x; --`, int64(0))
 	f.Add("loc.en AE", "\x00", int64(9))
 	f.Add("meta.a b.?", "x", int64(9))
+	f.Add("title", `-"a b" "c -d" NEAR(e*) -`, int64(2))
 	c := testCollection()
 	s, err := Open(f.Context(), ":memory:", nil)
 	if err != nil {
@@ -46,6 +48,10 @@ func FuzzRead(f *testing.F) {
 		q.Filter = nil
 		if _, err := s.Read(t.Context(), c, q); err != nil {
 			t.Fatalf("path %q: %v", path, err)
+		}
+		// Any search string is a valid FTS5 query.
+		if _, err := s.Read(t.Context(), c, &query.Query{Search: str}); err != nil {
+			t.Fatalf("search %q: %v", str, err)
 		}
 	})
 }

@@ -148,3 +148,26 @@ func FuzzSortKey(f *testing.F) {
 		}
 	})
 }
+
+// TestMatchExpr pins how a `$search` string becomes an FTS5 query.
+func TestMatchExpr(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"red apple", `"red" OR "apple"`},
+		{`"red apple" pie`, `"red apple"`},
+		{`"a b" "c"`, `"a b" AND "c"`},
+		{`apple -banana`, `("apple") NOT ("banana")`},
+		{`apple -"green pear" -x-y`, `("apple") NOT ("green pear" OR "x" OR "y")`},
+		{`pre-owned`, `"pre" OR "owned"`},
+		{`-apple`, ``},
+		{`"unclosed phrase`, `"unclosed phrase"`},
+		{`""  -  "" *`, ``},
+		{`NEAR( pear* "pear" ^x`, `"pear"`},
+		{`a"b"c`, `"b"`},
+		{`تفاحة`, `"تفاحة"`},
+		{"", ""},
+	} {
+		if got := matchExpr(tt.in); got != tt.want {
+			t.Errorf("matchExpr(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -614,7 +614,15 @@ func testSearch(t *testing.T, s store.Store) {
 		{"تفاحة", []oid.ID{id[0]}},
 		{"epsilon", []oid.ID{id[4]}},
 		{"nothing", []oid.ID{}},
-		{`"or" * NEAR( -apple`, []oid.ID{id[0], id[2]}},
+		// MongoDB $text syntax: a phrase must be present, "-" excludes;
+		// anything else is words (no FTS syntax passes through).
+		{`"red apple"`, []oid.ID{id[0]}},
+		{`"apple" pear`, []oid.ID{id[0], id[2]}},
+		{`"apple" "yellow"`, []oid.ID{id[2]}},
+		{`apple -banana`, []oid.ID{id[0]}},
+		{`apple pear -"green pear"`, []oid.ID{id[0], id[2]}},
+		{`-apple`, []oid.ID{}},
+		{`NEAR( pear* OR ^x`, []oid.ID{id[1]}},
 	}
 	for _, tt := range tests {
 		got := readIDs(t, s, c, &query.Query{Search: tt.search})
