@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -168,6 +169,43 @@ func TestMatchExpr(t *testing.T) {
 	} {
 		if got := matchExpr(tt.in); got != tt.want {
 			t.Errorf("matchExpr(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestArithmetic checks $add and $multiply: ints stay ints, an int64
+// overflow is an error, a float operand makes a float.
+func TestArithmetic(t *testing.T) {
+	const maxI, minI = int64(math.MaxInt64), int64(math.MinInt64)
+	for _, tt := range []struct {
+		cur, by any
+		mul     bool
+		want    any // nil: an error
+	}{
+		{int64(2), int64(3), false, int64(5)},
+		{nil, int64(3), true, int64(0)},
+		{nil, 2.5, false, 2.5},
+		{int64(2), 0.5, true, 1.0},
+		{maxI, int64(1), false, nil},
+		{minI, int64(-1), false, nil},
+		{maxI, int64(-1), false, maxI - 1},
+		{minI, int64(-1), true, nil},
+		{int64(-1), minI, true, nil},
+		{int64(1) << 32, int64(1) << 31, true, nil},
+		{int64(1) << 31, int64(1) << 31, true, int64(1) << 62},
+		{maxI, int64(0), true, int64(0)},
+		{"x", int64(1), false, nil},
+		{int64(1), "x", false, nil},
+	} {
+		got, err := arithmetic(tt.cur, tt.by, tt.mul)
+		if tt.want == nil {
+			if err == nil {
+				t.Errorf("%v op(mul=%v) %v = %v, want an error", tt.cur, tt.mul, tt.by, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%v op(mul=%v) %v = %v, %v; want %v", tt.cur, tt.mul, tt.by, got, err, tt.want)
 		}
 	}
 }

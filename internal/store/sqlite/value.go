@@ -498,8 +498,9 @@ func applyUpdate(doc map[string]any, u *store.Update) error {
 	return nil
 }
 
-// arithmetic is $inc (mul false) or $mul: int64 when both are integers,
-// else float64; a missing value counts as 0.
+// arithmetic is $inc (mul false) or $mul: int64 when both are integers
+// (an overflow is an error, as in MongoDB), else float64; a missing value
+// counts as 0.
 func arithmetic(cur, by any, mul bool) (any, error) {
 	switch b := by.(type) {
 	case int64, float64:
@@ -519,10 +520,19 @@ func arithmetic(cur, by any, mul bool) (any, error) {
 	ci, cInt := cur.(int64)
 	bi, bInt := by.(int64)
 	if cInt && bInt {
+		// MongoDB refuses an int64 overflow rather than wrap.
 		if mul {
-			return ci * bi, nil
+			r := ci * bi
+			if ci != 0 && (r/ci != bi || ci == -1 && bi == math.MinInt64 || bi == -1 && ci == math.MinInt64) {
+				return nil, fmt.Errorf("%d * %d overflows a 64-bit integer", ci, bi)
+			}
+			return r, nil
 		}
-		return ci + bi, nil
+		r := ci + bi
+		if ci > 0 && bi > 0 && r < 0 || ci < 0 && bi < 0 && r >= 0 {
+			return nil, fmt.Errorf("%d + %d overflows a 64-bit integer", ci, bi)
+		}
+		return r, nil
 	}
 	cf, bf := num(cur), num(by)
 	if mul {

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"sort"
@@ -436,6 +437,18 @@ func testUpdate(t *testing.T, s store.Store) {
 	// A query reading the updated values finds them.
 	if got := readIDs(t, s, c, cond("desc.fr_FR", query.Eq, "pomme")); !slices.Equal(got, []oid.ID{id[0]}) {
 		t.Errorf("read after update: %v", got)
+	}
+	// An int64 overflow is an error and changes nothing.
+	for _, u := range []*store.Update{
+		{Add: map[string]any{"n": int64(math.MaxInt64)}, Set: map[string]any{"title": "overflow"}},
+		{Mul: map[string]any{"n": int64(math.MinInt64)}},
+	} {
+		if _, err := s.Update(ctx, c, cond("_id", query.Eq, id[1]), u); err == nil {
+			t.Errorf("update %v overflowing: no error", u)
+		}
+	}
+	if d := read(t, s, c, cond("_id", query.Eq, id[1])).Docs[0]; d["n"] != int64(6) || d["title"] != "beta" {
+		t.Errorf("overflowing update changed n=%v title=%v", d["n"], d["title"])
 	}
 	// A unique violation changes nothing, even for documents before it.
 	_, err = s.Update(ctx, c, &query.Query{}, &store.Update{Set: map[string]any{"title": "same"}})
