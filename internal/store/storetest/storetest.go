@@ -768,4 +768,32 @@ func testCancelled(t *testing.T, s store.Store) {
 	if got := readIDs(t, s, c, cond("title", query.Eq, "late")); len(got) != 0 {
 		t.Errorf("cancelled insert stored")
 	}
+	if _, err := s.Update(ctx, c, nil, &store.Update{Set: map[string]any{"n": int64(7)}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("update with a cancelled context: %v", err)
+	}
+	if _, err := s.Delete(ctx, c, nil, true); !errors.Is(err, context.Canceled) {
+		t.Errorf("delete with a cancelled context: %v", err)
+	}
+	called := false
+	if err := s.Tx(ctx, func(context.Context) error { called = true; return nil }); !errors.Is(err, context.Canceled) || called {
+		t.Errorf("tx with a cancelled context: %v (fn called: %v)", err, called)
+	}
+	if res := read(t, s, c, nil); res.Total != 5 || len(readIDs(t, s, c, cond("n", query.Eq, int64(7)))) != 0 {
+		t.Errorf("cancelled calls changed the store: total %d", res.Total)
+	}
+	// A context ending inside a transaction rolls it back.
+	tctx, tcancel := context.WithCancel(t.Context())
+	err := s.Tx(tctx, func(ctx context.Context) error {
+		if err := s.Insert(ctx, c, map[string]any{"_id": oid.New(), "title": "in cancelled tx"}); err != nil {
+			return err
+		}
+		tcancel()
+		return s.Insert(ctx, c, map[string]any{"_id": oid.New(), "title": "after cancel"})
+	})
+	if err == nil {
+		t.Errorf("transaction whose context ended committed")
+	}
+	if got := readIDs(t, s, c, cond("title", query.In, []any{"in cancelled tx", "after cancel"})); len(got) != 0 {
+		t.Errorf("cancelled transaction left %v", got)
+	}
 }
