@@ -185,7 +185,9 @@ func (s *Store) q(ctx context.Context) querier {
 
 // Tx runs fn in a transaction (BEGIN IMMEDIATE): every call made with the
 // context fn receives joins it; nested calls join the outer transaction.
-// fn's error or panic rolls it back.
+// fn's error or panic rolls it back. Writes are serialised: a write that
+// fn makes with another context (not the one it receives) waits for this
+// transaction to end, so it blocks until that context ends.
 func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	if err := s.check(); err != nil {
 		return err
