@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -61,8 +62,21 @@ func (p *Compiled) Count() (string, []any) {
 	return "SELECT count(*) FROM " + p.From + " WHERE " + p.Where, append([]any(nil), p.Args...)
 }
 
-// Group returns the statement computing the buckets of g: rows (min, max,
-// count) per NTILE tile of the non-null values, in order.
+// Group returns the statement computing the buckets of g, MongoDB's
+// $bucketAuto (without granularity) over the non-null values at g.By of
+// the matching documents: with n values and N = g.Count buckets, each
+// bucket takes round(n/N) values (at least 1) in ascending order, then
+// every further value equal to its last one (a value never spans two
+// buckets); the N-th bucket takes everything left, so there may be fewer
+// than N buckets. It returns rows (min, max, count), in order; Read sets
+// each bucket's max to the next bucket's min, as MongoDB does.
+//
+// The statement groups the values (d: each distinct value, its count and
+// the count of smaller values), then finds where each bucket starts with a
+// recursive CTE over the buckets (r: bucket b starts at the first value
+// with at least lo smaller values; the next at the first with at least
+// lo + size), so its cost is one pass over the values plus an index
+// lookup per bucket.
 func (p *Compiled) Group(c *schema.Collection, g query.Group) (string, []any, error) {
 	if g.Count < 1 {
 		return "", nil, fmt.Errorf("$group count %d for %q is not positive", g.Count, g.By)
@@ -71,8 +85,14 @@ func (p *Compiled) Group(c *schema.Collection, g query.Group) (string, []any, er
 	if err != nil {
 		return "", nil, fmt.Errorf("$group: %w", err)
 	}
-	sql := "SELECT min(v), max(v), count(*) FROM (SELECT v, NTILE(?) OVER (ORDER BY v) AS t FROM (SELECT " + val +
-		" AS v FROM " + p.From + " WHERE " + p.Where + ") WHERE v IS NOT NULL) GROUP BY t ORDER BY t"
+	sql := "WITH RECURSIVE k(n) AS (SELECT ?), " +
+		"d(v, c, cb) AS MATERIALIZED (SELECT v, count(*), sum(count(*)) OVER (ORDER BY v) - count(*) FROM (SELECT " + val +
+		" AS v FROM " + p.From + " WHERE " + p.Where + ") WHERE v IS NOT NULL GROUP BY v), " +
+		"sz(s, n) AS MATERIALIZED (SELECT max(1, CAST(round(CAST(sum(d.c) AS REAL) / k.n) AS INTEGER)), k.n FROM d, k), " +
+		"r(b, lo) AS (SELECT 0, 0 UNION ALL SELECT r.b + 1, (SELECT min(d.cb) FROM d WHERE d.cb >= r.lo + sz.s) " +
+		"FROM r, sz WHERE r.lo IS NOT NULL AND r.b + 1 < sz.n), " +
+		"e(b, lo, hi) AS (SELECT b, lo, lead(lo) OVER (ORDER BY b) FROM r WHERE lo IS NOT NULL) " +
+		"SELECT min(d.v), max(d.v), sum(d.c) FROM e JOIN d ON d.cb >= e.lo AND (e.hi IS NULL OR d.cb < e.hi) GROUP BY e.b ORDER BY e.b"
 	args := append([]any{int64(min(g.Count, math.MaxInt32))}, p.Args...)
 	return sql, args, nil
 }
@@ -85,7 +105,7 @@ func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
 	if q == nil {
 		q = &query.Query{}
 	}
-	b := &builder{c: c, table: tableName(c.Name)}
+	b := &builder{c: c, table: tableName(c.Name), multikey: multikeyPaths(c)}
 	p := &Compiled{Table: b.table, From: b.table, Limit: -1}
 	where := []string{b.table + ".deleted = 0"}
 	var order []string
@@ -141,7 +161,7 @@ func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
 			continue
 		}
 		seen[s.Path] = true
-		e, err := scalarExpr(c, "doc", "id", s.Path)
+		e, err := sortExpr(c, s.Path, s.Desc)
 		if err != nil {
 			return nil, fmt.Errorf("compile $sort: %w", err)
 		}
@@ -170,15 +190,77 @@ func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
 	return p, nil
 }
 
-// matchExpr turns a client search string into an FTS5 query: every word
-// quoted as a phrase, any of them matching (MongoDB $text semantics). No
-// FTS5 syntax passes through.
+// matchExpr turns a client `$search` string into an FTS5 query with
+// MongoDB $text semantics: words match any of them; a "quoted phrase"
+// must be present (several phrases: all of them), the words then only
+// rank; a word or phrase after "-" excludes the documents holding it; a
+// search with nothing but exclusions matches nothing. Words are runs of
+// letters and digits, each emitted as a quoted FTS5 string, so no FTS5
+// syntax passes through. "" means the search matches nothing.
 func matchExpr(s string) string {
-	words := strings.FieldsFunc(s, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsNumber(r) })
-	for i, w := range words {
-		words[i] = `"` + w + `"`
+	var terms, phrases, nots []string
+	isWord := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }
+	// phrase renders the words of s as one FTS5 phrase ("" if none).
+	phrase := func(s string) string {
+		ws := strings.FieldsFunc(s, func(r rune) bool { return !isWord(r) })
+		if len(ws) == 0 {
+			return ""
+		}
+		return `"` + strings.Join(ws, " ") + `"`
 	}
-	return strings.Join(words, " OR ")
+	for i := 0; i < len(s); {
+		neg := s[i] == '-' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t' || s[i-1] == '\n')
+		j := i
+		if neg {
+			j++
+		}
+		if j < len(s) && s[j] == '"' {
+			end := strings.IndexByte(s[j+1:], '"')
+			var body string
+			if end < 0 {
+				body, i = s[j+1:], len(s)
+			} else {
+				body, i = s[j+1:j+1+end], j+2+end
+			}
+			if p := phrase(body); p != "" {
+				if neg {
+					nots = append(nots, p)
+				} else {
+					phrases = append(phrases, p)
+				}
+			}
+			continue
+		}
+		end := strings.IndexAny(s[j:], " \t\n\"")
+		if end < 0 {
+			end = len(s) - j
+		}
+		if end == 0 { // a space, or a quote right after a word
+			i = j + 1
+			continue
+		}
+		for _, w := range strings.FieldsFunc(s[j:j+end], func(r rune) bool { return !isWord(r) }) {
+			if neg {
+				nots = append(nots, `"`+w+`"`)
+			} else {
+				terms = append(terms, `"`+w+`"`)
+			}
+		}
+		i = j + end
+	}
+	var pos string
+	switch {
+	case len(phrases) > 0:
+		pos = strings.Join(phrases, " AND ")
+	case len(terms) > 0:
+		pos = strings.Join(terms, " OR ")
+	default:
+		return ""
+	}
+	if len(nots) > 0 {
+		return "(" + pos + ") NOT (" + strings.Join(nots, " OR ") + ")"
+	}
+	return pos
 }
 
 // builder accumulates the WHERE clause's arguments.
@@ -187,6 +269,10 @@ type builder struct {
 	table string
 	args  []any
 	n     int
+	// nullOK: the condition being compiled matches null (see condOn).
+	nullOK bool
+	// multikey lists the paths with a side table (see multikey.go).
+	multikey []string
 }
 
 func (b *builder) arg(v any) string {
@@ -344,8 +430,30 @@ func (b *builder) join(c *query.Cond) (string, error) {
 		".deleted = 0 AND " + link + " AND " + inner + ")", nil
 }
 
+// matchesNull reports whether c matches a null or missing value.
+func matchesNull(c *query.Cond) bool {
+	switch c.Op {
+	case query.Eq, query.Gte, query.Lte:
+		return c.Value == nil
+	case query.In:
+		l, _ := c.Value.([]any)
+		return slices.Contains(l, nil)
+	}
+	return false
+}
+
 // condOn compiles a positive condition (no Ne/Nin) on t.
 func (b *builder) condOn(t target, c *query.Cond) (string, error) {
+	// A condition matching null also matches a path through a list
+	// that is missing or null ("items.qty" of a document without items),
+	// as MongoDB does.
+	defer func(prev bool) { b.nullOK = prev }(b.nullOK)
+	b.nullOK = matchesNull(c)
+	if t.doc == "doc" && slices.Contains(b.multikey, c.Path) {
+		if s, ok := b.sideCond(c); ok {
+			return s, nil
+		}
+	}
 	switch c.Op {
 	case query.Eq:
 		v := sqlValue(c.Value)
@@ -396,10 +504,17 @@ func (b *builder) condOn(t target, c *query.Cond) (string, error) {
 		v := sqlValue(c.Value)
 		return b.walk(t, c.Path, func(l leaf) string { return b.cmp(l, c.Op, v) }, nil)
 	case query.Bet:
-		v1, v2 := sqlValue(c.Value), sqlValue(c.Value2)
-		return b.walk(t, c.Path, func(l leaf) string {
-			return "(" + b.cmp(l, query.Gte, v1) + " AND " + b.cmp(l, query.Lte, v2) + ")"
-		}, nil)
+		// MongoDB's {$gte, $lte}: on a list, one element may satisfy
+		// the lower bound and another the upper.
+		lo, err := b.condOn(t, &query.Cond{Path: c.Path, Op: query.Gte, Value: c.Value})
+		if err != nil {
+			return "", err
+		}
+		hi, err := b.condOn(t, &query.Cond{Path: c.Path, Op: query.Lte, Value: c.Value2})
+		if err != nil {
+			return "", err
+		}
+		return "(" + lo + " AND " + hi + ")", nil
 	case query.Regex:
 		s, ok := c.Value.(string)
 		if !ok {
@@ -460,8 +575,13 @@ func (b *builder) walkFrom(src string, segs, done []string, lookup func(string) 
 			j := b.alias("j")
 			rest := append(append([]string(nil), done...), segs[:i+1]...)
 			inner := b.walkFrom(j+".value", segs[i+1:], rest, lookup, pred, whole)
-			return "EXISTS (SELECT 1 FROM json_each(" + src + ", '" + jp + "') AS " + j + " WHERE " + j +
+			each := "EXISTS (SELECT 1 FROM json_each(" + src + ", '" + jp + "') AS " + j + " WHERE " + j +
 				".type = 'object' AND " + inner + ")"
+			if b.nullOK {
+				typ := "json_type(" + src + ", '" + jp + "')"
+				return "(" + typ + " IS NULL OR " + typ + " = 'null' OR " + each + ")"
+			}
+			return each
 		}
 	}
 	jp := jsonPath(segs, kinds)
@@ -505,6 +625,45 @@ func scalarExpr(c *schema.Collection, doc, id, path string) (string, error) {
 		kinds[i] = c.Lookup(strings.Join(segs[:i], "."))
 	}
 	return "json_extract(" + doc + ", '" + jsonPath(segs, kinds) + "')", nil
+}
+
+// sortExpr is the ORDER BY key of path. A path the schema declares a
+// number, string or boolean, reached without crossing a LIST or ANY value,
+// sorts by its json_extract value, which an expression index serves: for
+// such a path SQLite's order (NULL, numbers, text) is MongoDB's. Any other
+// path (ANY, LIST, DICT, UNION, undeclared, or running through a LIST)
+// sorts by limp_sortkey over the top-level attr, which applies MongoDB's
+// sort order (see sortKey).
+func sortExpr(c *schema.Collection, path string, desc bool) (string, error) {
+	if path == "_id" {
+		return "id", nil
+	}
+	segs, err := splitPath(path)
+	if err != nil {
+		return "", err
+	}
+	plain := true
+	for i := 1; i <= len(segs) && plain; i++ {
+		t := c.Lookup(strings.Join(segs[:i], "."))
+		switch {
+		case t == nil:
+			plain = false
+		case i < len(segs):
+			if t.Kind == schema.Any || t.Kind == schema.List && !isIndex(segs[i]) {
+				plain = false
+			}
+		default:
+			plain = t.Kind == schema.Int || t.Kind == schema.Float || t.Kind == schema.Bool || t.Kind.Stringish()
+		}
+	}
+	if plain {
+		return scalarExpr(c, "doc", "id", path)
+	}
+	d := "0"
+	if desc {
+		d = "1"
+	}
+	return "limp_sortkey(doc -> '" + jsonPath(segs[:1], nil) + "', '" + strings.Join(segs[1:], ".") + "', " + d + ")", nil
 }
 
 var plainSeg = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

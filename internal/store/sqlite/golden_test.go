@@ -48,6 +48,7 @@ func TestExplainGolden(t *testing.T) {
 		{"search_sorted", &query.Query{Search: "red", Sort: []query.Sort{{Path: "n", Desc: true}}}},
 		{"sort_page", &query.Query{Sort: []query.Sort{{Path: "n"}, {Path: "loc.en_AE", Desc: true}, {Path: "n"}}, Skip: 20, Limit: 10}},
 		{"sort_id", &query.Query{Sort: []query.Sort{{Path: "_id"}}, Skip: 5}},
+		{"sort_mongo_order", &query.Query{Sort: []query.Sort{{Path: "meta"}, {Path: "tags", Desc: true}, {Path: "items.qty"}}}},
 		{"geo", &query.Query{GeoNear: &query.GeoNear{Attr: "at", Lng: 55.27, Lat: 25.2, MaxDistance: 1000}}},
 	}
 	for _, tt := range tests {
@@ -68,6 +69,24 @@ func TestExplainGolden(t *testing.T) {
 			golden(t, "explain_"+tt.name, got)
 		})
 	}
+}
+
+// TestGroupGolden pins the SQL of a `$group` ($bucketAuto) statement.
+func TestGroupGolden(t *testing.T) {
+	c := testCollection()
+	p, err := Compile(c, &query.Query{Filter: &query.Cond{Path: "ok", Op: query.Eq, Value: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sql, args, err := p.Group(c, query.Group{By: "n", Count: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jsonv.Marshal(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "group", []byte(sql+"\n"+string(js)+"\n"))
 }
 
 func golden(t *testing.T, name string, got []byte) {

@@ -41,6 +41,9 @@ func IndexSQL(c *schema.Collection) (names []string, stmts map[string]string, er
 		add(uniqueName(c, set), "CREATE UNIQUE INDEX", keys)
 	}
 	for _, ix := range c.Indexes {
+		if len(ix) == 1 && isMultikey(c, ix[0].Path) {
+			continue // a side table (multikey.go)
+		}
 		keys := make([]string, len(ix))
 		var parts []string
 		for i, k := range ix {
@@ -81,13 +84,14 @@ func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 	t := tableName(c.Name)
 	err = s.Tx(ctx, func(ctx context.Context) error {
 		q := s.q(ctx)
-		for _, st := range []string{
-			"CREATE TABLE IF NOT EXISTS " + t + " (id TEXT PRIMARY KEY, doc TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)",
-			"CREATE TABLE IF NOT EXISTS limp_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-		} {
-			if _, err := q.ExecContext(ctx, st); err != nil {
-				return err
-			}
+		if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS limp_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"); err != nil {
+			return err
+		}
+		if err := migrateTable(ctx, q, c); err != nil {
+			return fmt.Errorf("migrate table: %w", err)
+		}
+		if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+t+tableColumns); err != nil {
+			return err
 		}
 		have := map[string]string{}
 		rows, err := q.QueryContext(ctx, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND substr(name, 1, 5) = ?",
@@ -127,6 +131,9 @@ func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 				return fmt.Errorf("create index %s: %w", name, err)
 			}
 		}
+		if err := syncMultikey(ctx, q, c); err != nil {
+			return err
+		}
 		return s.syncFTS(ctx, q, c)
 	})
 	if err != nil {
@@ -134,6 +141,48 @@ func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 	}
 	return nil
 }
+
+// tableColumns define a collection's table. rid is the rowid, made an
+// INTEGER PRIMARY KEY so that it never changes (VACUUM renumbers implicit
+// rowids): the full-text table refers to documents by it.
+const tableColumns = " (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, doc TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)"
+
+// migrateTable rebuilds a table of the first layout (id TEXT PRIMARY KEY,
+// implicit rowid) into tableColumns' layout, keeping the documents; its
+// indexes go with the old table (Sync recreates them) and its full-text
+// table is marked for re-indexing.
+func migrateTable(ctx context.Context, q querier, c *schema.Collection) error {
+	name := "c_" + c.Name
+	var tables, rids int
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", name).Scan(&tables); err != nil {
+		return err
+	}
+	if tables == 0 {
+		return nil
+	}
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM pragma_table_info(?) WHERE name = 'rid'", name).Scan(&rids); err != nil {
+		return err
+	}
+	if rids > 0 {
+		return nil
+	}
+	old := quoteIdent(name + "__old")
+	for _, st := range []string{
+		"ALTER TABLE " + quoteIdent(name) + " RENAME TO " + old,
+		"CREATE TABLE " + quoteIdent(name) + tableColumns,
+		"INSERT INTO " + quoteIdent(name) + " (id, doc, deleted) SELECT id, doc, deleted FROM " + old + " ORDER BY rowid",
+		"DROP TABLE " + old,
+		"DELETE FROM limp_meta WHERE key IN ('search:' || " + sqlString(c.Name) + ", 'multikey:' || " + sqlString(c.Name) + ")",
+	} {
+		if _, err := q.ExecContext(ctx, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sqlString quotes s as an SQL string literal.
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 func (s *Store) syncFTS(ctx context.Context, q querier, c *schema.Collection) error {
 	f := ftsName(c.Name)
@@ -338,9 +387,10 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 		return nil
 	}
 	type row struct {
-		id   string
-		body []byte
-		text string
+		id      string
+		body    []byte
+		text    string
+		deleted bool
 	}
 	rows := make([]row, len(docs))
 	for i, d := range docs {
@@ -348,8 +398,8 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 		if err != nil {
 			return fmt.Errorf("insert into %s: document %d: %w", c.Name, i, err)
 		}
-		rows[i] = row{id: id.Hex(), body: body}
-		if len(c.Search) > 0 {
+		rows[i] = row{id: id.Hex(), body: body, deleted: d[deletedField] == true}
+		if len(c.Search) > 0 && !rows[i].deleted {
 			rows[i].text = searchText(c, d)
 		}
 	}
@@ -357,11 +407,11 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 	err := s.Tx(ctx, func(ctx context.Context) error {
 		q := s.q(ctx)
 		for _, r := range rows {
-			res, err := q.ExecContext(ctx, "INSERT INTO "+t+" (id, doc) VALUES (?, ?)", r.id, string(r.body))
+			res, err := q.ExecContext(ctx, "INSERT INTO "+t+" (id, doc, deleted) VALUES (?, ?, ?)", r.id, string(r.body), r.deleted)
 			if err != nil {
 				return dupError(c, err)
 			}
-			if len(c.Search) > 0 {
+			if len(c.Search) > 0 && !r.deleted {
 				rowid, err := res.LastInsertId()
 				if err != nil {
 					return err

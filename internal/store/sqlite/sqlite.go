@@ -1,15 +1,23 @@
 // Package sqlite is the embedded LIMP data store, on SQLite through the pure
 // Go driver modernc.org/sqlite.
 //
-// Each collection is one table "c_<name>"(id TEXT PRIMARY KEY, doc TEXT,
-// deleted INTEGER): id is the document's _id as 24 hex digits, doc the
+// Each collection is one table "c_<name>"(rid INTEGER PRIMARY KEY, id TEXT
+// UNIQUE, doc TEXT, deleted INTEGER): id is the document's _id as 24 hex
+// digits (rid, a stable rowid, links the full-text table), doc the
 // rest of the document as canonical JSON (jsonv), deleted the soft-delete
 // flag. Queries compile to SQL over json_extract / json_each (see
 // [Compile]); every value is a bound parameter and only schema paths,
 // checked segment by segment, become JSON-path literals. Unique sets and
 // plain indexes are expression indexes on json_extract, partial on
-// deleted = 0. `$search` runs on an FTS5 table "f_<name>" kept in step by
-// the store's writes.
+// deleted = 0; a plain index on a LIST of scalars (or on a scalar field of
+// a LIST of DICTs) is a multikey side table "x_<name>.<path>" kept by
+// triggers (see multikey.go). `$search` runs on an FTS5 table "f_<name>"
+// kept in step by the store's writes.
+//
+// MongoDB semantics kept in SQL: type-bracketed comparisons, any-element
+// matching on lists, null matching missing, MongoDB's sort order across
+// types (limp_sortkey, for paths the schema does not declare scalar) and
+// $bucketAuto's buckets for `$group` ([Compiled.Group]).
 //
 // Writes are serialised inside the store (one writer at a time, BEGIN
 // IMMEDIATE); reads run concurrently (WAL for files).
@@ -26,6 +34,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"modernc.org/sqlite"
 
@@ -36,6 +45,17 @@ import (
 type Options struct {
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
+	// BusyTimeout bounds how long a statement waits for a lock held by
+	// another process sharing the file (this store's own writers queue
+	// in Go); 0 means 10 seconds.
+	BusyTimeout time.Duration
+	// Durable makes every commit wait until the write-ahead log is on
+	// disk (synchronous=FULL): a committed write then survives a power
+	// loss, not only a crash of the process. The default
+	// (synchronous=NORMAL) commits each write before Insert, Update or
+	// Delete returns and survives a process crash; a power loss may drop
+	// the last commits.
+	Durable bool
 }
 
 // Store is the SQLite implementation of store.Store. It is safe for
@@ -65,7 +85,11 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 	}
 	registerFuncs()
 	params := url.Values{}
-	params.Add("_pragma", "busy_timeout(10000)")
+	busy := o.BusyTimeout
+	if busy <= 0 {
+		busy = 10 * time.Second
+	}
+	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	params.Add("_pragma", "foreign_keys(0)")
 	params.Set("_txlock", "immediate")
 	var dsn string
@@ -81,7 +105,11 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 			}
 		}
 		params.Add("_pragma", "journal_mode(WAL)")
-		params.Add("_pragma", "synchronous(NORMAL)")
+		if o.Durable {
+			params.Add("_pragma", "synchronous(FULL)")
+		} else {
+			params.Add("_pragma", "synchronous(NORMAL)")
+		}
 		dsn = "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + params.Encode()
 	}
 	db, err := sql.Open("sqlite", dsn)
@@ -157,7 +185,9 @@ func (s *Store) q(ctx context.Context) querier {
 
 // Tx runs fn in a transaction (BEGIN IMMEDIATE): every call made with the
 // context fn receives joins it; nested calls join the outer transaction.
-// fn's error or panic rolls it back.
+// fn's error or panic rolls it back. Writes are serialised: a write that
+// fn makes with another context (not the one it receives) waits for this
+// transaction to end, so it blocks until that context ends.
 func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) (err error) {
 	if err := s.check(); err != nil {
 		return err

@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -34,7 +36,7 @@ func testCollection() *schema.Collection {
 			"meta": {Kind: schema.Any},
 		},
 		Unique:  [][]string{{"title"}},
-		Indexes: [][]schema.IndexKey{{{Path: "n"}}},
+		Indexes: [][]schema.IndexKey{{{Path: "n"}}, {{Path: "tags"}}, {{Path: "refs"}}, {{Path: "items.by"}}, {{Path: "items.qty"}}},
 		Search:  []string{"title", "loc"},
 	}
 }
@@ -399,6 +401,51 @@ func TestFileAndPrivateMemory(t *testing.T) {
 	}
 }
 
+// TestOptions checks that Options reach every pooled connection.
+func TestOptions(t *testing.T) {
+	ctx := t.Context()
+	tests := []struct {
+		name      string
+		o         *Options
+		sync, bus int
+	}{
+		{"default", nil, 1, 10000},
+		{"durable", &Options{Durable: true, BusyTimeout: 1500 * time.Millisecond}, 2, 1500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(ctx, filepath.Join(t.TempDir(), "data.db"), tt.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			// Hold two connections so the pool opens a second one.
+			c1, err := s.db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c1.Close()
+			c2, err := s.db.Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c2.Close()
+			for _, c := range []*sql.Conn{c1, c2} {
+				var syn, busy int
+				if err := c.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syn); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy); err != nil {
+					t.Fatal(err)
+				}
+				if syn != tt.sync || busy != tt.bus {
+					t.Errorf("synchronous %d busy_timeout %d, want %d %d", syn, busy, tt.sync, tt.bus)
+				}
+			}
+		})
+	}
+}
+
 func TestExplain(t *testing.T) {
 	s := openTest(t)
 	c := testCollection()
@@ -409,5 +456,87 @@ func TestExplain(t *testing.T) {
 	want := `SELECT id, doc FROM "c_item" WHERE "c_item".deleted = 0 AND (json_extract(doc, '$.title') = ?) ORDER BY id DESC LIMIT ?`
 	if p.SQL != want || !reflect.DeepEqual(p.Args, []any{"x", int64(5)}) {
 		t.Errorf("plan\n%s %v\nwant\n%s", p.SQL, p.Args, want)
+	}
+}
+
+// TestStableRowids checks that the full-text index still finds the right
+// documents after VACUUM (which renumbers implicit rowids), and that Sync
+// migrates a table of the first layout (id TEXT PRIMARY KEY).
+func TestStableRowids(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "data.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := testCollection()
+	if err := s.Sync(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	words := []string{"red", "green", "blue", "pink"}
+	ids := make([]oid.ID, 40)
+	for i := range ids {
+		ids[i] = oid.New()
+		if err := s.Insert(ctx, c, map[string]any{"_id": ids[i], "title": fmt.Sprint("t", i), "loc": map[string]any{"en_AE": words[i%4]}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Delete(ctx, c, &query.Query{Filter: &query.Cond{Path: "n", Op: query.Eq, Value: nil}, Limit: 15, Sort: []query.Sort{{Path: "_id"}}}, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, "VACUUM"); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		res, err := s.Read(ctx, c, &query.Query{Search: "green"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Docs) != 6 {
+			t.Errorf("%s: %d docs found, want 6", when, len(res.Docs))
+		}
+		for _, d := range res.Docs {
+			if d["loc"].(map[string]any)["en_AE"] != "green" {
+				t.Errorf("%s: search found %v", when, d)
+			}
+		}
+	}
+	check("after vacuum")
+
+	// The first layout: documents and search entries keyed by implicit
+	// rowids.
+	old := &schema.Collection{Name: "old", Attrs: c.Attrs, Unique: c.Unique, Search: c.Search}
+	for _, st := range []string{
+		`CREATE TABLE "c_old" (id TEXT PRIMARY KEY, doc TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)`,
+		`INSERT INTO "c_old" (id, doc) VALUES ('65920080fae70221dce01bbd', '{"title":"a","loc":{"en_AE":"green"}}')`,
+		`INSERT INTO "c_old" (id, doc, deleted) VALUES ('65920081fae70221dce01bbd', '{"title":"a"}', 1)`,
+		`CREATE UNIQUE INDEX "limp_old_u_title" ON "c_old" (json_extract(doc, '$.title')) WHERE deleted = 0`,
+		`CREATE VIRTUAL TABLE "f_old" USING fts5(content)`,
+		`INSERT INTO "f_old" (rowid, content) VALUES (7, 'green')`,
+		`INSERT INTO limp_meta (key, value) VALUES ('search:old', 'title,loc')`,
+	} {
+		if _, err := s.db.ExecContext(ctx, st); err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+	}
+	for range 2 { // idempotent
+		if err := s.Sync(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := s.Read(ctx, old, &query.Query{Search: "green"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Docs) != 1 || res.Docs[0]["_id"] != oid.MustParse("65920080fae70221dce01bbd") {
+		t.Errorf("migrated search: %v", res.Docs)
+	}
+	var dup *store.DuplicateError
+	if err := s.Insert(ctx, old, map[string]any{"_id": oid.New(), "title": "a"}); !errors.As(err, &dup) {
+		t.Errorf("migrated unique index: %v", err)
+	}
+	if got := readIDs(t, s, old, nil); len(got) != 1 {
+		t.Errorf("migrated documents: %v", got)
 	}
 }

@@ -229,11 +229,18 @@ func TestIndexUsed(t *testing.T) {
 	s := openTest(t)
 	c := testCollection()
 	seed(t, s, c)
-	for _, q := range []*query.Query{
-		{Filter: &query.Cond{Path: "title", Op: query.Eq, Value: "beta"}},
-		{Filter: &query.Cond{Path: "n", Op: query.Gt, Value: int64(1)}},
-		{Filter: &query.Cond{Path: "n", Op: query.In, Value: []any{int64(1), int64(2)}}},
+	for _, tt := range []struct {
+		q    *query.Query
+		want string
+	}{
+		{&query.Query{Filter: &query.Cond{Path: "title", Op: query.Eq, Value: "beta"}}, "USING INDEX limp_item_"},
+		{&query.Query{Filter: &query.Cond{Path: "n", Op: query.Gt, Value: int64(1)}}, "USING INDEX limp_item_"},
+		{&query.Query{Filter: &query.Cond{Path: "n", Op: query.In, Value: []any{int64(1), int64(2)}}}, "USING INDEX limp_item_"},
+		{&query.Query{Filter: &query.Cond{Path: "tags", Op: query.Eq, Value: "b"}}, "SEARCH x_item.tags USING PRIMARY KEY (v=?)"},
+		{&query.Query{Filter: &query.Cond{Path: "refs", Op: query.In, Value: []any{oid.New(), oid.New()}}}, "SEARCH x_item.refs USING PRIMARY KEY (v=?)"},
+		{&query.Query{Filter: &query.Cond{Path: "items.by", Op: query.Eq, Value: oid.New()}}, "SEARCH x_item.items.by USING PRIMARY KEY (v=?)"},
 	} {
+		q := tt.q
 		p, err := Compile(c, q)
 		if err != nil {
 			t.Fatal(err)
@@ -253,8 +260,115 @@ func TestIndexUsed(t *testing.T) {
 			plan = append(plan, d)
 		}
 		rows.Close()
-		if !strings.Contains(strings.Join(plan, "\n"), "USING INDEX limp_item_") {
+		if !strings.Contains(strings.Join(plan, "\n"), tt.want) {
 			t.Errorf("%s\nplan: %v", stmt, plan)
 		}
+	}
+}
+
+// TestMultikey checks the side table of a plain index on a LIST: it
+// follows inserts, updates, soft and hard deletes and transactions rolled
+// back, is filled when declared on existing documents and dropped when no
+// longer declared, and answers like the unindexed path.
+func TestMultikey(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	c := testCollection()
+	plain := testCollection()
+	plain.Indexes = nil
+	if err := s.Sync(ctx, plain); err != nil {
+		t.Fatal(err)
+	}
+	id := []oid.ID{oid.New(), oid.New(), oid.New(), oid.New()}
+	by := oid.New()
+	if err := s.Insert(ctx, plain,
+		map[string]any{"_id": id[0], "title": "a", "tags": []any{"x", "y", "x"}, "items": []any{
+			map[string]any{"by": by, "qty": int64(2)}, map[string]any{"qty": 2.0}, "x"}},
+		map[string]any{"_id": id[1], "title": "b", "tags": []any{"y", int64(1), true, nil, []any{"x"}}, "items": []any{
+			map[string]any{"by": nil, "qty": []any{int64(3)}}}},
+	); err != nil {
+		t.Fatal(err)
+	}
+	sync := func(c *schema.Collection) {
+		t.Helper()
+		for range 2 { // idempotent
+			if err := s.Sync(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	sync(c) // fills the side table from stored documents
+	if err := s.Insert(ctx, c, map[string]any{"_id": id[2], "title": "c", "tags": []any{"z", 1.0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Insert(ctx, c, map[string]any{"_id": id[3], "title": "d", "tags": []any{"x"}, "__deleted": true}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(when string) {
+		t.Helper()
+		for _, tt := range []struct {
+			path string
+			op   query.Op
+			v    any
+		}{
+			{"items.by", query.Eq, by}, {"items.by", query.Eq, nil}, {"items.by", query.Ne, by}, {"items.qty", query.Eq, int64(2)},
+			{"items.qty", query.In, []any{int64(3), 2.5}}, {"items.qty", query.Nin, []any{int64(2)}},
+			{"tags", query.Eq, "x"}, {"tags", query.Eq, "y"}, {"tags", query.Eq, int64(1)}, {"tags", query.Eq, 1.0},
+			{"tags", query.Eq, "1"}, {"tags", query.Eq, true}, {"tags", query.Eq, nil}, {"tags", query.Eq, []any{"x"}},
+			{"tags", query.In, []any{"z", "x"}}, {"tags", query.Ne, "y"}, {"tags", query.Nin, []any{"x", int64(1)}},
+			{"tags", query.All, []any{"x", "y"}},
+		} {
+			q := &query.Query{Filter: &query.Cond{Path: tt.path, Op: tt.op, Value: tt.v}}
+			got := readIDs(t, s, c, q)
+			want := readIDs(t, s, plain, q)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s: %s %s %v: got %v, want %v", when, tt.path, tt.op, tt.v, got, want)
+			}
+		}
+	}
+	check("after insert")
+	if _, err := s.Update(ctx, c, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: id[0]}},
+		&store.Update{Set: map[string]any{"tags": []any{"w"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readIDs(t, s, c, &query.Query{Filter: &query.Cond{Path: "tags", Op: query.Eq, Value: "w"}}); !slices.Equal(got, []oid.ID{id[0]}) {
+		t.Errorf("after update: %v", got)
+	}
+	check("after update")
+	boom := errors.New("boom")
+	err := s.Tx(ctx, func(ctx context.Context) error {
+		if _, err := s.Update(ctx, c, &query.Query{}, &store.Update{Set: map[string]any{"tags": []any{"v"}}}); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	check("after rollback")
+	if _, err := s.Delete(ctx, c, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: id[1]}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Delete(ctx, c, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: id[2]}}, true); err != nil {
+		t.Fatal(err)
+	}
+	check("after delete")
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM "x_item.tags"`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("side table holds %d rows (%v), want 1 (w)", n, err)
+	}
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM "x_item.items.qty"`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("items.qty side table holds %d rows (%v), want 1 (2, once)", n, err)
+	}
+	sync(plain) // no longer declared: dropped
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE name LIKE 'x_item.%' OR name LIKE 'limp_x_item.%'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d side tables, indexes and triggers left (%v)", n, err)
+	}
+	if err := s.Insert(ctx, plain, map[string]any{"_id": oid.New(), "title": "e", "tags": []any{"w"}}); err != nil {
+		t.Fatal(err)
+	}
+	sync(c) // declared again: refilled
+	if got := readIDs(t, s, c, &query.Query{Filter: &query.Cond{Path: "tags", Op: query.Eq, Value: "w"}}); len(got) != 2 {
+		t.Errorf("after re-declaring: %v", got)
 	}
 }

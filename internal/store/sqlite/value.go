@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"database/sql/driver"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"regexp"
@@ -26,11 +27,13 @@ const deletedField = "__deleted"
 var registerOnce sync.Once
 
 // registerFuncs registers the SQL functions the compiled queries use:
-// limp_regexp(pattern, value) and limp_distance(lng1, lat1, lng2, lat2).
+// limp_regexp(pattern, value), limp_distance(lng1, lat1, lng2, lat2) and
+// limp_sortkey(json, rest, desc).
 func registerFuncs() {
 	registerOnce.Do(func() {
 		sqlite.MustRegisterDeterministicScalarFunction("limp_regexp", 2, regexpFunc)
 		sqlite.MustRegisterDeterministicScalarFunction("limp_distance", 4, distanceFunc)
+		sqlite.MustRegisterDeterministicScalarFunction("limp_sortkey", 3, sortKeyFunc)
 	})
 }
 
@@ -121,7 +124,8 @@ func haversine(lng1, lat1, lng2, lat2 float64) float64 {
 }
 
 // encodeDoc returns d's id and the JSON stored in doc (d without _id and
-// __deleted).
+// __deleted). A document inserted with "__deleted": true is stored
+// deleted: the caller checks d itself.
 func encodeDoc(d map[string]any) (oid.ID, []byte, error) {
 	id, ok := d["_id"].(oid.ID)
 	if !ok {
@@ -494,8 +498,9 @@ func applyUpdate(doc map[string]any, u *store.Update) error {
 	return nil
 }
 
-// arithmetic is $inc (mul false) or $mul: int64 when both are integers,
-// else float64; a missing value counts as 0.
+// arithmetic is $inc (mul false) or $mul: int64 when both are integers
+// (an overflow is an error, as in MongoDB), else float64; a missing value
+// counts as 0.
 func arithmetic(cur, by any, mul bool) (any, error) {
 	switch b := by.(type) {
 	case int64, float64:
@@ -515,10 +520,19 @@ func arithmetic(cur, by any, mul bool) (any, error) {
 	ci, cInt := cur.(int64)
 	bi, bInt := by.(int64)
 	if cInt && bInt {
+		// MongoDB refuses an int64 overflow rather than wrap.
 		if mul {
-			return ci * bi, nil
+			r := ci * bi
+			if ci != 0 && (r/ci != bi || ci == -1 && bi == math.MinInt64 || bi == -1 && ci == math.MinInt64) {
+				return nil, fmt.Errorf("%d * %d overflows a 64-bit integer", ci, bi)
+			}
+			return r, nil
 		}
-		return ci + bi, nil
+		r := ci + bi
+		if ci > 0 && bi > 0 && r < 0 || ci < 0 && bi < 0 && r >= 0 {
+			return nil, fmt.Errorf("%d + %d overflows a 64-bit integer", ci, bi)
+		}
+		return r, nil
 	}
 	cf, bf := num(cur), num(by)
 	if mul {
@@ -635,4 +649,159 @@ func unsetPath(doc map[string]any, p string) {
 			return
 		}
 	}
+}
+
+// The ranks of MongoDB's sort order that stored JSON can hold.
+const (
+	rankEmpty  = 0 // an empty array sorts before null
+	rankNull   = 1 // null or missing
+	rankNumber = 2
+	rankString = 3
+	rankObject = 4
+	rankArray  = 5 // an array inside the sorted array
+	rankBool   = 8
+)
+
+// sortKeyFunc is limp_sortkey(json, rest, desc): the sort key, as a BLOB
+// that orders bytewise, of the value at the dotted path rest inside json
+// (the JSON text of a top-level attr, NULL when missing). See sortKey.
+func sortKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	var v any
+	switch x := args[0].(type) {
+	case nil:
+	case string:
+		p, err := jsonv.Parse([]byte(x))
+		if err != nil {
+			return nil, fmt.Errorf("limp_sortkey: %w", err)
+		}
+		v = p
+	case []byte:
+		p, err := jsonv.Parse(x)
+		if err != nil {
+			return nil, fmt.Errorf("limp_sortkey: %w", err)
+		}
+		v = p
+	default:
+		return nil, fmt.Errorf("limp_sortkey: value is %T", args[0])
+	}
+	rest, _ := args[1].(string)
+	var segs []string
+	if rest != "" {
+		segs = strings.Split(rest, ".")
+	}
+	desc, _ := args[2].(int64)
+	return sortKey(v, segs, desc != 0), nil
+}
+
+// sortKey is MongoDB's sort key of the values at segs inside v, encoded so
+// that bytewise order is MongoDB's order: null (or missing) < numbers
+// (int64 and float64 compared as numbers) < strings (bytewise) < objects
+// < arrays < booleans (false < true). A path crossing a list applies to
+// each element (an element without the field counts as null); an array
+// at the end of the path sorts by its least element ascending and its
+// greatest descending, and an empty array before null. Objects and nested
+// arrays order by their canonical JSON text, an approximation of
+// MongoDB's field-by-field comparison.
+func sortKey(v any, segs []string, desc bool) []byte {
+	var best []byte
+	empty := false
+	consider := func(k []byte) {
+		if best == nil || (!desc && string(k) < string(best)) || (desc && string(k) > string(best)) {
+			best = k
+		}
+	}
+	var walk func(v any, segs []string, present bool)
+	walk = func(v any, segs []string, present bool) {
+		if len(segs) == 0 {
+			if l, ok := v.([]any); ok {
+				if len(l) == 0 {
+					empty = true
+				}
+				for _, e := range l {
+					consider(encodeSortValue(e))
+				}
+				return
+			}
+			if !present {
+				v = nil
+			}
+			consider(encodeSortValue(v))
+			return
+		}
+		switch x := v.(type) {
+		case map[string]any:
+			y, ok := x[segs[0]]
+			walk(y, segs[1:], ok)
+		case []any:
+			if isIndex(segs[0]) {
+				i, _ := strconv.Atoi(segs[0])
+				if i < len(x) {
+					walk(x[i], segs[1:], true)
+				} else {
+					walk(nil, segs[1:], false)
+				}
+				return
+			}
+			if len(x) == 0 {
+				walk(nil, nil, false)
+			}
+			for _, e := range x {
+				if _, ok := e.(map[string]any); ok {
+					walk(e, segs, true)
+				}
+			}
+		default:
+			walk(nil, nil, false)
+		}
+	}
+	walk(v, segs, v != nil)
+	if best == nil {
+		if empty {
+			return []byte{rankEmpty}
+		}
+		return []byte{rankNull}
+	}
+	return best
+}
+
+// encodeSortValue encodes one value for sortKey (an array is one nested
+// in the sorted array).
+func encodeSortValue(v any) []byte {
+	switch x := v.(type) {
+	case nil:
+		return []byte{rankNull}
+	case bool:
+		if x {
+			return []byte{rankBool, 1}
+		}
+		return []byte{rankBool, 0}
+	case int64:
+		return appendSortFloat([]byte{rankNumber}, float64(x))
+	case float64:
+		return appendSortFloat([]byte{rankNumber}, x)
+	case string:
+		return append([]byte{rankString}, x...)
+	case map[string]any:
+		b, _ := jsonv.Append([]byte{rankObject}, x)
+		return b
+	case []any:
+		b, _ := jsonv.Append([]byte{rankArray}, x)
+		return b
+	}
+	return []byte{rankNull}
+}
+
+// appendSortFloat appends f as 8 bytes whose bytewise order is numeric
+// order.
+func appendSortFloat(b []byte, f float64) []byte {
+	if f == 0 {
+		f = 0 // -0 sorts as 0
+	}
+	u := math.Float64bits(f)
+	if u&(1<<63) != 0 {
+		u = ^u
+	} else {
+		u |= 1 << 63
+	}
+	return binary.BigEndian.AppendUint64(b, u)
 }

@@ -7,8 +7,10 @@ package storetest
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"sort"
@@ -43,6 +45,8 @@ func Run(t *testing.T, open Opener) {
 		{"Search", testSearch},
 		{"Join", testJoin},
 		{"Access", testAccess},
+		{"Nested", testNested},
+		{"Geo", testGeo},
 		{"Cancelled", testCancelled},
 	}
 	for _, tt := range tests {
@@ -73,36 +77,29 @@ func Items() *schema.Collection {
 			"meta": {Kind: schema.Any},
 		},
 		Unique:  [][]string{{"title"}},
-		Indexes: [][]schema.IndexKey{{{Path: "n"}}, {{Path: "f", Desc: true}, {Path: "title"}}},
+		Indexes: [][]schema.IndexKey{{{Path: "n"}}, {{Path: "f", Desc: true}, {Path: "title"}}, {{Path: "tags"}}, {{Path: "refs"}}},
 		Search:  []string{"title", "desc"},
 	}
 }
 
-// IDs returns n ascending (time-ordered) ids: IDs(n)[i] is older than
-// IDs(n)[i+1], so the default order (newest first) is descending i.
+// IDs returns n ascending (time-ordered) ids, the same on every call:
+// IDs(n)[i] is older than IDs(n)[i+1], so the default order (newest
+// first) is descending i. The first five are the _ids of
+// testdata/items.json; the next two are the ids its documents reference.
 func IDs(n int) []oid.ID {
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	out := make([]oid.ID, n)
 	for i := range out {
-		out[i] = oid.NewAt(base.Add(time.Duration(i) * time.Second))
+		binary.BigEndian.PutUint32(out[i][:4], uint32(base.Unix())+uint32(i))
 	}
 	return out
 }
 
-// seedDocs are the documents seed inserts; id[5] and id[6] are referenced,
-// not stored.
-func seedDocs(id []oid.ID) []map[string]any {
-	return []map[string]any{
-		{"_id": id[0], "title": "alpha", "n": int64(1), "f": 1.5, "ok": true, "tags": []any{"a", "b"},
-			"ref": id[5], "refs": []any{id[5], id[6]}, "desc": map[string]any{"en_AE": "red apple", "ar_AE": "تفاحة"},
-			"items": []any{map[string]any{"qty": int64(2), "name": "x", "by": id[5]}}},
-		{"_id": id[1], "title": "beta", "n": int64(2), "f": 2.0, "ok": false, "tags": []any{"b", "c"},
-			"ref": id[6], "desc": map[string]any{"en_AE": "green pear"}, "items": []any{map[string]any{"qty": int64(5), "name": "y"}}},
-		{"_id": id[2], "title": "gamma", "n": int64(3), "f": 3.25, "ok": true, "tags": []any{},
-			"desc": map[string]any{"en_AE": "yellow banana apple"}, "meta": "1"},
-		{"_id": id[3], "title": "delta", "n": nil, "meta": int64(1)},
-		{"_id": id[4], "title": "epsilon", "n": int64(10), "f": int64(10), "meta": []any{int64(7), "x"}},
-	}
+// seedDocs are the documents of testdata/items.json, which seed inserts;
+// they reference IDs(7)[5] and [6], which are not stored.
+func seedDocs(t testing.TB) []map[string]any {
+	t.Helper()
+	return Dataset(t, "items", Items())
 }
 
 func seed(t *testing.T, s store.Store) (*schema.Collection, []oid.ID) {
@@ -113,7 +110,7 @@ func seed(t *testing.T, s store.Store) (*schema.Collection, []oid.ID) {
 		t.Fatalf("sync: %v", err)
 	}
 	id := IDs(7)
-	if err := s.Insert(ctx, c, seedDocs(id)...); err != nil {
+	if err := s.Insert(ctx, c, seedDocs(t)...); err != nil {
 		t.Fatalf("insert: %v", err)
 	}
 	return c, id
@@ -229,6 +226,9 @@ func testFilters(t *testing.T, s store.Store) {
 			cond("tags", query.Eq, "c").Filter,
 		}}, ids(1)},
 		{"locale key", cond("desc.en_AE", query.Eq, "green pear"), ids(1)},
+		{"whole dict", cond("desc", query.Eq, map[string]any{"en_AE": "green pear"}), ids(1)},
+		{"whole dict with non-ASCII", cond("desc", query.Eq, map[string]any{"en_AE": "red apple", "ar_AE": "تفاحة"}), ids(0)},
+		{"whole dict is not a subset", cond("desc", query.Eq, map[string]any{"en_AE": "red apple"}), ids()},
 		// LIST semantics
 		{"list eq element", cond("tags", query.Eq, "b"), ids(1, 0)},
 		{"list ne element", cond("tags", query.Ne, "b"), ids(4, 3, 2)},
@@ -278,6 +278,16 @@ func testSortPageAttrs(t *testing.T, s store.Store) {
 		{"sort ties by newest", &query.Query{Sort: []query.Sort{{Path: "ok", Desc: true}}}, ids(2, 0, 1, 4, 3), 5},
 		{"sort _id asc", &query.Query{Sort: []query.Sort{{Path: "_id"}}}, ids(0, 1, 2, 3, 4), 5},
 		{"sort string", &query.Query{Sort: []query.Sort{{Path: "title"}}}, ids(0, 1, 3, 4, 2), 5},
+		{"sort multi-key", &query.Query{Sort: []query.Sort{{Path: "ok", Desc: true}, {Path: "n"}}}, ids(0, 2, 1, 3, 4), 5},
+		{"sort multi-key asc desc", &query.Query{Sort: []query.Sort{{Path: "ok"}, {Path: "f", Desc: true}}}, ids(4, 3, 1, 2, 0), 5},
+		// MongoDB's order across types: null < numbers < strings; an
+		// array by its least element ascending, its greatest descending.
+		{"sort mixed types asc", &query.Query{Sort: []query.Sort{{Path: "meta"}}}, ids(1, 0, 3, 4, 2), 5},
+		{"sort mixed types desc", &query.Query{Sort: []query.Sort{{Path: "meta", Desc: true}}}, ids(4, 2, 3, 1, 0), 5},
+		// An empty list sorts before null (missing).
+		{"sort list asc", &query.Query{Sort: []query.Sort{{Path: "tags"}}}, ids(2, 4, 3, 0, 1), 5},
+		{"sort list desc", &query.Query{Sort: []query.Sort{{Path: "tags", Desc: true}}}, ids(1, 0, 4, 3, 2), 5},
+		{"sort list of dict field", &query.Query{Sort: []query.Sort{{Path: "items.qty", Desc: true}}}, ids(1, 0, 4, 3, 2), 5},
 		{"skip limit total", &query.Query{Sort: []query.Sort{{Path: "n"}}, Skip: 1, Limit: 2}, ids(0, 1), 5},
 		{"limit", &query.Query{Limit: 2}, ids(4, 3), 5},
 		{"skip", &query.Query{Skip: 3}, ids(1, 0), 5},
@@ -320,8 +330,11 @@ func testSortPageAttrs(t *testing.T, s store.Store) {
 func testValues(t *testing.T, s store.Store) {
 	c, id := seed(t, s)
 	res := read(t, s, c, nil)
-	want := seedDocs(id)
+	want := seedDocs(t)
 	slices.Reverse(want)
+	if len(want) != 5 || want[4]["_id"] != id[0] || want[0]["ref"] != nil || want[4]["ref"] != id[5] {
+		t.Fatalf("testdata/items.json does not match IDs")
+	}
 	if !reflect.DeepEqual(res.Docs, want) {
 		t.Errorf("documents differ:\ngot  %v\nwant %v", res.Docs, want)
 	}
@@ -425,6 +438,18 @@ func testUpdate(t *testing.T, s store.Store) {
 	if got := readIDs(t, s, c, cond("desc.fr_FR", query.Eq, "pomme")); !slices.Equal(got, []oid.ID{id[0]}) {
 		t.Errorf("read after update: %v", got)
 	}
+	// An int64 overflow is an error and changes nothing.
+	for _, u := range []*store.Update{
+		{Add: map[string]any{"n": int64(math.MaxInt64)}, Set: map[string]any{"title": "overflow"}},
+		{Mul: map[string]any{"n": int64(math.MinInt64)}},
+	} {
+		if _, err := s.Update(ctx, c, cond("_id", query.Eq, id[1]), u); err == nil {
+			t.Errorf("update %v overflowing: no error", u)
+		}
+	}
+	if d := read(t, s, c, cond("_id", query.Eq, id[1])).Docs[0]; d["n"] != int64(6) || d["title"] != "beta" {
+		t.Errorf("overflowing update changed n=%v title=%v", d["n"], d["title"])
+	}
 	// A unique violation changes nothing, even for documents before it.
 	_, err = s.Update(ctx, c, &query.Query{}, &store.Update{Set: map[string]any{"title": "same"}})
 	var dup *store.DuplicateError
@@ -483,6 +508,20 @@ func testDelete(t *testing.T, s store.Store) {
 	}
 	if res := read(t, s, c, nil); res.Total != 0 || len(res.Docs) != 0 {
 		t.Errorf("after delete: %v", res)
+	}
+	// A document inserted already deleted stays hidden and holds no
+	// unique value.
+	if err := s.Insert(ctx, c, map[string]any{"_id": oid.New(), "title": "hidden", "__deleted": true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readIDs(t, s, c, cond("title", query.Eq, "hidden")); len(got) != 0 {
+		t.Errorf("document inserted deleted is visible: %v", got)
+	}
+	if err := s.Insert(ctx, c, map[string]any{"_id": oid.New(), "title": "hidden"}); err != nil {
+		t.Errorf("insert over a document inserted deleted: %v", err)
+	}
+	if _, err := s.Delete(ctx, c, cond("title", query.Eq, "hidden"), true); err != nil {
+		t.Fatal(err)
 	}
 	// Hard-deleted ids can be reused.
 	if err := s.Insert(ctx, c, map[string]any{"_id": id[0], "title": "again"}); err != nil {
@@ -588,7 +627,15 @@ func testSearch(t *testing.T, s store.Store) {
 		{"تفاحة", []oid.ID{id[0]}},
 		{"epsilon", []oid.ID{id[4]}},
 		{"nothing", []oid.ID{}},
-		{`"or" * NEAR( -apple`, []oid.ID{id[0], id[2]}},
+		// MongoDB $text syntax: a phrase must be present, "-" excludes;
+		// anything else is words (no FTS syntax passes through).
+		{`"red apple"`, []oid.ID{id[0]}},
+		{`"apple" pear`, []oid.ID{id[0], id[2]}},
+		{`"apple" "yellow"`, []oid.ID{id[2]}},
+		{`apple -banana`, []oid.ID{id[0]}},
+		{`apple pear -"green pear"`, []oid.ID{id[0], id[2]}},
+		{`-apple`, []oid.ID{}},
+		{`NEAR( pear* OR ^x`, []oid.ID{id[1]}},
 	}
 	for _, tt := range tests {
 		got := readIDs(t, s, c, &query.Query{Search: tt.search})
@@ -639,7 +686,7 @@ func testJoin(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	id := IDs(7)
-	if err := s.Insert(ctx, c, seedDocs(id)...); err != nil {
+	if err := s.Insert(ctx, c, seedDocs(t)...); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Insert(ctx, cat,
@@ -720,5 +767,33 @@ func testCancelled(t *testing.T, s store.Store) {
 	}
 	if got := readIDs(t, s, c, cond("title", query.Eq, "late")); len(got) != 0 {
 		t.Errorf("cancelled insert stored")
+	}
+	if _, err := s.Update(ctx, c, nil, &store.Update{Set: map[string]any{"n": int64(7)}}); !errors.Is(err, context.Canceled) {
+		t.Errorf("update with a cancelled context: %v", err)
+	}
+	if _, err := s.Delete(ctx, c, nil, true); !errors.Is(err, context.Canceled) {
+		t.Errorf("delete with a cancelled context: %v", err)
+	}
+	called := false
+	if err := s.Tx(ctx, func(context.Context) error { called = true; return nil }); !errors.Is(err, context.Canceled) || called {
+		t.Errorf("tx with a cancelled context: %v (fn called: %v)", err, called)
+	}
+	if res := read(t, s, c, nil); res.Total != 5 || len(readIDs(t, s, c, cond("n", query.Eq, int64(7)))) != 0 {
+		t.Errorf("cancelled calls changed the store: total %d", res.Total)
+	}
+	// A context ending inside a transaction rolls it back.
+	tctx, tcancel := context.WithCancel(t.Context())
+	err := s.Tx(tctx, func(ctx context.Context) error {
+		if err := s.Insert(ctx, c, map[string]any{"_id": oid.New(), "title": "in cancelled tx"}); err != nil {
+			return err
+		}
+		tcancel()
+		return s.Insert(ctx, c, map[string]any{"_id": oid.New(), "title": "after cancel"})
+	})
+	if err == nil {
+		t.Errorf("transaction whose context ended committed")
+	}
+	if got := readIDs(t, s, c, cond("title", query.In, []any{"in cancelled tx", "after cancel"})); len(got) != 0 {
+		t.Errorf("cancelled transaction left %v", got)
 	}
 }

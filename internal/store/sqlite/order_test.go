@@ -1,0 +1,211 @@
+package sqlite
+
+import (
+	"math"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/limp-go/limp/internal/jsonv"
+	"github.com/limp-go/limp/internal/oid"
+	"github.com/limp-go/limp/internal/query"
+	"github.com/limp-go/limp/internal/schema"
+	"github.com/limp-go/limp/internal/store"
+)
+
+// TestGroupBuckets checks $group against MongoDB's $bucketAuto: round(n/N)
+// values per bucket, equal values never split, the last bucket takes the
+// rest, nulls left out.
+func TestGroupBuckets(t *testing.T) {
+	tests := []struct {
+		name   string
+		values []any
+		count  int
+		want   []store.Bucket
+	}{
+		{"even", []any{int64(1), int64(2), int64(3), int64(4)}, 2,
+			[]store.Bucket{{Min: int64(1), Max: int64(3), Count: 2}, {Min: int64(3), Max: int64(4), Count: 2}}},
+		{"round half up", []any{int64(1), int64(2), int64(3), int64(4), int64(5)}, 2,
+			[]store.Bucket{{Min: int64(1), Max: int64(4), Count: 3}, {Min: int64(4), Max: int64(5), Count: 2}}},
+		{"last bucket takes the rest", []any{int64(1), int64(2), int64(3), int64(4), int64(5), int64(6), int64(7)}, 3,
+			[]store.Bucket{{Min: int64(1), Max: int64(3), Count: 2}, {Min: int64(3), Max: int64(5), Count: 2}, {Min: int64(5), Max: int64(7), Count: 3}}},
+		{"equal values stay together", []any{int64(1), int64(2), int64(2), int64(2), int64(3)}, 2,
+			[]store.Bucket{{Min: int64(1), Max: int64(3), Count: 4}, {Min: int64(3), Max: int64(3), Count: 1}}},
+		{"fewer buckets than asked", []any{int64(1), int64(1), int64(1)}, 3,
+			[]store.Bucket{{Min: int64(1), Max: int64(1), Count: 3}}},
+		{"more buckets than values", []any{int64(5), int64(1)}, 10,
+			[]store.Bucket{{Min: int64(1), Max: int64(5), Count: 1}, {Min: int64(5), Max: int64(5), Count: 1}}},
+		{"nulls left out", []any{nil, nil, 2.5, int64(1)}, 1,
+			[]store.Bucket{{Min: int64(1), Max: 2.5, Count: 2}}},
+		{"only nulls", []any{nil}, 2, []store.Bucket{}},
+		{"strings", []any{"b", "a", "c"}, 2,
+			[]store.Bucket{{Min: "a", Max: "c", Count: 2}, {Min: "c", Max: "c", Count: 1}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := openTest(t)
+			c := &schema.Collection{Name: "g", Attrs: map[string]*schema.Type{"v": {Kind: schema.Any}}}
+			if err := s.Sync(t.Context(), c); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range tt.values {
+				if err := s.Insert(t.Context(), c, map[string]any{"_id": oid.New(), "v": v}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, err := s.Read(t.Context(), c, &query.Query{Group: []query.Group{{By: "v", Count: tt.count}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Groups["v"]; !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("buckets %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSortKey checks limp_sortkey's order against MongoDB's: null <
+// numbers < strings < objects < arrays < booleans, arrays by their least
+// element ascending and greatest descending, an empty array first.
+func TestSortKey(t *testing.T) {
+	asc := []string{`[]`, `null`, `-1.5`, `[0,"z"]`, `1`, `1.5`, `"1"`, `"a"`, `"ab"`, `{"a":1}`, `[[1]]`, `false`, `true`}
+	desc := []string{`true`, `false`, `[[1]]`, `{"a":1}`, `[0,"z"]`, `"ab"`, `"a"`, `"1"`, `1.5`, `1`, `-1.5`, `null`, `[]`}
+	key := func(js string, d bool) []byte {
+		v, err := jsonv.Parse([]byte(js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sortKey(v, nil, d)
+	}
+	for _, tt := range []struct {
+		order []string
+		desc  bool
+	}{{asc, false}, {desc, true}} {
+		got := slices.Clone(tt.order)
+		slices.Reverse(got)
+		slices.SortStableFunc(got, func(a, b string) int {
+			c := strings.Compare(string(key(a, tt.desc)), string(key(b, tt.desc)))
+			if tt.desc {
+				c = -c
+			}
+			return c
+		})
+		if !slices.Equal(got, tt.order) {
+			t.Errorf("desc=%v: order %v, want %v", tt.desc, got, tt.order)
+		}
+	}
+	// Paths through lists: every element's value, a missing one as null.
+	doc, _ := jsonv.Parse([]byte(`{"items":[{"q":3},{"q":[7,1]},{}],"d":{"x":"s"}}`))
+	for _, tt := range []struct {
+		path string
+		desc bool
+		want []byte
+	}{
+		{"items.q", false, []byte{rankNull}},
+		{"items.q", true, appendSortFloat([]byte{rankNumber}, 7)},
+		{"items.0.q", false, appendSortFloat([]byte{rankNumber}, 3)},
+		{"items.5.q", false, []byte{rankNull}},
+		{"d.x", false, []byte{rankString, 's'}},
+		{"d.y", false, []byte{rankNull}},
+		{"d.x.z", true, []byte{rankNull}},
+	} {
+		if got := sortKey(doc, strings.Split(tt.path, "."), tt.desc); !slices.Equal(got, tt.want) {
+			t.Errorf("%s desc=%v: key %v, want %v", tt.path, tt.desc, got, tt.want)
+		}
+	}
+}
+
+// FuzzSortKey checks that no stored JSON or path makes sortKey panic, and
+// that an array's ascending key is never above any of its elements' keys
+// (nor its descending key below).
+func FuzzSortKey(f *testing.F) {
+	for _, s := range []string{`null`, `[]`, `[1,"a",true]`, `{"a":[{"b":2},{}]}`, `[[1],{"x":null}]`, `-0.0`, `"\u0000"`} {
+		f.Add([]byte(s), "a.b", false)
+		f.Add([]byte(s), "", true)
+	}
+	f.Fuzz(func(t *testing.T, js []byte, path string, desc bool) {
+		v, err := jsonv.Parse(js)
+		if err != nil {
+			return
+		}
+		var segs []string
+		if path != "" {
+			segs = strings.Split(path, ".")
+		}
+		k := sortKey(v, segs, desc)
+		if len(k) == 0 {
+			t.Fatalf("empty key for %s %q", js, path)
+		}
+		l, ok := v.([]any)
+		if !ok || len(segs) > 0 {
+			return
+		}
+		for _, e := range l {
+			ek := encodeSortValue(e)
+			if !desc && string(k) > string(ek) || desc && string(k) < string(ek) {
+				t.Fatalf("%s: key %v beyond element %v", js, k, ek)
+			}
+		}
+	})
+}
+
+// TestMatchExpr pins how a `$search` string becomes an FTS5 query.
+func TestMatchExpr(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"red apple", `"red" OR "apple"`},
+		{`"red apple" pie`, `"red apple"`},
+		{`"a b" "c"`, `"a b" AND "c"`},
+		{`apple -banana`, `("apple") NOT ("banana")`},
+		{`apple -"green pear" -x-y`, `("apple") NOT ("green pear" OR "x" OR "y")`},
+		{`pre-owned`, `"pre" OR "owned"`},
+		{`-apple`, ``},
+		{`"unclosed phrase`, `"unclosed phrase"`},
+		{`""  -  "" *`, ``},
+		{`NEAR( pear* "pear" ^x`, `"pear"`},
+		{`a"b"c`, `"b"`},
+		{`تفاحة`, `"تفاحة"`},
+		{"", ""},
+	} {
+		if got := matchExpr(tt.in); got != tt.want {
+			t.Errorf("matchExpr(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestArithmetic checks $add and $multiply: ints stay ints, an int64
+// overflow is an error, a float operand makes a float.
+func TestArithmetic(t *testing.T) {
+	const maxI, minI = int64(math.MaxInt64), int64(math.MinInt64)
+	for _, tt := range []struct {
+		cur, by any
+		mul     bool
+		want    any // nil: an error
+	}{
+		{int64(2), int64(3), false, int64(5)},
+		{nil, int64(3), true, int64(0)},
+		{nil, 2.5, false, 2.5},
+		{int64(2), 0.5, true, 1.0},
+		{maxI, int64(1), false, nil},
+		{minI, int64(-1), false, nil},
+		{maxI, int64(-1), false, maxI - 1},
+		{minI, int64(-1), true, nil},
+		{int64(-1), minI, true, nil},
+		{int64(1) << 32, int64(1) << 31, true, nil},
+		{int64(1) << 31, int64(1) << 31, true, int64(1) << 62},
+		{maxI, int64(0), true, int64(0)},
+		{"x", int64(1), false, nil},
+		{int64(1), "x", false, nil},
+	} {
+		got, err := arithmetic(tt.cur, tt.by, tt.mul)
+		if tt.want == nil {
+			if err == nil {
+				t.Errorf("%v op(mul=%v) %v = %v, want an error", tt.cur, tt.mul, tt.by, got)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%v op(mul=%v) %v = %v, %v; want %v", tt.cur, tt.mul, tt.by, got, err, tt.want)
+		}
+	}
+}
