@@ -711,6 +711,9 @@ func TestCollectFiles(t *testing.T) {
 	if n := walkCount(t, s.blobs); n != 2 {
 		t.Fatalf("%d blobs, want 2", n)
 	}
+	// Contents younger than the grace (UploadTimeout, 1 ms here) are kept:
+	// let it pass so the refused upload is collectable.
+	time.Sleep(20 * time.Millisecond)
 	n, err := s.app.CollectFiles(context.Background(), 0)
 	if err != nil || n != 1 {
 		t.Fatalf("CollectFiles = %d, %v; want 1", n, err)
