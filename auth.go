@@ -325,7 +325,6 @@ func (a *App) userPreUpdate(ctx context.Context, c *Call) (*Result, error) {
 			return nil, err
 		}
 		if !ok {
-			a.recordAuthFailure(c.RemoteAddr, "user:"+id.Hex())
 			return nil, users.Error(403, "INVALID_CURRENT_HASH", "The current credentials are wrong.")
 		}
 		a.clearAuthFailures(c.RemoteAddr, "user:"+id.Hex())
@@ -425,7 +424,6 @@ func (a *App) auth(ctx context.Context, c *Call) (*Result, error) {
 		return nil, err
 	}
 	if !ok || user == nil {
-		a.recordAuthFailure(c.RemoteAddr, account)
 		return nil, NewError(403, CodeInvalidCreds, "Wrong auth credentials.")
 	}
 	a.clearAuthFailures(c.RemoteAddr, account)
@@ -443,7 +441,6 @@ func (a *App) auth(ctx context.Context, c *Call) (*Result, error) {
 		}
 		member := slices.ContainsFunc(groups, func(g any) bool { return slices.Contains(s.Groups, g.(oid.ID)) })
 		if !member && !slices.Contains(s.Privileges["*"], "*") {
-			a.recordAuthFailure(c.RemoteAddr, account)
 			return nil, NewError(403, CodeInvalidCreds, "Wrong auth credentials.")
 		}
 	}
@@ -510,13 +507,11 @@ func (a *App) reauth(ctx context.Context, c *Call) (*Result, error) {
 		return nil, err
 	}
 	if len(res.Docs) == 0 {
-		a.recordAuthFailure(c.RemoteAddr, "session:"+sid.Hex())
 		return nil, NewError(403, CodeInvalidSession, "Session is invalid.")
 	}
 	doc := res.Docs[0]
 	stored, _ := doc["token_hash"].(string)
 	if token == "" || subtle.ConstantTimeCompare([]byte(tokenDigest(token)), []byte(stored)) != 1 {
-		a.recordAuthFailure(c.RemoteAddr, "session:"+sid.Hex())
 		return nil, NewError(403, CodeInvalidReauthHash, "Reauth token hash invalid.")
 	}
 	if g := c.Query.Values("groups"); len(g) > 0 {

@@ -112,14 +112,10 @@ func (c *claims) doc() M {
 // its decoded payload. The protected header must name alg HS256 and may
 // carry typ and nothing else the server would have to understand (crit,
 // b64, jku, ...). It is the hot path of every call, so it does the
-// work directly with crypto/hmac; FuzzVerifyHS256 checks it accepts
-// exactly what jws.VerifyCompactFast (jwx) accepts.
-func verifyHS256(token string, key []byte) ([]byte, error) {
-	return verifyHS256Into(token, key, nil)
-}
-
-// verifyHS256Into is verifyHS256 decoding the payload into dst's storage.
-func verifyHS256Into(token string, key []byte, dst []byte) ([]byte, error) {
+// work directly with crypto/hmac; FuzzVerifyHS256 checks it never
+// accepts what jws.VerifyCompactFast (jwx) refuses. The payload is
+// decoded into dst's storage when it is large enough.
+func verifyHS256(token string, key []byte, dst []byte) ([]byte, error) {
 	h, rest, ok1 := strings.Cut(token, ".")
 	p, sig, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.Contains(sig, ".") {
@@ -175,15 +171,11 @@ func decodeB64(s string, dst []byte) ([]byte, error) {
 }
 
 // verifyToken checks a call's compact JWS against key (HS256 only) and its
-// registered claims, and returns the payload's call fields.
-func verifyToken(token string, key []byte, now time.Time) (*claims, error) {
-	return verifyTokenInto(token, key, now, nil)
-}
-
-// verifyTokenInto is verifyToken decoding the payload into buf's storage
-// (the claims keep no reference to it).
-func verifyTokenInto(token string, key []byte, now time.Time, buf []byte) (*claims, error) {
-	payload, err := verifyHS256Into(token, key, buf)
+// registered claims, and returns the payload's call fields. The payload
+// is decoded into buf's storage (nil: a new buffer); the claims keep no
+// reference to it.
+func verifyToken(token string, key []byte, now time.Time, buf []byte) (*claims, error) {
+	payload, err := verifyHS256(token, key, buf)
 	if err != nil {
 		return nil, err
 	}

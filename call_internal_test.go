@@ -13,21 +13,21 @@ const specToken = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJjYWxsX2lkIjoiYTFiMmMz
 
 func TestVerifySpecToken(t *testing.T) {
 	key := []byte(DefaultAnonToken)
-	cl, err := verifyToken(specToken, key, time.Unix(1578220001, 0))
+	cl, err := verifyToken(specToken, key, time.Unix(1578220001, 0), nil)
 	if err != nil {
 		t.Fatalf("spec example rejected: %v", err)
 	}
 	if cl.endpoint != "conn/verify" || cl.callID != "a1b2c3" || cl.doc()["app"] != "my_web_app" {
 		t.Fatalf("claims = %+v", cl)
 	}
-	if _, err := verifyToken(specToken, key, time.Unix(1578306400, 0)); err == nil {
+	if _, err := verifyToken(specToken, key, time.Unix(1578306400, 0), nil); err == nil {
 		t.Fatal("token accepted at its exp")
 	}
-	if _, err := verifyToken(specToken, []byte("other"), time.Unix(1578220001, 0)); err == nil {
+	if _, err := verifyToken(specToken, []byte("other"), time.Unix(1578220001, 0), nil); err == nil {
 		t.Fatal("token accepted with the wrong key")
 	}
 	tampered := specToken[:len(specToken)-2] + "xx"
-	if _, err := verifyToken(tampered, key, time.Unix(1578220001, 0)); err == nil {
+	if _, err := verifyToken(tampered, key, time.Unix(1578220001, 0), nil); err == nil {
 		t.Fatal("tampered signature accepted")
 	}
 }
@@ -78,7 +78,7 @@ func FuzzDecodeFrame(f *testing.F) {
 			}
 			return
 		}
-		cl, err := verifyToken(fr.token, key, now)
+		cl, err := verifyToken(fr.token, key, now, nil)
 		if err == nil && cl == nil {
 			t.Fatal("verifyToken returned neither claims nor error")
 		}
@@ -105,7 +105,7 @@ func BenchmarkVerifyToken(b *testing.B) {
 	now := time.Unix(1578220001, 0)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := verifyToken(specToken, key, now); err != nil {
+		if _, err := verifyToken(specToken, key, now, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -138,7 +138,7 @@ func FuzzVerifyHS256(f *testing.F) {
 		if k == nil {
 			k = key
 		}
-		ours, err := verifyHS256(token, k)
+		ours, err := verifyHS256(token, k, nil)
 		if err != nil {
 			return
 		}
@@ -163,12 +163,12 @@ func TestVerifyHS256AgainstJWX(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = verifyHS256(string(tok), key)
+		_, err = verifyHS256(string(tok), key, nil)
 		if (err == nil) != (alg == jwa.HS256()) {
 			t.Errorf("%s: err = %v", alg, err)
 		}
 	}
-	if _, err := verifyHS256(specToken, []byte("")); err == nil {
+	if _, err := verifyHS256(specToken, []byte(""), nil); err == nil {
 		t.Error("empty key accepted")
 	}
 }

@@ -188,6 +188,11 @@ func runConformance(t *testing.T, data string) {
 			}
 		})
 	}
+	// LIMP's legacy object form still works.
+	r0 := must(t, c.call("citem/read", json.RawMessage(`{"status": {"val": "a"}, "n": {"val": 1, "oper": "$gt"}}`), nil))
+	if got := names(r0); !slices.Equal(got, []string{"i3"}) {
+		t.Fatalf("legacy query = %v, want [i3]", got)
+	}
 	// $extn: the reference is expanded by default, kept as an id with
 	// $extn false.
 	r := must(t, c.call("citem/read", []any{map[string]any{"name": "i1"}}, nil))

@@ -301,7 +301,7 @@ func (c *conn) prepare(data []byte) *Call {
 		return nil
 	}
 	sess := c.session.Load()
-	cl, err := verifyTokenInto(f.token, []byte(sess.token), time.Now(), c.payloadBuf)
+	cl, err := verifyToken(f.token, []byte(sess.token), time.Now(), c.payloadBuf)
 	if err != nil {
 		c.replyErr(errInvalidToken, f.callID, "")
 		c.closeIfUnverified()

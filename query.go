@@ -138,51 +138,20 @@ func (q *Query) MarshalJSON() ([]byte, error) {
 }
 
 // parse parses the query against a module's attrs into the store form.
+// A legacy object-form query is converted to steps and parsed with the
+// steps appended to it (permission modifiers), whose specials then win:
+// the last occurrence of a special counts.
 func (q *Query) parse(m *Module) (*query.Query, error) {
-	if q.legacy == nil {
-		pq, err := query.Parse(q.steps, m.coll)
-		return pq, m.queryError(err)
+	steps := q.steps
+	if q.legacy != nil {
+		legacy, err := query.Legacy(q.legacy)
+		if err != nil {
+			return nil, m.queryError(err)
+		}
+		steps = append(legacy, q.steps...)
 	}
-	// A legacy object-form query, possibly extended by permission steps:
-	// parse both and AND them; specials in the steps win.
-	pq, err := query.Parse(q.legacy, m.coll)
-	if err != nil || len(q.steps) == 0 {
-		return pq, m.queryError(err)
-	}
-	ext, err := query.Parse(q.steps, m.coll)
-	if err != nil {
-		return nil, m.queryError(err)
-	}
-	pq.Filter = query.AndFilter(pq.Filter, ext.Filter)
-	steps := &Query{steps: q.steps}
-	if _, ok := steps.Special("$search"); ok {
-		pq.Search = ext.Search
-	}
-	if _, ok := steps.Special("$sort"); ok {
-		pq.Sort = ext.Sort
-	}
-	if _, ok := steps.Special("$skip"); ok {
-		pq.Skip = ext.Skip
-	}
-	if _, ok := steps.Special("$limit"); ok {
-		pq.Limit = ext.Limit
-	}
-	if _, ok := steps.Special("$attrs"); ok {
-		pq.Attrs = ext.Attrs
-	}
-	if _, ok := steps.Special("$group"); ok {
-		pq.Group = ext.Group
-	}
-	if _, ok := steps.Special("$geo_near"); ok {
-		pq.GeoNear = ext.GeoNear
-	}
-	if _, ok := steps.Special("$extn"); ok {
-		pq.Extn = ext.Extn
-	}
-	if _, ok := steps.Special("$soft"); ok {
-		pq.Soft = ext.Soft
-	}
-	return pq, nil
+	pq, err := query.Parse(steps, m.coll)
+	return pq, m.queryError(err)
 }
 
 // queryError turns a parser error into a 400 <PKG>_<MODULE>_INVALID_QUERY.

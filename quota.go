@@ -117,10 +117,6 @@ func (a *App) checkThrottle(ip, account string) error {
 	return nil
 }
 
-// recordAuthFailure notes a failed attempt. Attempts are already counted
-// by checkThrottle; this hook keeps the failure paths explicit.
-func (a *App) recordAuthFailure(ip, account string) {}
-
 // clearAuthFailures forgets the account's attempts and gives the IP its
 // attempt back after a success.
 func (a *App) clearAuthFailures(ip, account string) {

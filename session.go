@@ -256,15 +256,11 @@ func (a *App) resolveMod(ctx context.Context, c *Call, v any) (any, error) {
 		}
 		return out, nil
 	case []M:
-		out := make([]any, len(x))
+		l := make([]any, len(x))
 		for i, e := range x {
-			r, err := a.resolveMod(ctx, c, e)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = r
+			l[i] = e
 		}
-		return out, nil
+		return a.resolveMod(ctx, c, l)
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
