@@ -42,7 +42,7 @@ type conn struct {
 	closeStatus websocket.StatusCode
 	closeReason string
 
-	uploads *uploads
+	uploads atomic.Pointer[uploads] // created by the first upload
 
 	// frameBuf and payloadBuf are kept by the reader goroutine across
 	// the chunks of a file upload (megabytes each), and let go otherwise.
@@ -262,8 +262,8 @@ loop:
 	c.cancel()
 	_ = c.ws.Close(status, reason)
 	<-readerDone
-	if c.uploads != nil {
-		c.uploads.discardAll()
+	if u := c.uploads.Load(); u != nil {
+		u.discardAll()
 	}
 }
 

@@ -372,22 +372,19 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// uploadsInit guards the lazy creation of conn.uploads (conn's serve loop
-// reads the field only after every call has returned).
-var uploadsInit sync.Mutex
-
 // getUploads returns the connection's uploads, created if create is set;
-// nil if there are none.
+// nil if there are none. It runs on every call, so it takes no lock.
 func (c *conn) getUploads(create bool) *uploads {
-	uploadsInit.Lock()
-	defer uploadsInit.Unlock()
-	if c.uploads == nil && create {
-		u := &uploads{}
-		u.timer = time.AfterFunc(time.Hour, u.sweep)
-		u.timer.Stop()
-		c.uploads = u
+	if u := c.uploads.Load(); u != nil || !create {
+		return u
 	}
-	return c.uploads
+	u := &uploads{}
+	u.timer = time.AfterFunc(time.Hour, u.sweep)
+	u.timer.Stop()
+	if c.uploads.CompareAndSwap(nil, u) {
+		return u
+	}
+	return c.uploads.Load() // another call created it first
 }
 
 // upload handles one file/upload chunk (spec §9.1). Chunks of a file must

@@ -191,8 +191,8 @@ func uploadConn(t *testing.T, cfg Config) (*conn, *blob.Disk) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if c.uploads != nil {
-			c.uploads.discardAll()
+		if u := c.uploads.Load(); u != nil {
+			u.discardAll()
 		}
 		a.closeFiles()
 	})
@@ -463,7 +463,7 @@ func TestUploadAbandoned(t *testing.T) {
 		if store.TempFiles() != 1 {
 			t.Fatalf("temp files = %d, want 1", store.TempFiles())
 		}
-		c.uploads.discardAll()
+		c.uploads.Load().discardAll()
 		if store.TempFiles() != 0 {
 			t.Fatalf("temp files = %d after disconnect", store.TempFiles())
 		}
