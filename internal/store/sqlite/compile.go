@@ -550,7 +550,7 @@ func isWhole(v any) bool {
 // value and, when it is an array, its elements.
 func (b *builder) walk(t target, path string, pred, whole func(leaf) string) (string, error) {
 	if path == "_id" {
-		return pred(leaf{val: t.id, typ: "'text'"}), nil
+		return pred(leaf{val: t.id, typ: "'text'", text: true}), nil
 	}
 	segs, err := splitPath(path)
 	if err != nil {
@@ -757,7 +757,7 @@ func (b *builder) eq(l leaf, v any) string {
 		}
 		return "(" + l.typ + " IN ('integer', 'real') AND " + l.val + " = " + b.arg(x) + ")"
 	case string:
-		if l.typ == "'text'" || l.text {
+		if l.text {
 			return "(" + l.val + " = " + b.arg(x) + ")"
 		}
 		return "(" + l.typ + " = 'text' AND " + l.val + " = " + b.arg(x) + ")"
@@ -794,7 +794,7 @@ func (b *builder) in(l leaf, vals []any) string {
 	if len(strs) == 1 {
 		parts = append(parts, b.eq(l, strs[0]))
 	} else if len(strs) > 1 {
-		if l.typ == "'text'" || l.text {
+		if l.text {
 			parts = append(parts, "("+l.val+" IN "+list(strs)+")")
 		} else {
 			parts = append(parts, "("+l.typ+" = 'text' AND "+l.val+" IN "+list(strs)+")")
@@ -845,7 +845,7 @@ func (b *builder) cmp(l leaf, op query.Op, v any) string {
 		}
 		return "(" + l.typ + " IN ('integer', 'real') AND " + l.val + " " + o + " " + b.arg(x) + ")"
 	case string:
-		if l.typ == "'text'" || l.text {
+		if l.text {
 			return "(" + l.val + " " + o + " " + b.arg(x) + ")"
 		}
 		return "(" + l.typ + " = 'text' AND " + l.val + " " + o + " " + b.arg(x) + ")"
