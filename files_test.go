@@ -698,7 +698,9 @@ func TestFilesHTTPUpload(t *testing.T) {
 }
 
 func TestCollectFiles(t *testing.T) {
-	s := startFiles(t, Config{UploadTimeout: time.Millisecond})
+	// The grace is at least UploadTimeout; it must also leave time to
+	// attach the kept upload before it expires.
+	s := startFiles(t, Config{UploadTimeout: time.Second})
 	c := s.client(t)
 	keep := pngBytes(t, 3, 3)
 	upload(t, c, "cover", 0, "k.png", "image/png", keep)
@@ -711,9 +713,9 @@ func TestCollectFiles(t *testing.T) {
 	if n := walkCount(t, s.blobs); n != 2 {
 		t.Fatalf("%d blobs, want 2", n)
 	}
-	// Contents younger than the grace (UploadTimeout, 1 ms here) are kept:
+	// Contents younger than the grace (UploadTimeout, 1 s here) are kept:
 	// let it pass so the refused upload is collectable.
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(1100 * time.Millisecond)
 	n, err := s.app.CollectFiles(context.Background(), 0)
 	if err != nil || n != 1 {
 		t.Fatalf("CollectFiles = %d, %v; want 1", n, err)
