@@ -201,10 +201,9 @@ func Compile(c *schema.Collection, q *query.Query) (Pipeline, error) {
 		if g.Count < 1 {
 			return p, fmt.Errorf("compile $group: count %d for %q is not positive", g.Count, g.By)
 		}
-		// Null and missing values are left out of the buckets, as the
-		// embedded store does ($bucketAuto would give them a bucket).
+		// $bucketAuto counts a missing value as null, the lowest: the
+		// counts add up to the total (the embedded store does the same).
 		p.Groups = append(p.Groups, GroupPipeline{By: g.By, Stages: concat(p.Match, []bson.D{
-			{{Key: "$match", Value: bson.D{{Key: g.By, Value: bson.D{{Key: "$ne", Value: nil}}}}}},
 			{{Key: "$bucketAuto", Value: bson.D{
 				{Key: "groupBy", Value: "$" + g.By},
 				{Key: "buckets", Value: int32(min(g.Count, math.MaxInt32))},

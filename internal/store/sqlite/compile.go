@@ -10,7 +10,6 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/limp-go/limp/internal/jsonv"
 	"github.com/limp-go/limp/internal/oid"
 	"github.com/limp-go/limp/internal/query"
 	"github.com/limp-go/limp/internal/schema"
@@ -63,13 +62,19 @@ func (p *Compiled) Count() (string, []any) {
 }
 
 // Group returns the statement computing the buckets of g, MongoDB's
-// $bucketAuto (without granularity) over the non-null values at g.By of
-// the matching documents: with n values and N = g.Count buckets, each
-// bucket takes round(n/N) values (at least 1) in ascending order, then
-// every further value equal to its last one (a value never spans two
-// buckets); the N-th bucket takes everything left, so there may be fewer
-// than N buckets. It returns rows (min, max, count), in order; Read sets
-// each bucket's max to the next bucket's min, as MongoDB does.
+// $bucketAuto (without granularity) over the values at g.By of the
+// matching documents, a missing value counting as null (the lowest): with
+// n values and N = g.Count buckets, each bucket takes round(n/N) values
+// (at least 1) in ascending BSON order, then every further value equal to
+// its last one (a value never spans two buckets); the N-th bucket takes
+// everything left, so there may be fewer than N buckets. It returns rows
+// (min, max, count), in order; Read sets each bucket's max to the next
+// bucket's min, as MongoDB does. A path the schema declares scalar (see
+// groupPlain) yields SQL values; any other path (LIST, DICT, ANY, through
+// a LIST, undeclared) yields JSON texts (NULL for missing) of the value
+// MongoDB's "$path" expression gives, ordered by their bsonorder key, so
+// lists and objects bucket as whole values (element by element, field by
+// field, numbers as numbers).
 //
 // The statement groups the values (d: each distinct value, its count and
 // the count of smaller values), then finds where each bucket starts with a
@@ -81,18 +86,20 @@ func (p *Compiled) Group(c *schema.Collection, g query.Group) (string, []any, er
 	if g.Count < 1 {
 		return "", nil, fmt.Errorf("$group count %d for %q is not positive", g.Count, g.By)
 	}
-	val, err := scalarExpr(c, "doc", "id", g.By)
+	key, rep, err := groupExprs(c, g.By)
 	if err != nil {
 		return "", nil, fmt.Errorf("$group: %w", err)
 	}
+	in := " FROM d AS x WHERE x.cb >= e.lo AND (e.hi IS NULL OR x.cb < e.hi)"
 	sql := "WITH RECURSIVE k(n) AS (SELECT ?), " +
-		"d(v, c, cb) AS MATERIALIZED (SELECT v, count(*), sum(count(*)) OVER (ORDER BY v) - count(*) FROM (SELECT " + val +
-		" AS v FROM " + p.From + " WHERE " + p.Where + ") WHERE v IS NOT NULL GROUP BY v), " +
+		"d(v, j, c, cb) AS MATERIALIZED (SELECT v, min(j), count(*), sum(count(*)) OVER (ORDER BY v) - count(*) FROM (SELECT " + key +
+		" AS v, " + rep + " AS j FROM " + p.From + " WHERE " + p.Where + ") GROUP BY v), " +
 		"sz(s, n) AS MATERIALIZED (SELECT max(1, CAST(round(CAST(sum(d.c) AS REAL) / k.n) AS INTEGER)), k.n FROM d, k), " +
 		"r(b, lo) AS (SELECT 0, 0 UNION ALL SELECT r.b + 1, (SELECT min(d.cb) FROM d WHERE d.cb >= r.lo + sz.s) " +
 		"FROM r, sz WHERE r.lo IS NOT NULL AND r.b + 1 < sz.n), " +
 		"e(b, lo, hi) AS (SELECT b, lo, lead(lo) OVER (ORDER BY b) FROM r WHERE lo IS NOT NULL) " +
-		"SELECT min(d.v), max(d.v), sum(d.c) FROM e JOIN d ON d.cb >= e.lo AND (e.hi IS NULL OR d.cb < e.hi) GROUP BY e.b ORDER BY e.b"
+		"SELECT (SELECT x.j FROM d AS x WHERE x.cb = e.lo), (SELECT x.j" + in + " ORDER BY x.cb DESC LIMIT 1), " +
+		"(SELECT sum(x.c)" + in + ") FROM e WHERE EXISTS (SELECT 1 FROM d) ORDER BY e.b"
 	args := append([]any{int64(min(g.Count, math.MaxInt32))}, p.Args...)
 	return sql, args, nil
 }
@@ -719,7 +726,7 @@ func jsonPath(segs []string, kinds []*schema.Type) string {
 }
 
 // sqlValue converts a canonical value to what is bound or compared: oid.ID
-// as hex, lists and objects as their JSON text (wrapped in jsonText).
+// as hex, lists and objects as their bsonorder key (wrapped in wholeKey).
 func sqlValue(v any) any {
 	switch x := v.(type) {
 	case oid.ID:
@@ -727,17 +734,15 @@ func sqlValue(v any) any {
 	case int:
 		return int64(x)
 	case []any, map[string]any:
-		b, err := jsonv.Marshal(x)
-		if err != nil {
-			return jsonText("")
-		}
-		return jsonText(b)
+		return wholeKey(valKey(x))
 	}
 	return v
 }
 
-// jsonText is a list or object operand, compared as JSON text.
-type jsonText string
+// wholeKey is a list or object operand: its bsonorder key, compared with
+// limp_valkey of the stored value, so that numbers compare as numbers at
+// every depth (2 == 2.0), as in MongoDB.
+type wholeKey []byte
 
 func (b *builder) eq(l leaf, v any) string {
 	switch x := v.(type) {
@@ -761,11 +766,8 @@ func (b *builder) eq(l leaf, v any) string {
 			return "(" + l.val + " = " + b.arg(x) + ")"
 		}
 		return "(" + l.typ + " = 'text' AND " + l.val + " = " + b.arg(x) + ")"
-	case jsonText:
-		if x == "" {
-			return "0"
-		}
-		return "(" + l.typ + " IN ('array', 'object') AND " + l.val + " = " + b.arg(string(x)) + ")"
+	case wholeKey:
+		return "(" + l.typ + " IN ('array', 'object') AND limp_valkey(" + l.val + ") = " + b.arg([]byte(x)) + ")"
 	}
 	return "0"
 }

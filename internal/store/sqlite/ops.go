@@ -342,9 +342,18 @@ func (s *Store) group(ctx context.Context, db querier, c *schema.Collection, p *
 	}
 	defer rows.Close()
 	t := c.Lookup(g.By)
+	plain := groupPlain(c, g.By)
+	var bad error
 	conv := func(v any) any {
 		if b, ok := v.([]byte); ok {
 			v = string(b)
+		}
+		if js, ok := v.(string); ok && !plain {
+			x, err := jsonv.Parse([]byte(js))
+			if err != nil {
+				bad = err
+			}
+			v = x
 		}
 		if t != nil && t.Kind == schema.Bool {
 			if n, ok := v.(int64); ok {
@@ -367,6 +376,9 @@ func (s *Store) group(ctx context.Context, db querier, c *schema.Collection, p *
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
+	}
+	if bad != nil {
+		return nil, fmt.Errorf("decode bucket bound: %w", bad)
 	}
 	for i := range bs {
 		if i+1 < len(bs) {

@@ -593,8 +593,10 @@ func testGroup(t *testing.T, s store.Store) {
 	c, id := seed(t, s)
 	res := read(t, s, c, &query.Query{Limit: 1, Group: []query.Group{{By: "n", Count: 2}, {By: "ref", Count: 5}, {By: "title", Count: 2}}})
 	want := map[string][]store.Bucket{
-		"n":     {{Min: int64(1), Max: int64(3), Count: 2}, {Min: int64(3), Max: int64(10), Count: 2}},
-		"ref":   {{Min: id[5], Max: id[6], Count: 1}, {Min: id[6], Max: id[6], Count: 1}},
+		// A missing or null value is null, the lowest (MongoDB's
+		// $bucketAuto): the counts add up to the total.
+		"n":     {{Min: nil, Max: int64(3), Count: 3}, {Min: int64(3), Max: int64(10), Count: 2}},
+		"ref":   {{Min: nil, Max: id[5], Count: 3}, {Min: id[5], Max: id[6], Count: 1}, {Min: id[6], Max: id[6], Count: 1}},
 		"title": {{Min: "alpha", Max: "epsilon", Count: 3}, {Min: "epsilon", Max: "gamma", Count: 2}},
 	}
 	if !reflect.DeepEqual(res.Groups, want) {
