@@ -125,11 +125,17 @@ func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
 		}
 		f := ftsName(c.Name)
 		p.From = b.table + " JOIN " + f + " ON " + f + ".rowid = " + b.table + ".rowid"
-		m := matchExpr(q.Search)
+		m, phrases, negated := searchSQL(q.Search)
 		if m == "" {
 			where = append(where, "0")
 		} else {
 			where = append(where, f+" MATCH "+b.arg(m))
+			for _, ph := range phrases {
+				where = append(where, "instr("+f+".raw, "+b.arg(ph)+") > 0")
+			}
+			for _, ph := range negated {
+				where = append(where, "instr("+f+".raw, "+b.arg(ph)+") = 0")
+			}
 		}
 		order = append(order, "bm25("+f+")")
 	}
@@ -195,79 +201,6 @@ func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
 		p.Offset = q.Skip
 	}
 	return p, nil
-}
-
-// matchExpr turns a client `$search` string into an FTS5 query with
-// MongoDB $text semantics: words match any of them; a "quoted phrase"
-// must be present (several phrases: all of them), the words then only
-// rank; a word or phrase after "-" excludes the documents holding it; a
-// search with nothing but exclusions matches nothing. Words are runs of
-// letters and digits, each emitted as a quoted FTS5 string, so no FTS5
-// syntax passes through. "" means the search matches nothing.
-func matchExpr(s string) string {
-	var terms, phrases, nots []string
-	isWord := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }
-	// phrase renders the words of s as one FTS5 phrase ("" if none).
-	phrase := func(s string) string {
-		ws := strings.FieldsFunc(s, func(r rune) bool { return !isWord(r) })
-		if len(ws) == 0 {
-			return ""
-		}
-		return `"` + strings.Join(ws, " ") + `"`
-	}
-	for i := 0; i < len(s); {
-		neg := s[i] == '-' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t' || s[i-1] == '\n')
-		j := i
-		if neg {
-			j++
-		}
-		if j < len(s) && s[j] == '"' {
-			end := strings.IndexByte(s[j+1:], '"')
-			var body string
-			if end < 0 {
-				body, i = s[j+1:], len(s)
-			} else {
-				body, i = s[j+1:j+1+end], j+2+end
-			}
-			if p := phrase(body); p != "" {
-				if neg {
-					nots = append(nots, p)
-				} else {
-					phrases = append(phrases, p)
-				}
-			}
-			continue
-		}
-		end := strings.IndexAny(s[j:], " \t\n\"")
-		if end < 0 {
-			end = len(s) - j
-		}
-		if end == 0 { // a space, or a quote right after a word
-			i = j + 1
-			continue
-		}
-		for _, w := range strings.FieldsFunc(s[j:j+end], func(r rune) bool { return !isWord(r) }) {
-			if neg {
-				nots = append(nots, `"`+w+`"`)
-			} else {
-				terms = append(terms, `"`+w+`"`)
-			}
-		}
-		i = j + end
-	}
-	var pos string
-	switch {
-	case len(phrases) > 0:
-		pos = strings.Join(phrases, " AND ")
-	case len(terms) > 0:
-		pos = strings.Join(terms, " OR ")
-	default:
-		return ""
-	}
-	if len(nots) > 0 {
-		return "(" + pos + ") NOT (" + strings.Join(nots, " OR ") + ")"
-	}
-	return pos
 }
 
 // builder accumulates the WHERE clause's arguments.
@@ -533,8 +466,10 @@ func (b *builder) condOn(t target, c *query.Cond) (string, error) {
 		if _, err := compileRegex(s); err != nil {
 			return "", err
 		}
+		// The value crosses into Go as JSON text (json_quote), so that a
+		// string holding NUL arrives whole.
 		return b.walk(t, c.Path, func(l leaf) string {
-			return "(" + l.typ + " = 'text' AND limp_regexp(" + b.arg(s) + ", " + l.val + "))"
+			return "(" + l.typ + " = 'text' AND limp_regexp(" + b.arg(s) + ", json_quote(" + l.val + ")))"
 		}, nil)
 	}
 	return "", fmt.Errorf("unknown operator %d", c.Op)

@@ -194,20 +194,24 @@ func (s *Store) syncFTS(ctx context.Context, q querier, c *schema.Collection) er
 		_, err := q.ExecContext(ctx, "DELETE FROM limp_meta WHERE key = ?", key)
 		return err
 	}
-	want := strings.Join(c.Search, ",")
+	want := ftsVersion + strings.Join(c.Search, ",")
 	var have string
 	err := q.QueryRowContext(ctx, "SELECT value FROM limp_meta WHERE key = ?", key).Scan(&have)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	if _, err := q.ExecContext(ctx, "CREATE VIRTUAL TABLE IF NOT EXISTS "+f+" USING fts5(content, tokenize = 'unicode61 remove_diacritics 2')"); err != nil {
-		return fmt.Errorf("create full-text table: %w", err)
-	}
 	if have == want {
+		if _, err := q.ExecContext(ctx, "CREATE VIRTUAL TABLE IF NOT EXISTS "+f+ftsColumns); err != nil {
+			return fmt.Errorf("create full-text table: %w", err)
+		}
 		return nil
 	}
-	if _, err := q.ExecContext(ctx, "DELETE FROM "+f); err != nil {
+	// Another layout or other attrs: rebuild the table.
+	if _, err := q.ExecContext(ctx, "DROP TABLE IF EXISTS "+f); err != nil {
 		return err
+	}
+	if _, err := q.ExecContext(ctx, "CREATE VIRTUAL TABLE "+f+ftsColumns); err != nil {
+		return fmt.Errorf("create full-text table: %w", err)
 	}
 	rows, err := q.QueryContext(ctx, "SELECT rowid, doc FROM "+tableName(c.Name)+" WHERE deleted = 0")
 	if err != nil {
@@ -215,7 +219,7 @@ func (s *Store) syncFTS(ctx context.Context, q querier, c *schema.Collection) er
 	}
 	type entry struct {
 		rowid int64
-		text  string
+		text  ftsEntry
 	}
 	var todo []entry
 	for rows.Next() {
@@ -238,7 +242,7 @@ func (s *Store) syncFTS(ctx context.Context, q querier, c *schema.Collection) er
 		return err
 	}
 	for _, e := range todo {
-		if _, err := q.ExecContext(ctx, "INSERT INTO "+f+" (rowid, content) VALUES (?, ?)", e.rowid, e.text); err != nil {
+		if _, err := q.ExecContext(ctx, ftsInsert(c), e.rowid, e.text.terms, e.text.raw); err != nil {
 			return err
 		}
 	}
@@ -401,7 +405,7 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 	type row struct {
 		id      string
 		body    []byte
-		text    string
+		text    ftsEntry
 		deleted bool
 	}
 	rows := make([]row, len(docs))
@@ -428,7 +432,7 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 				if err != nil {
 					return err
 				}
-				if _, err := q.ExecContext(ctx, "INSERT INTO "+ftsName(c.Name)+" (rowid, content) VALUES (?, ?)", rowid, r.text); err != nil {
+				if _, err := q.ExecContext(ctx, ftsInsert(c), rowid, r.text.terms, r.text.raw); err != nil {
 					return err
 				}
 			}
@@ -532,7 +536,8 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 				if _, err := db.ExecContext(ctx, "DELETE FROM "+f+" WHERE rowid = ?", m.rowid); err != nil {
 					return err
 				}
-				if _, err := db.ExecContext(ctx, "INSERT INTO "+f+" (rowid, content) VALUES (?, ?)", m.rowid, searchText(c, doc)); err != nil {
+				e := searchText(c, doc)
+				if _, err := db.ExecContext(ctx, ftsInsert(c), m.rowid, e.terms, e.raw); err != nil {
 					return err
 				}
 			}

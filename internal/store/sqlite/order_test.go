@@ -165,25 +165,35 @@ func FuzzSortKey(f *testing.F) {
 	})
 }
 
-// TestMatchExpr pins how a `$search` string becomes an FTS5 query.
-func TestMatchExpr(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"red apple", `"red" OR "apple"`},
-		{`"red apple" pie`, `"red apple"`},
-		{`"a b" "c"`, `"a b" AND "c"`},
-		{`apple -banana`, `("apple") NOT ("banana")`},
-		{`apple -"green pear" -x-y`, `("apple") NOT ("green pear" OR "x" OR "y")`},
-		{`pre-owned`, `"pre" OR "owned"`},
-		{`-apple`, ``},
-		{`"unclosed phrase`, `"unclosed phrase"`},
-		{`""  -  "" *`, ``},
-		{`NEAR( pear* "pear" ^x`, `"pear"`},
-		{`a"b"c`, `"b"`},
-		{`تفاحة`, `"تفاحة"`},
-		{"", ""},
+// TestSearchSQL pins how a `$search` string becomes an FTS5 query and
+// phrase conditions (MongoDB's $text parsing, internal/textsearch).
+func TestSearchSQL(t *testing.T) {
+	for _, tt := range []struct {
+		in, want         string
+		phrases, negated []string
+	}{
+		{"red apple", `"red" OR "apple"`, nil, nil},
+		{`"red apple" pie`, `"red" OR "apple" OR "pie"`, []string{"red apple"}, nil},
+		{`"a b" "c"`, `"a" OR "b" OR "c"`, []string{"a b", "c"}, nil},
+		{`apple -banana`, `("apple") NOT ("banana")`, nil, nil},
+		{`apple -"green pear" -x-y`, `("apple") NOT ("x" OR "y")`, nil, []string{"green pear"}},
+		{`pre-owned`, `"pre" OR "owned"`, nil, nil},
+		{`-apple`, ``, nil, nil},
+		{`"unclosed phrase`, `"unclosed" OR "phrase"`, nil, nil},
+		{`""  -  "" *`, ``, nil, nil},
+		{`NEAR( pear* "pear" ^x`, `"near" OR "pear" OR "x"`, []string{"pear"}, nil},
+		{"a\x00b c", `"a"`, nil, nil},
+		{`a"b"c`, `"a" OR "b" OR "c"`, []string{"b"}, nil},
+		{`تفاحة`, `"تفاحة"`, nil, nil},
+		{`Crème BRÛLÉE`, `"creme" OR "brulee"`, nil, nil},
+		{`مَكْتَبَة`, `"مكتبة"`, nil, nil},
+		{`ПРИВЕТ Ёлка`, `"привет" OR "елка"`, nil, nil},
+		{`東京タワー`, `"東京タワ"`, nil, nil},
+		{"", "", nil, nil},
 	} {
-		if got := matchExpr(tt.in); got != tt.want {
-			t.Errorf("matchExpr(%q) = %q, want %q", tt.in, got, tt.want)
+		got, ph, neg := searchSQL(tt.in)
+		if got != tt.want || !slices.Equal(ph, tt.phrases) || !slices.Equal(neg, tt.negated) {
+			t.Errorf("searchSQL(%q) = %q %q %q, want %q %q %q", tt.in, got, ph, neg, tt.want, tt.phrases, tt.negated)
 		}
 	}
 }

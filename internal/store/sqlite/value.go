@@ -27,7 +27,7 @@ const deletedField = "__deleted"
 var registerOnce sync.Once
 
 // registerFuncs registers the SQL functions the compiled queries use:
-// limp_regexp(pattern, value), limp_distance(lng1, lat1, lng2, lat2) and
+// limp_regexp(pattern, json_quote(value)), limp_distance(lng1, lat1, lng2, lat2) and
 // limp_sortkey(json, rest, desc), limp_valkey(json) and
 // limp_exprval(json, rest).
 func registerFuncs() {
@@ -74,13 +74,23 @@ func regexpFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, e
 	if !ok {
 		return nil, fmt.Errorf("limp_regexp: pattern is %T", args[0])
 	}
-	var s string
+	// The value is the JSON text of a string (json_quote): SQL text
+	// reaching a Go function stops at its first NUL.
+	var js []byte
 	switch v := args[1].(type) {
 	case string:
-		s = v
+		js = []byte(v)
 	case []byte:
-		s = string(v)
+		js = v
 	default:
+		return int64(0), nil
+	}
+	jv, err := jsonv.Parse(js)
+	if err != nil {
+		return nil, fmt.Errorf("limp_regexp: %w", err)
+	}
+	s, ok := jv.(string)
+	if !ok {
 		return int64(0), nil
 	}
 	re, err := compileRegex(p)
@@ -299,14 +309,14 @@ func projectPath(src, dst map[string]any, segs []string) {
 	}
 }
 
-// searchText is the text the FTS table indexes for doc: the string values
-// at c.Search paths (every value of a LOCALE attr), one per line.
-func searchText(c *schema.Collection, doc map[string]any) string {
+// searchText is what the FTS table holds for doc (see ftsEntry), from the
+// string values at c.Search paths (every value of a LOCALE attr).
+func searchText(c *schema.Collection, doc map[string]any) ftsEntry {
 	var parts []string
 	for _, p := range c.Search {
 		collectStrings(doc, strings.Split(p, "."), &parts)
 	}
-	return strings.Join(parts, "\n")
+	return newFTSEntry(parts)
 }
 
 func collectStrings(v any, segs []string, out *[]string) {
