@@ -37,11 +37,12 @@ func Fold(s string) string {
 	if isASCIILower(s) {
 		return s
 	}
-	d := norm.NFD.String(s)
+	// Invalid UTF-8 (which BSON cannot hold) is dropped first.
+	d := norm.NFD.String(strings.ToValidUTF8(s, ""))
 	var b strings.Builder
 	b.Grow(len(d))
 	for _, r := range d {
-		if r == utf8.RuneError || unicode.Is(unicode.Diacritic, r) {
+		if unicode.Is(unicode.Diacritic, r) {
 			continue
 		}
 		b.WriteRune(foldRune(r))
