@@ -667,7 +667,7 @@ func (a *App) changeGroups(ctx context.Context, c *Call, add bool) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	if len(updated) == 0 {
+	if len(updated.Matched) == 0 {
 		return nil, users.Error(400, "INVALID_USER", "User is invalid.")
 	}
 	return OK("Updated 1 docs.", M{"count": int64(1), "docs": []any{M{"_id": uid}}}), nil

@@ -339,11 +339,12 @@ func (a *App) update(ctx context.Context, c *Call) (*Result, error) {
 			return nil, m.Error(400, CodeMultiDuplicate, "Update call query has more than one doc as results. This would result in duplication.")
 		}
 	}
-	ids, err := a.store.Update(ctx, m.coll, q, u)
+	res, err := a.store.Update(ctx, m.coll, q, u)
 	if err != nil {
 		return nil, m.storeError(err)
 	}
-	return OK(fmt.Sprintf("Updated %d docs.", len(ids)), M{"count": int64(len(ids)), "docs": idDocs(ids)}), nil
+	// count is MongoDB's modifiedCount, docs the matched ids (spec §8.5).
+	return OK(fmt.Sprintf("Updated %d docs.", res.Modified), M{"count": res.Modified, "docs": idDocs(res.Matched)}), nil
 }
 
 func idDocs(ids []ID) []any {

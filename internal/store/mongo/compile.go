@@ -78,6 +78,12 @@ func concat(a, b []bson.D) []bson.D {
 // Compile compiles q over collection c into an aggregation pipeline. It is
 // pure and deterministic: the same input always yields the same stages.
 func Compile(c *schema.Collection, q *query.Query) (Pipeline, error) {
+	return compile(c, q, false)
+}
+
+// compile is Compile; purge selects soft-deleted documents too (a hard
+// delete): the first $match has no soft-delete guard.
+func compile(c *schema.Collection, q *query.Query, purge bool) (Pipeline, error) {
 	if q == nil {
 		q = &query.Query{}
 	}
@@ -117,6 +123,9 @@ func Compile(c *schema.Collection, q *query.Query) (Pipeline, error) {
 	}
 
 	first := bson.D{{Key: deletedField, Value: bson.D{{Key: "$ne", Value: true}}}}
+	if purge {
+		first = bson.D{}
+	}
 	if q.Search != "" {
 		first = append(first, bson.E{Key: "$text", Value: bson.D{{Key: "$search", Value: q.Search}}})
 	}

@@ -439,11 +439,16 @@ func writeDoc(d map[string]any) (bson.D, error) {
 // matchIDs returns the ids of the documents q selects, in q's order, at
 // most q.Limit of them.
 func (s *Store) matchIDs(ctx context.Context, c *schema.Collection, q *query.Query) ([]bson.ObjectID, error) {
+	return s.selectIDs(ctx, c, q, false)
+}
+
+// selectIDs is matchIDs; purge selects soft-deleted documents too.
+func (s *Store) selectIDs(ctx context.Context, c *schema.Collection, q *query.Query, purge bool) ([]bson.ObjectID, error) {
 	if q == nil {
 		q = &query.Query{}
 	}
 	sel := &query.Query{Filter: q.Filter, Search: q.Search, Sort: q.Sort, Limit: q.Limit, GeoNear: q.GeoNear}
-	p, err := Compile(c, sel)
+	p, err := compile(c, sel, purge)
 	if err != nil {
 		return nil, err
 	}
@@ -479,8 +484,9 @@ func byIDs(ids []bson.ObjectID) bson.D {
 	return bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}
 }
 
-// Update applies u to the documents q selects, in one transaction.
-func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) ([]oid.ID, error) {
+// Update applies u to the documents q selects, in one transaction; the
+// modified count is MongoDB's modifiedCount.
+func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) (*store.UpdateResult, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -489,21 +495,26 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 		return nil, fmt.Errorf("update %s: %w", c.Name, err)
 	}
 	var ids []bson.ObjectID
+	var modified int64
 	err = s.inTx(ctx, func(ctx context.Context) error {
 		var err error
 		if ids, err = s.matchIDs(ctx, c, q); err != nil || len(ids) == 0 || upd == nil {
 			return err
 		}
-		_, err = s.db.Collection(c.Name).UpdateMany(ctx, byIDs(ids), upd)
+		res, err := s.db.Collection(c.Name).UpdateMany(ctx, byIDs(ids), upd)
+		if err == nil {
+			modified = res.ModifiedCount
+		}
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", c.Name, dupError(c, err))
 	}
-	return toOIDs(ids), nil
+	return &store.UpdateResult{Matched: toOIDs(ids), Modified: modified}, nil
 }
 
-// Delete removes (hard) or marks deleted (soft) the documents q selects.
+// Delete removes (hard: live and soft-deleted documents alike, a purge)
+// or marks deleted (soft: live documents) the documents q selects.
 func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query, hard bool) ([]oid.ID, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -511,7 +522,7 @@ func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query
 	var ids []bson.ObjectID
 	err := s.inTx(ctx, func(ctx context.Context) error {
 		var err error
-		if ids, err = s.matchIDs(ctx, c, q); err != nil || len(ids) == 0 {
+		if ids, err = s.selectIDs(ctx, c, q, hard); err != nil || len(ids) == 0 {
 			return err
 		}
 		coll := s.db.Collection(c.Name)

@@ -109,12 +109,21 @@ func ftsName(name string) string   { return quoteIdent("f_" + name) }
 
 // Compile compiles q over collection c. It is pure and deterministic.
 func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
+	return compile(c, q, false)
+}
+
+// compile is Compile; purge selects soft-deleted documents too (a hard
+// delete).
+func compile(c *schema.Collection, q *query.Query, purge bool) (*Compiled, error) {
 	if q == nil {
 		q = &query.Query{}
 	}
 	b := &builder{c: c, table: tableName(c.Name), multikey: multikeyPaths(c)}
 	p := &Compiled{Table: b.table, From: b.table, Limit: -1}
 	where := []string{b.table + ".deleted = 0"}
+	if purge {
+		where[0] = "1"
+	}
 	var order []string
 	if q.Search != "" && q.GeoNear != nil {
 		return nil, errors.New("compile query: $search and $geo_near cannot be combined")

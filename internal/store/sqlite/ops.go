@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -213,7 +214,7 @@ func (s *Store) syncFTS(ctx context.Context, q querier, c *schema.Collection) er
 	if _, err := q.ExecContext(ctx, "CREATE VIRTUAL TABLE "+f+ftsColumns); err != nil {
 		return fmt.Errorf("create full-text table: %w", err)
 	}
-	rows, err := q.QueryContext(ctx, "SELECT rowid, doc FROM "+tableName(c.Name)+" WHERE deleted = 0")
+	rows, err := q.QueryContext(ctx, "SELECT rowid, doc FROM "+tableName(c.Name))
 	if err != nil {
 		return err
 	}
@@ -415,7 +416,7 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 			return fmt.Errorf("insert into %s: document %d: %w", c.Name, i, err)
 		}
 		rows[i] = row{id: id.Hex(), body: body, deleted: d[deletedField] == true}
-		if len(c.Search) > 0 && !rows[i].deleted {
+		if len(c.Search) > 0 {
 			rows[i].text = searchText(c, d)
 		}
 	}
@@ -427,7 +428,7 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 			if err != nil {
 				return dupError(c, err)
 			}
-			if len(c.Search) > 0 && !r.deleted {
+			if len(c.Search) > 0 {
 				rowid, err := res.LastInsertId()
 				if err != nil {
 					return err
@@ -454,11 +455,16 @@ type match struct {
 // matches selects the documents q.Filter matches, at most q.Limit in
 // q.Sort order.
 func (s *Store) matches(ctx context.Context, c *schema.Collection, q *query.Query, withDoc bool) ([]match, error) {
+	return s.selectRows(ctx, c, q, withDoc, false)
+}
+
+// selectRows is matches; purge selects soft-deleted documents too.
+func (s *Store) selectRows(ctx context.Context, c *schema.Collection, q *query.Query, withDoc, purge bool) ([]match, error) {
 	if q == nil {
 		q = &query.Query{}
 	}
 	sel := &query.Query{Filter: q.Filter, Search: q.Search, Sort: q.Sort, Limit: q.Limit, GeoNear: q.GeoNear}
-	p, err := Compile(c, sel)
+	p, err := compile(c, sel, purge)
 	if err != nil {
 		return nil, err
 	}
@@ -495,12 +501,14 @@ func ids(ms []match) []oid.ID {
 	return out
 }
 
-// Update applies u to the matching documents atomically.
-func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) ([]oid.ID, error) {
+// Update applies u to the matching documents atomically; a document the
+// update leaves as it was is not written (nor counted modified).
+func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) (*store.UpdateResult, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
 	var out []oid.ID
+	var modified int64
 	t := tableName(c.Name)
 	err := s.Tx(ctx, func(ctx context.Context) error {
 		ms, err := s.matches(ctx, c, q, true)
@@ -521,6 +529,10 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 			if !ok {
 				return fmt.Errorf("stored document %s is %T", m.id, v)
 			}
+			before, err := jsonv.Marshal(doc)
+			if err != nil {
+				return fmt.Errorf("document %s: %w", m.id, err)
+			}
 			if err := applyUpdate(doc, u); err != nil {
 				return fmt.Errorf("document %s: %w", m.id, err)
 			}
@@ -528,6 +540,10 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 			if err != nil {
 				return fmt.Errorf("document %s: %w", m.id, err)
 			}
+			if bytes.Equal(body, before) {
+				continue // unchanged: MongoDB neither writes nor counts it
+			}
+			modified++
 			if _, err := db.ExecContext(ctx, "UPDATE "+t+" SET doc = ? WHERE rowid = ?", string(body), m.rowid); err != nil {
 				return dupError(c, err)
 			}
@@ -547,10 +563,11 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", c.Name, err)
 	}
-	return out, nil
+	return &store.UpdateResult{Matched: out, Modified: modified}, nil
 }
 
-// Delete removes (hard) or marks deleted (soft) the matching documents.
+// Delete removes (hard: live and soft-deleted documents alike, a purge)
+// or marks deleted (soft: live documents) the matching documents.
 func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query, hard bool) ([]oid.ID, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -558,7 +575,7 @@ func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query
 	var out []oid.ID
 	t := tableName(c.Name)
 	err := s.Tx(ctx, func(ctx context.Context) error {
-		ms, err := s.matches(ctx, c, q, false)
+		ms, err := s.selectRows(ctx, c, q, false, hard)
 		if err != nil || len(ms) == 0 {
 			return err
 		}
@@ -581,7 +598,9 @@ func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query
 		if _, err := db.ExecContext(ctx, stmt, list.String()); err != nil {
 			return err
 		}
-		if len(c.Search) > 0 {
+		// The full-text table covers soft-deleted documents too (as
+		// MongoDB's text index), so that a purge can $search them.
+		if len(c.Search) > 0 && hard {
 			if _, err := db.ExecContext(ctx, "DELETE FROM "+ftsName(c.Name)+in, list.String()); err != nil {
 				return err
 			}

@@ -245,7 +245,7 @@ func testNested(t *testing.T, s store.Store) {
 			Add:    map[string]any{"lines.0.qty": int64(1)},
 			Append: map[string]store.Append{"addr.owners": {Values: []any{a, a}, Unique: true}},
 		})
-		if err != nil || !slices.Equal(got, ids(1)) {
+		if err != nil || !slices.Equal(got.Matched, ids(1)) || got.Modified != 1 {
 			t.Fatalf("update: %v %v", got, err)
 		}
 		want := map[string]any{

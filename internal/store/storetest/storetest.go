@@ -39,6 +39,7 @@ func Run(t *testing.T, open Opener) {
 		{"Duplicate", testDuplicate},
 		{"Update", testUpdate},
 		{"UpdateLimit", testUpdateLimit},
+		{"UpdateModified", testUpdateModified},
 		{"Delete", testDelete},
 		{"Tx", testTx},
 		{"Group", testGroup},
@@ -403,8 +404,8 @@ func testUpdate(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got, []oid.ID{id[0]}) {
-		t.Errorf("updated ids %v", got)
+	if !slices.Equal(got.Matched, []oid.ID{id[0]}) || got.Modified != 1 {
+		t.Errorf("updated ids %v, modified %d", got.Matched, got.Modified)
 	}
 	res := read(t, s, c, byID)
 	want := map[string]any{
@@ -460,11 +461,46 @@ func testUpdate(t *testing.T, s store.Store) {
 		t.Errorf("update was not atomic: %v", got)
 	}
 	// Nothing matching: no ids, no error; an empty update returns the matches.
-	if got, err := s.Update(ctx, c, cond("title", query.Eq, "nope"), &store.Update{Set: map[string]any{"n": int64(1)}}); err != nil || len(got) != 0 {
+	if got, err := s.Update(ctx, c, cond("title", query.Eq, "nope"), &store.Update{Set: map[string]any{"n": int64(1)}}); err != nil || len(got.Matched) != 0 || got.Modified != 0 {
 		t.Errorf("update nothing: %v %v", got, err)
 	}
-	if got, err := s.Update(ctx, c, cond("n", query.Eq, int64(10)), &store.Update{}); err != nil || !slices.Equal(got, []oid.ID{id[4]}) {
+	if got, err := s.Update(ctx, c, cond("n", query.Eq, int64(10)), &store.Update{}); err != nil || !slices.Equal(got.Matched, []oid.ID{id[4]}) || got.Modified != 0 {
 		t.Errorf("empty update: %v %v", got, err)
+	}
+}
+
+// testUpdateModified checks the modified count (MongoDB's modifiedCount):
+// documents an update leaves as they were are matched, not modified.
+func testUpdateModified(t *testing.T, s store.Store) {
+	c, id := seed(t, s)
+	ctx := t.Context()
+	all := &query.Query{Sort: []query.Sort{{Path: "_id"}}}
+	for _, tt := range []struct {
+		name     string
+		q        *query.Query
+		u        *store.Update
+		modified int64
+	}{
+		{"same value", cond("_id", query.Eq, id[0]), &store.Update{Set: map[string]any{"title": "alpha"}}, 0},
+		{"same value twice", cond("_id", query.Eq, id[0]), &store.Update{Set: map[string]any{"title": "alpha2"}}, 1},
+		{"then again", cond("_id", query.Eq, id[0]), &store.Update{Set: map[string]any{"title": "alpha2"}}, 0},
+		{"some of them", all, &store.Update{Set: map[string]any{"n": int64(10)}}, 4},
+		{"all the same now", all, &store.Update{Set: map[string]any{"n": int64(10)}}, 0},
+		{"another number kind", cond("_id", query.Eq, id[1]), &store.Update{Set: map[string]any{"n": 10.0}}, 1},
+		{"add zero", cond("_id", query.Eq, id[2]), &store.Update{Add: map[string]any{"n": int64(0)}}, 0},
+		{"multiply by one", cond("_id", query.Eq, id[2]), &store.Update{Mul: map[string]any{"n": int64(1)}}, 0},
+		{"unset missing", all, &store.Update{Unset: []string{"nothere"}}, 0},
+		{"append present unique", cond("_id", query.Eq, id[0]), &store.Update{Append: map[string]store.Append{"tags": {Values: []any{"a"}, Unique: true}}}, 0},
+		{"remove absent", cond("_id", query.Eq, id[0]), &store.Update{Remove: map[string][]any{"tags": {"nope"}}}, 0},
+		{"remove present", cond("_id", query.Eq, id[0]), &store.Update{Remove: map[string][]any{"tags": {"a"}}}, 1},
+	} {
+		got, err := s.Update(ctx, c, tt.q, tt.u)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got.Modified != tt.modified || len(got.Matched) == 0 {
+			t.Errorf("%s: modified %d of %d matched, want %d", tt.name, got.Modified, len(got.Matched), tt.modified)
+		}
 	}
 }
 
@@ -474,7 +510,7 @@ func testUpdateLimit(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []oid.ID{id[4], id[2]}; !slices.Equal(got, want) {
+	if want := []oid.ID{id[4], id[2]}; !slices.Equal(got.Matched, want) {
 		t.Errorf("updated %v, want %v", got, want)
 	}
 	if got := readIDs(t, s, c, cond("top", query.Eq, true)); !slices.Equal(got, []oid.ID{id[4], id[2]}) {
@@ -492,18 +528,25 @@ func testDelete(t *testing.T, s store.Store) {
 	if got := readIDs(t, s, c, nil); !slices.Equal(got, []oid.ID{id[3], id[1], id[0]}) {
 		t.Errorf("after soft delete: %v", got)
 	}
-	if got, err := s.Update(ctx, c, cond("_id", query.Eq, id[4]), &store.Update{Set: map[string]any{"n": int64(0)}}); err != nil || len(got) != 0 {
+	if got, err := s.Update(ctx, c, cond("_id", query.Eq, id[4]), &store.Update{Set: map[string]any{"n": int64(0)}}); err != nil || len(got.Matched) != 0 {
 		t.Errorf("update of soft-deleted: %v %v", got, err)
 	}
+	if got, err := s.Delete(ctx, c, cond("_id", query.Eq, id[4]), false); err != nil || len(got) != 0 {
+		t.Errorf("soft delete of soft-deleted: %v %v", got, err)
+	}
+	// A hard delete purges: it removes soft-deleted documents too.
+	if got, err := s.Delete(ctx, c, cond("_id", query.Eq, id[4]), true); err != nil || !slices.Equal(got, []oid.ID{id[4]}) {
+		t.Errorf("purge of soft-deleted: %v %v", got, err)
+	}
 	if got, err := s.Delete(ctx, c, cond("_id", query.Eq, id[4]), true); err != nil || len(got) != 0 {
-		t.Errorf("delete of soft-deleted: %v %v", got, err)
+		t.Errorf("purge of purged: %v %v", got, err)
 	}
 	got, err = s.Delete(ctx, c, &query.Query{Sort: []query.Sort{{Path: "n"}}, Limit: 1}, true)
 	if err != nil || !slices.Equal(got, []oid.ID{id[3]}) {
 		t.Errorf("limited hard delete: %v %v", got, err)
 	}
 	got, err = s.Delete(ctx, c, nil, true)
-	if err != nil || !slices.Equal(got, []oid.ID{id[1], id[0]}) {
+	if err != nil || !slices.Equal(got, []oid.ID{id[2], id[1], id[0]}) {
 		t.Errorf("hard delete all: %v %v", got, err)
 	}
 	if res := read(t, s, c, nil); res.Total != 0 || len(res.Docs) != 0 {
@@ -670,6 +713,11 @@ func testSearch(t *testing.T, s store.Store) {
 	}
 	if got := readIDs(t, s, c, &query.Query{Search: "pear"}); len(got) != 0 {
 		t.Errorf("stale search entry: %v", got)
+	}
+	// A purge (hard delete) by search reaches the soft-deleted document.
+	got, err := s.Delete(ctx, c, &query.Query{Search: "apple", Filter: cond("n", query.Lte, int64(2)).Filter}, true)
+	if err != nil || !slices.Contains(got, id[0]) {
+		t.Errorf("purge by search: %v %v", got, err)
 	}
 }
 
