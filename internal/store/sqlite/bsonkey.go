@@ -15,10 +15,14 @@ import (
 // keys exactly when MongoDB finds them equal (numbers as numbers at every
 // depth), and keys order bytewise as MongoDB orders the values. It backs
 // whole-array and whole-object equality and `$group` on non-scalar paths.
+//
+// SQLite may evaluate it on a value that is no JSON text (a number, a
+// plain string) even behind a json_type guard: it answers NULL then, which
+// equals nothing.
 func valKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 	v, err := parseJSONArg(args[0])
 	if err != nil {
-		return nil, fmt.Errorf("limp_valkey: %w", err)
+		return nil, nil
 	}
 	return bsonorder.Key(v), nil
 }

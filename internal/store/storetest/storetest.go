@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"Join", testJoin},
 		{"Access", testAccess},
 		{"Nested", testNested},
+		{"MongoRead", testMongoRead},
 		{"Geo", testGeo},
 		{"Cancelled", testCancelled},
 	}
