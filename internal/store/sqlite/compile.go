@@ -614,6 +614,9 @@ func sortExpr(c *schema.Collection, path string, desc bool) (string, error) {
 	if desc {
 		d = "1"
 	}
+	if code := typeCode(c.Attrs[segs[0]]); code != "" {
+		d += ", " + sqlString(code) // IDs rank as ObjectIds
+	}
 	return "limp_sortkey(doc -> '" + jsonPath(segs[:1], nil) + "', '" + strings.Join(segs[1:], ".") + "', " + d + ")", nil
 }
 

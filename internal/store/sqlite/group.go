@@ -54,7 +54,27 @@ func groupExprs(c *schema.Collection, path string) (key, rep string, err error) 
 		return "", "", err
 	}
 	rep = "limp_exprval(doc -> '" + jsonPath(segs[:1], nil) + "', " + sqlString(strings.Join(segs[1:], ".")) + ")"
+	if code := typeCode(groupType(c, path)); code != "" {
+		return "limp_valkey(" + rep + ", " + sqlString(code) + ")", rep, nil // IDs rank as ObjectIds
+	}
 	return "limp_valkey(" + rep + ")", rep, nil
+}
+
+// groupType is the type of the value MongoDB's "$path" expression yields:
+// the declared type at path, inside one LIST per LIST the path crosses
+// (nil when unknown).
+func groupType(c *schema.Collection, path string) *schema.Type {
+	t := c.Lookup(path)
+	if t == nil {
+		return nil
+	}
+	segs := strings.Split(path, ".")
+	for i := len(segs) - 1; i >= 1; i-- {
+		if u := c.Lookup(strings.Join(segs[:i], ".")); u != nil && u.Kind == schema.List {
+			t = &schema.Type{Kind: schema.List, Items: []*schema.Type{t}}
+		}
+	}
+	return t
 }
 
 // exprValFunc is limp_exprval(json, rest): the JSON text of the value

@@ -346,7 +346,7 @@ func (s *Store) group(ctx context.Context, db querier, c *schema.Collection, p *
 		return nil, err
 	}
 	defer rows.Close()
-	t := c.Lookup(g.By)
+	t := groupType(c, g.By)
 	plain := groupPlain(c, g.By)
 	var bad error
 	conv := func(v any) any {

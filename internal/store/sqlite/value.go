@@ -28,14 +28,15 @@ var registerOnce sync.Once
 
 // registerFuncs registers the SQL functions the compiled queries use:
 // limp_regexp(pattern, json_quote(value)), limp_distance(lng1, lat1, lng2, lat2) and
-// limp_sortkey(json, rest, desc), limp_valkey(json) and
+// limp_sortkey(json, rest, desc[, type]), limp_valkey(json[, type]) and
 // limp_exprval(json, rest).
 func registerFuncs() {
 	registerOnce.Do(func() {
 		sqlite.MustRegisterDeterministicScalarFunction("limp_regexp", 2, regexpFunc)
 		sqlite.MustRegisterDeterministicScalarFunction("limp_distance", 4, distanceFunc)
-		sqlite.MustRegisterDeterministicScalarFunction("limp_sortkey", 3, sortKeyFunc)
-		sqlite.MustRegisterDeterministicScalarFunction("limp_valkey", 1, valKeyFunc)
+		// Variadic: modernc registers one arity per name.
+		sqlite.MustRegisterDeterministicScalarFunction("limp_sortkey", -1, sortKeyFunc)
+		sqlite.MustRegisterDeterministicScalarFunction("limp_valkey", -1, valKeyFunc)
 		sqlite.MustRegisterDeterministicScalarFunction("limp_exprval", 2, exprValFunc)
 	})
 }
@@ -668,10 +669,15 @@ func unsetPath(doc map[string]any, p string) {
 // it sorts before null (bsonorder's ranks start above it).
 const rankEmpty = 1
 
-// sortKeyFunc is limp_sortkey(json, rest, desc): the sort key, as a BLOB
-// that orders bytewise, of the value at the dotted path rest inside json
-// (the JSON text of a top-level attr, NULL when missing). See sortKey.
+// sortKeyFunc is limp_sortkey(json, rest, desc[, type]): the sort key, as
+// a BLOB that orders bytewise, of the value at the dotted path rest inside
+// json (the JSON text of a top-level attr, NULL when missing), IDs ranked
+// as ObjectIds where the attr's type code places them (see typeCode). See
+// sortKey.
 func sortKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	if len(args) != 3 && len(args) != 4 {
+		return nil, fmt.Errorf("limp_sortkey: %d arguments", len(args))
+	}
 	var v any
 	switch x := args[0].(type) {
 	case nil:
@@ -696,6 +702,10 @@ func sortKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, 
 		segs = strings.Split(rest, ".")
 	}
 	desc, _ := args[2].(int64)
+	if len(args) > 3 {
+		code, _ := args[3].(string)
+		v = convertIDs(typeOfCode(code), v)
+	}
 	return sortKey(v, segs, desc != 0), nil
 }
 

@@ -28,6 +28,7 @@ func MongoRead() *schema.Collection {
 				"label": str, "score": {Kind: schema.Any}}}}},
 			"s":    str,
 			"body": str,
+			"own":  {Kind: schema.Dict, Fields: map[string]*schema.Type{"a": {Kind: schema.ID}, "b": str}},
 		},
 		Search: []string{"body"},
 	}
