@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/limp-go/limp/internal/jsonv"
 	"github.com/limp-go/limp/internal/oid"
 	"github.com/limp-go/limp/internal/query"
 	"github.com/limp-go/limp/internal/schema"
@@ -673,7 +674,8 @@ func jsonPath(segs []string, kinds []*schema.Type) string {
 }
 
 // sqlValue converts a canonical value to what is bound or compared: oid.ID
-// as hex, lists and objects as their bsonorder key (wrapped in wholeKey).
+// as hex, lists and objects holding a number as their bsonorder key
+// (wholeKey), other lists and objects as their JSON text (jsonText).
 func sqlValue(v any) any {
 	switch x := v.(type) {
 	case oid.ID:
@@ -681,15 +683,49 @@ func sqlValue(v any) any {
 	case int:
 		return int64(x)
 	case []any, map[string]any:
+		if !hasNumber(x, 0) {
+			if b, err := jsonv.Marshal(normalize(x)); err == nil {
+				return jsonText(b)
+			}
+		}
 		return wholeKey(valKey(x))
 	}
 	return v
 }
 
-// wholeKey is a list or object operand: its bsonorder key, compared with
-// limp_valkey of the stored value, so that numbers compare as numbers at
-// every depth (2 == 2.0), as in MongoDB.
+// wholeKey is a list or object operand holding a number: its bsonorder
+// key, compared with limp_valkey of the stored value, so that numbers
+// compare as numbers at every depth (2 == 2.0), as in MongoDB.
 type wholeKey []byte
+
+// jsonText is a list or object operand without numbers: equal values then
+// have equal canonical JSON texts (both sides written by jsonv), so the
+// text compares in SQL, without a Go call per row.
+type jsonText string
+
+// hasNumber reports whether v holds a number at any depth.
+func hasNumber(v any, depth int) bool {
+	if depth > 64 {
+		return true
+	}
+	switch x := v.(type) {
+	case int, int64, float64:
+		return true
+	case []any:
+		for _, e := range x {
+			if hasNumber(e, depth+1) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if hasNumber(e, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 func (b *builder) eq(l leaf, v any) string {
 	switch x := v.(type) {
@@ -713,6 +749,8 @@ func (b *builder) eq(l leaf, v any) string {
 			return "(" + l.val + " = " + b.arg(x) + ")"
 		}
 		return "(" + l.typ + " = 'text' AND " + l.val + " = " + b.arg(x) + ")"
+	case jsonText:
+		return "(" + l.typ + " IN ('array', 'object') AND " + l.val + " = " + b.arg(string(x)) + ")"
 	case wholeKey:
 		return "(" + l.typ + " IN ('array', 'object') AND limp_valkey(" + l.val + ") = " + b.arg([]byte(x)) + ")"
 	}
