@@ -646,6 +646,26 @@ func testGroup(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(res.Groups, want) {
 		t.Errorf("groups\ngot  %v\nwant %v", res.Groups, want)
 	}
+	// A LIST of ID buckets by whole lists; its bounds hold oid.IDs.
+	res = read(t, s, c, &query.Query{Group: []query.Group{{By: "refs", Count: 10}}})
+	var sum int64
+	for _, b := range res.Groups["refs"] {
+		sum += b.Count
+		for _, v := range []any{b.Min, b.Max} {
+			l, ok := v.([]any)
+			if v != nil && !ok {
+				t.Errorf("refs bucket bound %#v is not a list", v)
+			}
+			for _, e := range l {
+				if _, ok := e.(oid.ID); !ok {
+					t.Errorf("refs bucket bound %#v holds a %T", v, e)
+				}
+			}
+		}
+	}
+	if sum != res.Total || len(res.Groups["refs"]) < 2 {
+		t.Errorf("refs buckets %v, total %d", res.Groups["refs"], res.Total)
+	}
 	res = read(t, s, c, &query.Query{Filter: cond("n", query.Gt, int64(1)).Filter, Group: []query.Group{{By: "n", Count: 1}}})
 	if want := []store.Bucket{{Min: int64(2), Max: int64(10), Count: 3}}; !reflect.DeepEqual(res.Groups["n"], want) {
 		t.Errorf("filtered group %v, want %v", res.Groups["n"], want)
