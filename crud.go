@@ -58,7 +58,7 @@ func (a *App) convertCtx() *convertCtx {
 
 func (a *App) read(ctx context.Context, c *Call) (*Result, error) {
 	m := c.Module
-	q, err := c.Query.parse(m)
+	q, err := a.parseQuery(ctx, c, c.Query)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +66,7 @@ func (a *App) read(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	stripSecrets(m, res.Docs)
 	if c.skip&skipExtn == 0 {
 		if err := a.expand(ctx, c, m, q.Extn, res.Docs, 0); err != nil {
 			return nil, err
@@ -321,7 +322,7 @@ func (a *App) update(ctx context.Context, c *Call) (*Result, error) {
 	if u.Empty() {
 		return OK("Nothing to update.", M{}), nil
 	}
-	q, err := c.Query.parse(m)
+	q, err := a.parseQuery(ctx, c, c.Query)
 	if err != nil {
 		return nil, err
 	}
@@ -488,7 +489,7 @@ func addOperator(cc *convertCtx, u *store.Update, at *Attr, key string, op map[s
 
 func (a *App) delete(ctx context.Context, c *Call) (*Result, error) {
 	m := c.Module
-	q, err := c.Query.parse(m)
+	q, err := a.parseQuery(ctx, c, c.Query)
 	if err != nil {
 		return nil, err
 	}

@@ -387,6 +387,10 @@ func (m *Module) buildSchema() {
 		if a.Index {
 			c.Indexes = append(c.Indexes, []schema.IndexKey{{Path: a.Name}})
 		}
+		if m.app != nil && m.app.secretAttr(m, a.Name) {
+			c.Secret = append(c.Secret, a.Name)
+			continue // never indexed for $search either
+		}
 		if a.Search {
 			c.Search = append(c.Search, a.Name)
 		}

@@ -131,6 +131,11 @@ type Collection struct {
 	// Search lists the attr paths covered by `$search` (LOCALE and STR
 	// attrs). Empty means the collection has no text index.
 	Search []string
+	// Secret lists top-level attrs that hold credentials (digests of
+	// auth attrs, session token digests). No query may match, sort or
+	// group by them, directly or through a reference, and reads never
+	// return them.
+	Secret []string
 	// Extns maps attr paths (dotted for nested: "items:0.product" is
 	// written "items.product") to their references.
 	Extns map[string]*Extn
@@ -198,4 +203,18 @@ func (t *Type) child(seg string) *Type {
 		}
 	}
 	return nil
+}
+
+// IsSecret reports whether path is a Secret attr or lies inside one.
+func (c *Collection) IsSecret(path string) bool {
+	if c == nil || len(c.Secret) == 0 {
+		return false
+	}
+	top, _, _ := strings.Cut(path, ".")
+	for _, s := range c.Secret {
+		if s == top {
+			return true
+		}
+	}
+	return false
 }

@@ -135,17 +135,11 @@ func Compile(c *schema.Collection, q *query.Query) (Pipeline, error) {
 			collectJoins(n, &joins)
 		}
 		for _, j := range joins {
-			if err := checkPath(j.Local); err != nil {
-				return p, fmt.Errorf("compile join: %w", err)
+			st, err := lookupStage(j, 0)
+			if err != nil {
+				return p, err
 			}
-			p.Match = append(p.Match, bson.D{{Key: "$lookup", Value: bson.D{
-				{Key: "from", Value: j.Collection},
-				{Key: "localField", Value: j.Local},
-				{Key: "foreignField", Value: "_id"},
-				{Key: "pipeline", Value: bson.A{bson.D{{Key: "$match", Value: bson.D{
-					{Key: deletedField, Value: bson.D{{Key: "$ne", Value: true}}}}}}}},
-				{Key: "as", Value: joinField(j.Local)},
-			}}})
+			p.Match = append(p.Match, st)
 		}
 		m, err := compileNode(query.And(joined))
 		if err != nil {
