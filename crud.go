@@ -158,6 +158,7 @@ func (a *App) create(ctx context.Context, c *Call) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		stripSecrets(m, res.Docs)
 		docs := make([]any, len(res.Docs))
 		for i, d := range res.Docs {
 			docs[i] = d

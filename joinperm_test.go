@@ -152,7 +152,17 @@ func TestJoinPathLeak(t *testing.T) {
 	} {
 		wantInvalidQuery(t, c.who.call(c.endpoint, c.q, nil))
 	}
-	// And never leave the server.
+	// And never leave the server: not in a created doc ($soft returns it
+	// whole), a read, an expansion or a session.
+	r = must(t, admin.call("user/create", []any{map[string]any{"$soft": true}}, map[string]any{
+		"name": map[string]any{"en_AE": "Kim"}, "email": "kim@example.com", "email_hash": authHash(t, "kim@example.com", "pw"),
+	}))
+	if d := docs(t, r)[0]; d["email"] != "kim@example.com" || d["email_hash"] != nil {
+		t.Fatalf("user/create $soft returns %v", d)
+	}
+	if s := signIn(t, dial(t, s.WS), "kim@example.com", "pw"); s["token_hash"] != nil || s["user"].(map[string]any)["email_hash"] != nil {
+		t.Fatalf("session carries a digest: %v", s)
+	}
 	for _, d := range docs(t, must(t, admin.call("user/read", nil, nil))) {
 		if _, ok := d["email_hash"]; ok {
 			t.Fatalf("user/read returns email_hash: %v", d)
