@@ -162,6 +162,8 @@ func (w *jpWorld) bind(v any) any {
 // docs and groups).
 func (w *jpWorld) answer(t testing.TB, who *wsClient, q any) string {
 	t.Helper()
+	defer func(prev testing.TB) { who.t = prev }(who.t)
+	who.t = t // fuzz targets must report through their own t
 	r := who.call("jp_note/read", w.bind(q), nil)
 	out := map[string]any{"status": r.Status}
 	if r.Status != 200 {
@@ -331,4 +333,62 @@ func TestJoinHiddenAttrs(t *testing.T) {
 	if n := total(t, must(t, admin.call("jp_card/read", []any{jpM{"who.email": jpM{"$regex": "^a"}}}, nil))); n != 1 {
 		t.Fatalf("ADMIN who.email: total %v, want 1", n)
 	}
+}
+
+// FuzzJoinAttacker builds wire queries through reference paths from the
+// fuzz input (a path of a secret through secret or refs, any operator, a
+// value from a pool including seeded ids, optionally OR-ed or AND-ed with
+// a second condition, and specials) and checks, through the websocket as
+// ANON, that unreadable secrets answer exactly as missing ones.
+func FuzzJoinAttacker(f *testing.F) {
+	for _, seed := range []string{"", "\x00\x01\x02\x03", "\x05\x0a\x01\x07\xff\x11", "\x02\x02\x09\x00\x01\x03\x1f\x04"} {
+		f.Add([]byte(seed))
+	}
+	present, missing := newJPWorld(f, "anon", false), newJPWorld(f, "anon", true)
+	paths := []string{"secret.code", "secret.n", "secret.tags", "secret._id", "secret.vault", "refs.code", "refs.n", "refs.tags", "refs._id", "text", "rank"}
+	ops := []string{"", "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$bet", "$in", "$nin", "$all", "$regex"}
+	pool := []any{nil, "alpha", "beta", "b", "a", "c", "", 1, 5, 2.5, "@s1", "@s2", "@s4", "@vLowOpen", "@vHighOpen"}
+	specials := []jpM{nil, {"$sort": jpM{"rank": 1}}, {"$skip": 1, "$limit": 2}, {"$group": []any{jpM{"by": "rank", "count": 2}}},
+		{"$search": "apple"}, {"$extn": false}, {"$attrs": []any{"secret"}}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		at := 0
+		next := func() int {
+			if at >= len(data) {
+				return 0
+			}
+			at++
+			return int(data[at-1])
+		}
+		cond := func() jpM {
+			p, op, v := paths[next()%len(paths)], ops[next()%len(ops)], pool[next()%len(pool)]
+			switch op {
+			case "":
+				return jpM{p: v}
+			case "$bet", "$in", "$nin", "$all":
+				v = []any{v, pool[next()%len(pool)]}
+			case "$regex":
+				v = []string{"^a", "A$", "e", "^$", "[b-d]"}[next()%5]
+			}
+			return jpM{p: jpM{op: v}}
+		}
+		var step any = cond()
+		switch next() % 3 {
+		case 1:
+			step = []any{step, cond()}
+		case 2:
+			c := cond()
+			for k, v := range step.(jpM) {
+				c["__or0"] = []any{jpM{k: v}, jpM{"rank": 1}}
+			}
+			step = c
+		}
+		q := []any{step}
+		if sp := specials[next()%len(specials)]; sp != nil {
+			q = append(q, sp)
+		}
+		got, want := present.answer(t, present.atk, q), missing.answer(t, missing.atk, q)
+		if got != want {
+			t.Fatalf("%v:\nunreadable: %s\nmissing:    %s", q, got, want)
+		}
+	})
 }
