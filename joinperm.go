@@ -2,6 +2,7 @@ package limp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -167,6 +168,9 @@ func (a *App) joinPermFor(ctx context.Context, c *Call, target *Module, depth in
 			Session: c.Session, RemoteAddr: c.RemoteAddr, UserAgent: c.UserAgent, Origin: c.Origin,
 			ClientApp: c.ClientApp, app: a, conn: c.conn}
 		mod, err := a.resolveMod(ctx, sub, set.QueryMod)
+		if errors.Is(err, errForbidden) {
+			break // as a read of target would be refused: hidden
+		}
 		if err != nil {
 			return nil, err
 		}
