@@ -314,12 +314,16 @@ func (b *builder) node(n query.Node) (string, error) {
 			return "0", nil
 		}
 		parts := make([]string, 0, len(n))
+		mark := len(b.args)
 		for _, x := range n {
 			s, err := b.node(x)
 			if err != nil {
 				return "", err
 			}
 			if s == "1" {
+				// The alternatives compiled so far are dropped: so
+				// are their arguments.
+				b.args = b.args[:mark]
 				return "1", nil
 			}
 			parts = append(parts, s)

@@ -403,3 +403,26 @@ func FuzzJoinPermUnreadableIsMissing(f *testing.F) {
 }
 
 func (jpWorld) postsColl() *schema.Collection { p, _, _ := jpCollections(); return p }
+
+// TestOrAlwaysTrueDropsArgs: an OR that compiles to "always" (here a
+// negated denied join, or $nin []) drops the arguments of the
+// alternatives compiled before it (they shifted the page's LIMIT/OFFSET
+// arguments: "datatype mismatch").
+func TestOrAlwaysTrueDropsArgs(t *testing.T) {
+	tr := openJPTriple(t)
+	posts, _, _ := jpCollections()
+	rx := &query.Cond{Path: "title", Op: query.Regex, Value: "^red"}
+	for _, always := range []query.Node{
+		&query.Cond{Path: "email", Op: query.Ne, Value: "x", Join: &query.Join{Local: "editors", Collection: "users", IDList: true, Deny: true}},
+		&query.Cond{Path: "rank", Op: query.Nin, Value: []any{}},
+	} {
+		q := &query.Query{Filter: query.Or{rx, always}, Skip: 1, Limit: 2, Search: "apple"}
+		res, err := tr.present.Read(t.Context(), posts, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Total != 6 || len(res.Docs) != 2 {
+			t.Fatalf("total %d, %d docs, want 6 and 2", res.Total, len(res.Docs))
+		}
+	}
+}
