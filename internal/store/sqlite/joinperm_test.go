@@ -426,3 +426,50 @@ func TestOrAlwaysTrueDropsArgs(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkJoinPerm is the store side of the permission guard's cost: a
+// read of 20 of 1,000 posts (with total) by a condition through their
+// author (100 users), without a permission filter (before) and with one
+// that admits every user (after), so both return the same rows.
+func BenchmarkJoinPerm(b *testing.B) {
+	s, err := Open(b.Context(), ":memory:", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	posts, users, orgs := jpCollections()
+	for _, c := range []*schema.Collection{orgs, users, posts} {
+		if err := s.Sync(b.Context(), c); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ids := testIDs(1100)
+	var ud, pd []map[string]any
+	for i := range 100 {
+		ud = append(ud, map[string]any{"_id": ids[i], "email": fmt.Sprintf("u%d@x", i), "status": "active"})
+	}
+	for i := range 1000 {
+		pd = append(pd, map[string]any{"_id": ids[100+i], "title": "t", "rank": int64(i), "author": ids[i%100]})
+	}
+	if err := s.Insert(b.Context(), users, ud...); err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Insert(b.Context(), posts, pd...); err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []struct {
+		name   string
+		filter query.Node
+	}{{"before", nil}, {"after", &query.Cond{Path: "status", Op: query.Ne, Value: "banned"}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			q := &query.Query{Limit: 20, Filter: &query.Cond{Path: "status", Op: query.Eq, Value: "active",
+				Join: &query.Join{Local: "author", Collection: "users", Filter: mode.filter}}}
+			for b.Loop() {
+				res, err := s.Read(b.Context(), posts, q)
+				if err != nil || res.Total != 1000 || len(res.Docs) != 20 {
+					b.Fatal(res, err)
+				}
+			}
+		})
+	}
+}
