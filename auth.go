@@ -502,6 +502,7 @@ func (a *App) reauth(ctx context.Context, c *Call) (*Result, error) {
 	if err := a.checkThrottle(c.RemoteAddr, "session:"+sid.Hex()); err != nil {
 		return nil, err
 	}
+	snap := a.live.snap(sid) // before the read: a later write makes it stale
 	res, err := a.store.Read(ctx, sessions.coll, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: sid}, Limit: 1})
 	if err != nil {
 		return nil, err
@@ -542,12 +543,13 @@ func (a *App) reauth(ctx context.Context, c *Call) (*Result, error) {
 		return nil, err
 	}
 	doc["expiry"] = newExpiry
-	s, err := a.loadSession(ctx, doc, token)
+	s, err := a.buildSession(ctx, doc, token, snap)
+	var refused *Error
+	if errors.As(err, &refused) {
+		return nil, NewError(403, CodeInvalidSession, "Session is invalid.")
+	}
 	if err != nil {
 		return nil, err
-	}
-	if s == nil {
-		return nil, NewError(403, CodeInvalidSession, "Session is invalid.")
 	}
 	a.clearAuthFailures(c.RemoteAddr, "session:"+sid.Hex())
 	s.Doc["token"] = token

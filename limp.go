@@ -217,6 +217,8 @@ type App struct {
 
 	ipQuota   limiter // calls per IP per minute
 	authFails limiter // failed sign-ins per account and per IP
+
+	live liveSessions // revocation of live sessions (revoke.go)
 }
 
 // ErrShutdown is returned by Shutdown when the app was already shut down.
@@ -366,6 +368,7 @@ func (a *App) Start(ctx context.Context) error {
 		}
 		a.store, a.ownsStore = st, true
 	}
+	a.store = a.watchStore(a.store)
 	for _, m := range a.order {
 		if m.coll == nil {
 			continue
