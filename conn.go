@@ -427,6 +427,7 @@ func (c *conn) execute(call *Call) {
 		return
 	}
 	res, err := c.app.run(ctx, call)
+	res, err = c.app.resultSession(ctx, call, res, err)
 	c.finish(call, res, err)
 }
 
