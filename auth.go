@@ -317,7 +317,7 @@ func (a *App) userPreUpdate(ctx context.Context, c *Call) (*Result, error) {
 		if n != 1 {
 			return nil, users.Error(400, CodeInvalidQuery, "Changing credentials works on one user, by '_id'.")
 		}
-		if err := a.checkThrottle(c.RemoteAddr, "user:"+id.Hex()); err != nil {
+		if err := a.checkThrottle(ctx, c.RemoteAddr, "user:"+id.Hex()); err != nil {
 			return nil, err
 		}
 		ok, err := a.verifyUserCredential(ctx, id, h)
@@ -406,7 +406,7 @@ func (a *App) auth(ctx context.Context, c *Call) (*Result, error) {
 		groups, _ = gl.([]any)
 	}
 	account := key + ":" + strings.ToLower(fmt.Sprint(val))
-	if err := a.checkThrottle(c.RemoteAddr, account); err != nil {
+	if err := a.checkThrottle(ctx, c.RemoteAddr, account); err != nil {
 		return nil, err
 	}
 	res, err := a.store.Read(ctx, users.coll, &query.Query{Filter: &query.Cond{Path: key, Op: query.Eq, Value: val}, Limit: 1})
@@ -499,7 +499,7 @@ func (a *App) reauth(ctx context.Context, c *Call) (*Result, error) {
 		h, _ := v[0].(string)
 		token = tokenFromReauthHash(h)
 	}
-	if err := a.checkThrottle(c.RemoteAddr, "session:"+sid.Hex()); err != nil {
+	if err := a.checkThrottle(ctx, c.RemoteAddr, "session:"+sid.Hex()); err != nil {
 		return nil, err
 	}
 	snap := a.live.snap(sid) // before the read: a later write makes it stale

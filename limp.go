@@ -148,11 +148,17 @@ type Config struct {
 	// per IP (websocket and HTTP), per ANON connection and per signed-in
 	// connection; defaults 500, 40 and 100 (LIMP's). Negative: no quota.
 	QuotaIPMin, QuotaAnonMin, QuotaAuthMin int
-	// AuthFailuresAccount and AuthFailuresIP bound failed sign-ins per
-	// account and per IP within AuthFailureWindow before further attempts
-	// are refused without checking; defaults 10, 100 and 15 minutes.
+	// AuthFailuresAccount and AuthFailuresIP bound sign-in attempts on
+	// one account from one IP, and from one IP (IPv6: its /64), within
+	// AuthFailureWindow before further ones are refused (429) without
+	// checking; defaults 10, 100 and 15 minutes. A success gives its
+	// attempt back. AuthFailuresAccountAll (default 10 ×
+	// AuthFailuresAccount) bounds attempts on one account from all IPs:
+	// over it, IPs that tried the account are refused and others are
+	// slowed down, never locked out (see README, "Sign-in throttling").
 	AuthFailuresAccount, AuthFailuresIP int
 	AuthFailureWindow                   time.Duration
+	AuthFailuresAccountAll              int
 
 	// DropUnknownAttrs keeps LIMP's behaviour for old clients: unknown
 	// attrs (and _id) in a create are dropped silently instead of being
@@ -322,6 +328,7 @@ func (c *Config) setDefaults() {
 	c.QuotaAuthMin = orDefault(c.QuotaAuthMin, 100)
 	c.AuthFailuresAccount = orDefault(c.AuthFailuresAccount, 10)
 	c.AuthFailuresIP = orDefault(c.AuthFailuresIP, 100)
+	c.AuthFailuresAccountAll = orDefault(c.AuthFailuresAccountAll, 10*c.AuthFailuresAccount)
 	if c.AuthFailureWindow == 0 {
 		c.AuthFailureWindow = 15 * time.Minute
 	}
