@@ -241,6 +241,9 @@ func (a *App) secretUserAttr(name string) bool { return a.isHashAttr(name) }
 // before they are stored, never read back, and changed only with proof.
 func (a *App) userPreCreate(ctx context.Context, c *Call) (*Result, error) {
 	users := c.Module
+	if err := a.foldAuthValues(ctx, c, nil); err != nil {
+		return nil, err
+	}
 	for _, name := range a.cfg.AuthAttrs {
 		key := name + "_hash"
 		v, ok := c.Doc[key]
@@ -329,6 +332,15 @@ func (a *App) userPreUpdate(ctx context.Context, c *Call) (*Result, error) {
 		}
 		a.clearAuthFailures(c.RemoteAddr, "user:"+id.Hex())
 	}
+	var self []any
+	for _, v := range c.Query.Values("_id") {
+		if id, ok := toID(v); ok && !slices.Contains(self, any(id)) {
+			self = append(self, id)
+		}
+	}
+	if err := a.foldAuthValues(ctx, c, self); err != nil {
+		return nil, err
+	}
 	for _, name := range a.cfg.AuthAttrs {
 		key := name + "_hash"
 		if v, ok := c.Doc[key]; ok {
@@ -367,7 +379,11 @@ func (a *App) verifyUserCredential(ctx context.Context, id ID, hash string) (boo
 	}
 	for _, name := range a.cfg.AuthAttrs {
 		if d, ok := res.Docs[0][name+"_hash"].(string); ok {
-			ok, err := verifyCredential(ctx, d, hash)
+			h := hash
+			if sv, ok := res.Docs[0][name].(string); ok && a.foldedAuthAttr(name) {
+				h = foldHash(hash, name, sv)
+			}
+			ok, err := verifyCredential(ctx, d, h)
 			if err != nil || ok {
 				return ok, err
 			}
@@ -409,15 +425,18 @@ func (a *App) auth(ctx context.Context, c *Call) (*Result, error) {
 	if err := a.checkThrottle(ctx, c.RemoteAddr, account); err != nil {
 		return nil, err
 	}
-	res, err := a.store.Read(ctx, users.coll, &query.Query{Filter: &query.Cond{Path: key, Op: query.Eq, Value: val}, Limit: 1})
+	found, err := a.findAuthUser(ctx, key, val)
 	if err != nil {
 		return nil, err
 	}
 	var user map[string]any
 	digest := dummyDigest
-	if len(res.Docs) == 1 && res.Docs[0]["_id"] != AnonUserID {
-		user = res.Docs[0]
+	if found != nil && found["_id"] != AnonUserID {
+		user = found
 		digest, _ = user[key+"_hash"].(string)
+		if sv, ok := user[key].(string); ok && a.foldedAuthAttr(key) {
+			hash = foldHash(hash, key, sv)
+		}
 	}
 	ok, err := verifyCredential(ctx, digest, hash)
 	if err != nil {
