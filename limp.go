@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -86,6 +87,11 @@ type Config struct {
 	Data string
 	// Packages, when set, loads only these packages (plus core).
 	Packages []string
+	// Listen is the address Run listens on, host:port (also --listen and
+	// $LISTEN, which take precedence). Default ":" + the port (--port, 8081)
+	// on every interface, or "127.0.0.1:" + the port while the default
+	// admin password or anon token is in use (logged).
+	Listen string
 
 	// Locales are the app's locales; default ["ar_AE", "en_AE"].
 	Locales []string
@@ -347,17 +353,22 @@ func (a *App) Start(ctx context.Context) error {
 	if a.started.Load() {
 		return errors.New("limp: app already started")
 	}
+	undeclaredEnv := false
 	if a.cfg.Env != "" {
 		if f, ok := a.cfg.Envs[a.cfg.Env]; ok {
 			f(&a.cfg)
 		} else {
-			return fmt.Errorf("limp: env %q is not declared in Config.Envs", a.cfg.Env)
+			undeclaredEnv = true
 		}
 	}
 	a.cfg.setDefaults()
 	a.log = a.cfg.Logger
 	if a.log == nil {
 		a.log = slog.Default()
+	}
+	if undeclaredEnv {
+		// As LIMP: an unknown env is not fatal.
+		a.log.Warn("env is not declared in Config.Envs; going on without its overrides", "env", a.cfg.Env, "declared", slices.Sorted(maps.Keys(a.cfg.Envs)))
 	}
 	if err := a.load(); err != nil {
 		return err
