@@ -207,6 +207,9 @@ type watchedBlobStore struct {
 
 func (s watchedBlobStore) Blobs() blob.Store { return s.blobs.Blobs() }
 
+// Unwrap returns the store underneath, for capability checks.
+func (s watchedStore) Unwrap() store.Store { return s.Store }
+
 // watchStore wraps st (once).
 func (a *App) watchStore(st store.Store) store.Store {
 	switch st.(type) {
