@@ -40,3 +40,16 @@ func TestLiveSessionsBounded(t *testing.T) {
 	}
 	runtime.KeepAlive(kept.e)
 }
+
+// BenchmarkStale is the per-call revocation check of a signed-in
+// connection (two atomic loads).
+func BenchmarkStale(b *testing.B) {
+	a := &App{}
+	snap := a.live.snap(NewID())
+	s := &Session{live: snap.e, liveGen: snap.gen, groupGen: snap.groupGen}
+	for b.Loop() {
+		if a.stale(s) {
+			b.Fatal("stale")
+		}
+	}
+}
