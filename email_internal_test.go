@@ -1,6 +1,10 @@
 package limp
 
-import "testing"
+import (
+	"bytes"
+	"encoding/base64"
+	"testing"
+)
 
 func TestFoldHash(t *testing.T) {
 	h := func(level, val string) string {
@@ -27,4 +31,28 @@ func TestFoldHash(t *testing.T) {
 			t.Errorf("%s: foldHash = %s, want %s", tc.name, got, tc.want)
 		}
 	}
+}
+
+// FuzzFoldHash: foldHash never panics, returns the hash unchanged or a
+// hash that differs only in the case of the embedded value, which then
+// equals the stored value.
+func FuzzFoldHash(f *testing.F) {
+	h, _ := AuthHash("5.6", "email", "Bob@X.com", "pw", DefaultAnonToken)
+	f.Add(h, "bob@x.com")
+	f.Add("eyJoYXNoIjpbImVtYWlsIiwi", "a")
+	f.Add("", "")
+	f.Fuzz(func(t *testing.T, hash, stored string) {
+		got := foldHash(hash, "email", stored)
+		if got == hash {
+			return
+		}
+		in, err1 := base64.RawURLEncoding.DecodeString(hash)
+		out, err2 := base64.RawURLEncoding.DecodeString(got)
+		if err1 != nil || err2 != nil || len(in) != len(out) || !bytes.EqualFold(in, out) {
+			t.Fatalf("foldHash(%q, %q) = %q: not the same hash up to case", hash, stored, got)
+		}
+		if !bytes.Contains(out, []byte(`"`+stored+`"`)) {
+			t.Fatalf("rebased hash %s does not embed %q", out, stored)
+		}
+	})
 }
