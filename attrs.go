@@ -511,7 +511,7 @@ func (a *Attr) check() error {
 		a.re = re
 	}
 	if a.Validate != "" {
-		if err := checkValidateTag(a.Validate); err != nil {
+		if err := checkValidateTag(a.Validate, a.sample()); err != nil {
 			return err
 		}
 	}
@@ -586,12 +586,41 @@ func theValidator() *validator.Validate {
 
 // checkValidateTag reports a malformed validator/v10 tag at start rather
 // than on the first call (the validator panics on unknown tags).
-func checkValidateTag(tag string) (err error) {
+func checkValidateTag(tag string, sample any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("validate tag %q: %v", tag, r)
 		}
 	}()
-	_ = theValidator().Var("", tag)
+	_ = theValidator().Var(sample, tag)
 	return nil
+}
+
+// sample returns a value of the Go type the attr's values have once
+// converted (int64 for INT, []any for LIST, ...), with one item in a
+// LIST and one key in a key/value DICT, so that checkValidateTag sees
+// the rules panic that would panic on the first call (a "dive" on a
+// number, "min=1.5" on an INT, "email" on a LIST, ...).
+func (a *Attr) sample() any {
+	switch a.Type {
+	case TypeInt:
+		return int64(0)
+	case TypeFloat:
+		return 0.0
+	case TypeBool:
+		return false
+	case TypeList:
+		if len(a.Items) > 0 {
+			return []any{a.Items[0].sample()}
+		}
+		return []any{}
+	case TypeDict, TypeAccess, TypeGeo, TypeLocale, TypeFile:
+		if a.Val != nil {
+			return map[string]any{"k": a.Val.sample()}
+		}
+		return map[string]any{}
+	case TypeAny, TypeUnion, TypeCustom, TypeLiteral:
+		return nil
+	}
+	return ""
 }

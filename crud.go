@@ -341,7 +341,7 @@ func (a *App) update(ctx context.Context, c *Call) (*Result, error) {
 	}
 	ids, err := a.store.Update(ctx, m.coll, q, u)
 	if err != nil {
-		return nil, m.storeError(err)
+		return nil, m.boundsError(m.storeError(err), u)
 	}
 	return OK(fmt.Sprintf("Updated %d docs.", len(ids)), M{"count": int64(len(ids)), "docs": idDocs(ids)}), nil
 }
@@ -428,9 +428,12 @@ func addOperator(cc *convertCtx, u *store.Update, at *Attr, key string, op map[s
 		if at.Type != TypeInt && at.Type != TypeFloat {
 			return bad(name + " needs an INT or FLOAT attr, not " + at.Type.String())
 		}
-		conv, err := at.convert(cc, v, key)
+		conv, err := at.operand().convert(cc, v, key)
 		if err != nil {
 			return err
+		}
+		if err := boundOperator(u, at, key); err != nil {
+			return bad(name + " cannot be used: " + err.Error())
 		}
 		if name == "$add" {
 			if u.Add == nil {
@@ -451,9 +454,15 @@ func addOperator(cc *convertCtx, u *store.Update, at *Attr, key string, op map[s
 		if op["$unique"] != nil && !ok {
 			return bad("$unique must be true or false")
 		}
-		conv, err := at.convert(cc, []any{op["$append"]}, key)
+		conv, err := at.operand().convert(cc, []any{op["$append"]}, key)
 		if err != nil {
 			return err
+		}
+		if err := checkItemRules(at, conv, key); err != nil {
+			return err
+		}
+		if err := boundOperator(u, at, key); err != nil {
+			return bad("$append cannot be used: " + err.Error())
 		}
 		if u.Append == nil {
 			u.Append = map[string]store.Append{}
@@ -467,9 +476,12 @@ func addOperator(cc *convertCtx, u *store.Update, at *Attr, key string, op map[s
 		if !ok {
 			vals = []any{op["$remove"]}
 		}
-		conv, err := at.convert(cc, vals, key)
+		conv, err := at.operand().convert(cc, vals, key)
 		if err != nil {
 			return err
+		}
+		if err := boundOperator(u, at, key); err != nil {
+			return bad("$remove cannot be used: " + err.Error())
 		}
 		if u.Remove == nil {
 			u.Remove = map[string][]any{}
