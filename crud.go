@@ -379,6 +379,9 @@ func (a *App) buildUpdate(c *Call) (*store.Update, error) {
 			return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr '_id': a document's _id cannot be changed for 'update' request on module '%s'.", m.prefix[:len(m.prefix)-1])
 		}
 		at := m.lookupAttr(key)
+		if msg := m.localeKeyError(key); at == nil && msg != "" {
+			return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr '%s': %s for 'update' request on module '%s'.", key, msg, m.prefix[:len(m.prefix)-1])
+		}
 		if at == nil || strings.Contains(key, "$") || strings.HasPrefix(key, "__") {
 			return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr '%s': the module has no such attr for 'update' request on module '%s'.", key, m.prefix[:len(m.prefix)-1])
 		}

@@ -367,6 +367,9 @@ func (m *Module) lookupAttr(path string) *Attr {
 	for more && a != nil {
 		seg, rest, more = strings.Cut(rest, ".")
 		seg, _, _ = strings.Cut(seg, ":")
+		if a.Type == TypeLocale && m.app != nil && !slices.Contains(m.app.cfg.Locales, seg) {
+			return nil // only the app's locales are keys of a LOCALE
+		}
 		a = a.child(seg)
 	}
 	return a
@@ -378,7 +381,7 @@ func (m *Module) buildSchema() {
 	if m.Collection == "" {
 		return
 	}
-	c := &schema.Collection{Name: m.Collection, Module: m.Name, Attrs: map[string]*schema.Type{}}
+	c := &schema.Collection{Name: m.Collection, Module: m.Name, Attrs: map[string]*schema.Type{}, Locales: slices.Clone(m.app.cfg.Locales)}
 	for _, a := range m.Attrs {
 		c.Attrs[a.Name] = a.schemaType()
 		if a.Unique {

@@ -6,6 +6,7 @@
 package schema
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -134,12 +135,16 @@ type Collection struct {
 	// Extns maps attr paths (dotted for nested: "items:0.product" is
 	// written "items.product") to their references.
 	Extns map[string]*Extn
+	// Locales are the app's locales: the only keys of a LOCALE value
+	// ("title.en_AE"). Nil accepts any key.
+	Locales []string
 }
 
 // Lookup returns the type at a dotted path ("title.en_AE", "items.0.qty",
 // "_id"), descending through DICT fields, key/value DICTs, LIST items
 // (numeric segments or implicit element access, as MongoDB does) and
-// LOCALE keys. It returns nil for an undeclared path. A path that ends
+// LOCALE keys (only c.Locales when set). It returns nil for an undeclared
+// path. A path that ends
 // inside an ANY value returns the ANY type.
 func (c *Collection) Lookup(path string) *Type {
 	if path == "_id" {
@@ -149,6 +154,9 @@ func (c *Collection) Lookup(path string) *Type {
 	t := c.Attrs[seg]
 	for more && t != nil {
 		seg, rest, more = strings.Cut(rest, ".")
+		if t.Kind == Locale && c.Locales != nil && !slices.Contains(c.Locales, seg) {
+			return nil
+		}
 		t = t.child(seg)
 	}
 	return t

@@ -1,0 +1,27 @@
+package limp
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// localeKeyError explains why a dotted path is not an attr when one of its
+// segments is a key of a LOCALE attr that is not an app locale
+// ("title.fr_FR" with locales ar_AE and en_AE); it returns "" otherwise.
+func (m *Module) localeKeyError(path string) string {
+	if m.app == nil {
+		return ""
+	}
+	segs := strings.Split(path, ".")
+	for i := 1; i < len(segs); i++ {
+		a := m.lookupAttr(strings.Join(segs[:i], "."))
+		if a == nil {
+			return ""
+		}
+		if a.Type == TypeLocale && !slices.Contains(m.app.cfg.Locales, segs[i]) {
+			return fmt.Sprintf("%q is not one of the app locales %v", truncate(segs[i]), m.app.cfg.Locales)
+		}
+	}
+	return ""
+}
