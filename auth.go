@@ -740,7 +740,7 @@ func (a *App) syncGroups(ctx context.Context) error {
 		for k, v := range g.Name {
 			name[k] = v
 		}
-		desc := M{}
+		desc := localeAll(a.cfg.Locales, "") // Desc is optional in Config.Groups
 		for k, v := range g.Desc {
 			desc[k] = v
 		}

@@ -168,6 +168,12 @@ func (a *App) create(ctx context.Context, c *Call) (*Result, error) {
 
 // validateCreate applies defaults and converts every attr of a new doc.
 func (a *App) validateCreate(ctx context.Context, c *Call, doc M) (M, error) {
+	return a.validateDoc(ctx, c, doc, false)
+}
+
+// validateDoc is validateCreate; for a system document (system true) a
+// required attr without a value or default is left out instead of refused.
+func (a *App) validateDoc(ctx context.Context, c *Call, doc M, system bool) (M, error) {
 	m := c.Module
 	cc := a.convertCtx()
 	if err := a.nestedDefaults(ctx, c, doc); err != nil {
@@ -185,7 +191,7 @@ func (a *App) validateCreate(ctx context.Context, c *Call, doc M) (M, error) {
 				v = dv
 			}
 		}
-		if v == nil && !present && at.Optional {
+		if v == nil && !present && (at.Optional || system) {
 			continue
 		}
 		conv, err := at.convert(cc, v, at.Name)
