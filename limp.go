@@ -452,6 +452,7 @@ func (a *App) load() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, a.checkDeclarations()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("limp: invalid declarations:\n%w", errors.Join(errs...))
 	}
