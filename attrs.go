@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-playground/validator/v10"
 
@@ -150,6 +151,7 @@ var (
 	idType     = reflect.TypeFor[ID]()
 	localeType = reflect.TypeFor[Locale]()
 	anyType    = reflect.TypeFor[any]()
+	timeType   = reflect.TypeFor[time.Time]()
 )
 
 // attrsOf derives the attrs of struct type t.
@@ -210,6 +212,9 @@ func attrOfField(name string, f reflect.StructField) (*Attr, error) {
 	if err := a.applyTag(f.Tag.Get("limp")); err != nil {
 		return nil, fmt.Errorf("attr %q: %w", name, err)
 	}
+	if err := checkTimeType(f.Type, a); err != nil {
+		return nil, fmt.Errorf("attr %q: %w", name, err)
+	}
 	if err := a.check(); err != nil {
 		return nil, fmt.Errorf("attr %q: %w", name, err)
 	}
@@ -236,6 +241,8 @@ func attrOfType(name string, t reflect.Type) (*Attr, error) {
 		a.Type = TypeGeo
 	case t == reflect.TypeFor[File]():
 		a.Type = TypeFile
+	case t == timeType:
+		a.Type = TypeDatetime // a `limp:"type=DATE"` or "type=TIME" tag narrows it
 	default:
 		switch t.Kind() {
 		case reflect.String:
@@ -623,4 +630,26 @@ func (a *Attr) sample() any {
 		return nil
 	}
 	return ""
+}
+
+// checkTimeType refuses a `limp:"type=..."` tag that turns a time.Time
+// field (or a list's or map's time.Time values) into anything but
+// DATETIME, DATE or TIME.
+func checkTimeType(t reflect.Type, a *Attr) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == timeType:
+		switch a.Type {
+		case TypeDatetime, TypeDate, TypeTime:
+			return nil
+		}
+		return fmt.Errorf("a time.Time field is DATETIME, DATE or TIME, not %s", a.Type)
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && t != idType && a.Type == TypeList && len(a.Items) == 1:
+		return checkTimeType(t.Elem(), a.Items[0])
+	case t.Kind() == reflect.Map && a.Type == TypeDict && a.Val != nil:
+		return checkTimeType(t.Elem(), a.Val)
+	}
+	return nil
 }
