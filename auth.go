@@ -726,8 +726,10 @@ func (a *App) bootstrapAdmin(ctx context.Context) error {
 
 // Group is an app-declared group, synced at start (Config.Groups).
 type Group struct {
-	ID         ID
-	Name       Locale
+	ID ID
+	// Name needs a value in Config.Locale; other locales default to it.
+	Name Locale
+	// Desc is optional (empty strings when nil).
 	Desc       Locale
 	Privileges Privileges
 }

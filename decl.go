@@ -111,6 +111,11 @@ func (m *Module) checkMethods() []error {
 				}
 			}
 		}
+		for _, pa := range meth.PathArgs {
+			if len(meth.QueryArgs) > 0 && !slices.ContainsFunc(meth.QueryArgs, func(a Args) bool { _, ok := a[pa]; return ok }) {
+				bad("method %q PathArgs names %q, which no QueryArgs set declares", name, pa)
+			}
+		}
 		if m.Collection == "" || meth.Handler != nil {
 			continue // a custom method's args are its own
 		}

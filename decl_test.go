@@ -63,11 +63,13 @@ func TestStartReportsDeclarationMistakes(t *testing.T) {
 				"create": {Permissions: []limp.Perm{{Privilege: "*", DocMod: limp.M{"qty": nil, "gone": nil}}},
 					DocArgs: []limp.Args{{"title": {Type: limp.TypeStr}}, {"missing": {Type: limp.TypeStr}}}},
 				"update": {Permissions: ok, QueryArgs: []limp.Args{{"_id": {Type: limp.TypeID}, "idd": {Type: limp.TypeID}}}},
-				"find":   {Permissions: ok, QueryArgs: []limp.Args{{"q": {Type: limp.TypeStr}}}, Handler: func(context.Context, *limp.Call) (*limp.Result, error) { return nil, nil }},
+				"find": {Permissions: ok, QueryArgs: []limp.Args{{"q": {Type: limp.TypeStr}}}, PathArgs: []string{"q", "page"},
+					Handler: func(context.Context, *limp.Call) (*limp.Result, error) { return nil, nil }},
 			})}
 		}, []string{
 			`module "decl_item": attr "parts.product" references unknown module "nowhere"`,
 			`module "decl_item": method "create" DocArgs[1] names undeclared attr "missing"`,
+			`module "decl_item": method "find" PathArgs names "page", which no QueryArgs set declares`,
 			`module "decl_item": method "create" Permissions[0]: DocMod names undeclared attr "gone"`,
 			`module "decl_item": method "read" Permissions[0]: QueryMod names undeclared attr "cat.nope"`,
 			`module "decl_item": method "read" Permissions[0]: QueryMod names undeclared attr "nope"`,
