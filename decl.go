@@ -15,15 +15,25 @@ import (
 // modules, extns keeping attrs their target lacks, and Config.Groups
 // entries without an id or a Name in the default locale. Run by Start
 // after every module's init; its errors are reported with init's, all at
-// once.
-func (a *App) checkDeclarations() []error {
+// once. registered are every registered module: privileges may name a
+// module of a package --packages left out.
+func (a *App) checkDeclarations(registered []*Module) []error {
+	known := make(map[string]*Module, len(registered))
+	for _, m := range registered {
+		if _, dup := known[m.Name]; !dup {
+			known[m.Name] = m
+		}
+	}
+	for name, m := range a.modules {
+		known[name] = m
+	}
 	var errs []error
 	for _, m := range a.order {
-		errs = append(errs, m.checkMethods()...)
+		errs = append(errs, m.checkMethods(known)...)
 		errs = append(errs, m.checkRefs()...)
 	}
-	errs = append(errs, a.checkPrivileges("Config.AnonPrivileges", a.cfg.AnonPrivileges)...)
-	errs = append(errs, a.checkPrivileges("Config.DefaultPrivileges", a.cfg.DefaultPrivileges)...)
+	errs = append(errs, checkPrivileges("Config.AnonPrivileges", a.cfg.AnonPrivileges, known)...)
+	errs = append(errs, checkPrivileges("Config.DefaultPrivileges", a.cfg.DefaultPrivileges, known)...)
 	seen := map[ID]int{}
 	for i, g := range a.cfg.Groups {
 		where := fmt.Sprintf("Config.Groups[%d]", i)
@@ -47,20 +57,20 @@ func (a *App) checkDeclarations() []error {
 				}
 			}
 		}
-		errs = append(errs, a.checkPrivileges(where+".Privileges", g.Privileges)...)
+		errs = append(errs, checkPrivileges(where+".Privileges", g.Privileges, known)...)
 	}
 	return errs
 }
 
-// checkPrivileges checks a privileges map: each module name is a loaded
+// checkPrivileges checks a privileges map: each module name is a known
 // module (or "*"), each privilege one the module declares (or "*").
-func (a *App) checkPrivileges(where string, p Privileges) []error {
+func checkPrivileges(where string, p Privileges, known map[string]*Module) []error {
 	var errs []error
 	for _, name := range sortedKeys(p) {
 		if name == "*" {
 			continue
 		}
-		m := a.module(name)
+		m := known[name]
 		if m == nil {
 			errs = append(errs, fmt.Errorf("%s names unknown module %q", where, name))
 			continue
@@ -83,7 +93,7 @@ var (
 
 // checkMethods checks each method's permissions and, on base methods, its
 // args against the module's attrs and the app's modules.
-func (m *Module) checkMethods() []error {
+func (m *Module) checkMethods(known map[string]*Module) []error {
 	var errs []error
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("module %q: "+format, append([]any{m.Name}, args...)...))
@@ -94,7 +104,7 @@ func (m *Module) checkMethods() []error {
 			continue // reported by init
 		}
 		for i, p := range meth.Permissions {
-			if msg := m.checkPrivilege(p.Privilege); msg != "" {
+			if msg := m.checkPrivilege(p.Privilege, known); msg != "" {
 				bad("method %q Permissions[%d]: %s", name, i, msg)
 			}
 			if m.Collection == "" {
@@ -143,14 +153,14 @@ func (m *Module) checkMethods() []error {
 }
 
 // checkPrivilege explains what is wrong with a Perm's privilege, or "".
-func (m *Module) checkPrivilege(priv string) string {
+func (m *Module) checkPrivilege(priv string, known map[string]*Module) string {
 	switch priv {
 	case "", "*", "__sys":
 		return "" // "" is reported by init
 	}
 	target, name := m, priv
 	if mod, p, ok := strings.Cut(priv, "."); ok {
-		if target = m.app.module(mod); target == nil {
+		if target = known[mod]; target == nil {
 			return fmt.Sprintf("privilege %q names unknown module %q", priv, mod)
 		}
 		name = p

@@ -129,3 +129,35 @@ func TestStartReportsDeclarationMistakes(t *testing.T) {
 		})
 	}
 }
+
+// TestStartPrivilegesOfLeftOutPackage: privileges may name modules of a
+// package that --packages leaves out; Start still checks their names.
+func TestStartPrivilegesOfLeftOutPackage(t *testing.T) {
+	for _, tt := range []struct {
+		privs limp.Privileges
+		want  string
+	}{
+		{limp.Privileges{"decl_cat": {"read"}}, ""},
+		{limp.Privileges{"decl_cat": {"fly"}}, `Config.AnonPrivileges: module "decl_cat" does not declare privilege "fly" (its Privileges are [read create update delete admin])`},
+	} {
+		app := limp.New(limptest.Config(t, limp.Config{Name: "decl", Packages: []string{"main"}, AnonPrivileges: tt.privs}))
+		app.Register("main", limp.NewModule[declItem]("decl_item", limp.Methods{"read": {Permissions: limp.Perms("*")}}))
+		app.Register("extra", limp.NewModule[declCat]("decl_cat", limp.Methods{"read": {Permissions: limp.Perms("*")}}))
+		// decl_item's ref to decl_cat and nested ref are their own errors; keep only the privilege lines.
+		err := app.Start(t.Context())
+		if err == nil {
+			_ = app.Shutdown(context.Background())
+		}
+		got := ""
+		if err != nil {
+			for _, l := range strings.Split(err.Error(), "\n") {
+				if strings.HasPrefix(l, "Config.") {
+					got = l
+				}
+			}
+		}
+		if got != tt.want {
+			t.Errorf("privileges %v: Start error line %q, want %q (error %v)", tt.privs, got, tt.want, err)
+		}
+	}
+}
