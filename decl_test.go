@@ -99,6 +99,19 @@ func TestStartReportsDeclarationMistakes(t *testing.T) {
 			`module "decl_cat": method "read" Permissions[1]: privilege "ghost.read" names unknown module "ghost"`,
 			`module "decl_cat": method "read" Permissions[3]: privilege "user.fly" is not declared by module "user" (its Privileges are [read create update delete admin])`,
 		}},
+		{"attrs declared directly", limp.Config{}, func() []*limp.Module {
+			c := cat()
+			c.Attrs = []*limp.Attr{
+				{Name: "code", Type: limp.TypeStr, Pattern: "[a-z"},
+				{Name: "n", Type: limp.TypeInt, Validate: "dive"},
+				{Name: "l", Type: limp.TypeList},
+			}
+			return []*limp.Module{c}
+		}, []string{
+			"module \"decl_cat\": attr \"code\": pattern: error parsing regexp: missing closing ]: `[a-z)$`",
+			`module "decl_cat": attr "l": LIST needs item types`,
+			`module "decl_cat": attr "n": validate tag "dive": dive error! can't dive on a non slice or map`,
+		}},
 		{"refs and extns", limp.Config{}, func() []*limp.Module {
 			c, i := cat(), item(limp.Methods{"read": {Permissions: ok}})
 			i.Extns = map[string]*limp.Extn{"cat": {Module: "decl_cat", Attrs: []string{"title", "subtitle"}}, "user": {Module: "nobody"}}

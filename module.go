@@ -239,11 +239,22 @@ func (m *Module) init(app *App) error {
 	}
 	m.byName = make(map[string]*Attr, len(m.Attrs))
 	for _, a := range m.Attrs {
+		if a == nil {
+			bad("an attr in Attrs is nil")
+			continue
+		}
 		if _, dup := m.byName[a.Name]; dup {
 			bad("attr %q declared twice", a.Name)
 		}
 		m.byName[a.Name] = a
+		// Attrs declared directly (not derived from the struct, which
+		// checked its own) get the same checks: a bad pattern, validate
+		// tag or bound is reported here, not at the first call.
+		if err := a.check(); err != nil {
+			bad("attr %q: %v", a.Name, err)
+		}
 	}
+	m.Attrs = slices.DeleteFunc(m.Attrs, func(a *Attr) bool { return a == nil })
 	if m.Defaults == nil {
 		m.Defaults = map[string]any{}
 	}
