@@ -3,6 +3,7 @@ package limp
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -19,9 +20,22 @@ func (m *Module) localeKeyError(path string) string {
 		if a == nil {
 			return ""
 		}
-		if a.Type == TypeLocale && !slices.Contains(m.app.cfg.Locales, segs[i]) {
+		if localeParent(a, segs[i]) && !slices.Contains(m.app.cfg.Locales, segs[i]) {
 			return fmt.Sprintf("%q is not one of the app locales %v", truncate(segs[i]), m.app.cfg.Locales)
 		}
 	}
 	return ""
+}
+
+// localeParent reports whether seg, below a, is a key of a LOCALE value:
+// a is a LOCALE, or a LIST of LOCALE that seg (not an index) reaches
+// through, as MongoDB applies "list.key" to each item.
+func localeParent(a *Attr, seg string) bool {
+	for a.Type == TypeList && len(a.Items) == 1 {
+		if _, err := strconv.Atoi(seg); err == nil {
+			return false
+		}
+		a = a.Items[0]
+	}
+	return a.Type == TypeLocale
 }

@@ -12,6 +12,7 @@ type Titled struct {
 	Meta  struct {
 		Label limp.Locale `json:"label"`
 	} `json:"meta"`
+	Names []limp.Locale `json:"names" limp:"default=[]"`
 }
 
 // TestLocalePathsOnlyAppLocales: dotted LOCALE paths accept only the
@@ -44,6 +45,9 @@ func TestLocalePathsOnlyAppLocales(t *testing.T) {
 		{"titled/read", []any{map[string]any{"title.fr_FR": "salut"}}, nil, "TEST_TITLED_INVALID_QUERY", ""},
 		{"titled/read", []any{map[string]any{"meta.label.fr_FR": "salut"}}, nil, "TEST_TITLED_INVALID_QUERY", ""},
 		{"titled/read", []any{map[string]any{"$sort": map[string]any{"title.fr_FR": 1}}}, nil, "TEST_TITLED_INVALID_QUERY", ""},
+		{"titled/read", []any{map[string]any{"names.fr_FR": "x"}}, nil, "TEST_TITLED_INVALID_QUERY", ""},
+		{"titled/update", q, map[string]any{"names.0.fr_FR": "x"}, "TEST_TITLED_INVALID_ATTR",
+			`Invalid attr 'names.0.fr_FR': "fr_FR" is not one of the app locales [ar_AE en_AE] for 'update' request on module 'TEST_TITLED'.`},
 		{"titled/update", []any{map[string]any{"title.fr_FR": "hi"}}, map[string]any{"title.en_AE": "x"}, "TEST_TITLED_INVALID_QUERY", ""},
 	} {
 		r := c.call(tt.endpoint, tt.query, tt.doc)

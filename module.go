@@ -378,7 +378,7 @@ func (m *Module) lookupAttr(path string) *Attr {
 	for more && a != nil {
 		seg, rest, more = strings.Cut(rest, ".")
 		seg, _, _ = strings.Cut(seg, ":")
-		if a.Type == TypeLocale && m.app != nil && !slices.Contains(m.app.cfg.Locales, seg) {
+		if m.app != nil && localeParent(a, seg) && !slices.Contains(m.app.cfg.Locales, seg) {
 			return nil // only the app's locales are keys of a LOCALE
 		}
 		a = a.child(seg)

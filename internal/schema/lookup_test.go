@@ -7,6 +7,7 @@ func TestLookupLocaleKeys(t *testing.T) {
 	c := &Collection{Name: "c", Attrs: map[string]*Type{
 		"title": loc,
 		"meta":  {Kind: Dict, Fields: map[string]*Type{"label": loc}},
+		"names": {Kind: List, Items: []*Type{loc}},
 	}}
 	for _, tt := range []struct {
 		locales []string
@@ -19,6 +20,10 @@ func TestLookupLocaleKeys(t *testing.T) {
 		{[]string{"ar_AE", "en_AE"}, "meta.label.ar_AE", true},
 		{[]string{"ar_AE", "en_AE"}, "meta.label.fr_FR", false},
 		{[]string{"ar_AE", "en_AE"}, "title", true},
+		{[]string{"ar_AE", "en_AE"}, "names.en_AE", true},
+		{[]string{"ar_AE", "en_AE"}, "names.0.en_AE", true},
+		{[]string{"ar_AE", "en_AE"}, "names.fr_FR", false},
+		{[]string{"ar_AE", "en_AE"}, "names.0.fr_FR", false},
 	} {
 		c.Locales = tt.locales
 		if got := c.Lookup(tt.path) != nil; got != tt.ok {

@@ -154,7 +154,7 @@ func (c *Collection) Lookup(path string) *Type {
 	t := c.Attrs[seg]
 	for more && t != nil {
 		seg, rest, more = strings.Cut(rest, ".")
-		if t.Kind == Locale && c.Locales != nil && !slices.Contains(c.Locales, seg) {
+		if c.Locales != nil && t.localeParent(seg) && !slices.Contains(c.Locales, seg) {
 			return nil
 		}
 		t = t.child(seg)
@@ -166,6 +166,19 @@ var (
 	idType  = &Type{Kind: ID}
 	strType = &Type{Kind: Str}
 )
+
+// localeParent reports whether seg, below t, is a key of a LOCALE value:
+// t is a LOCALE, or a LIST of LOCALE that seg (not an index) reaches
+// through.
+func (t *Type) localeParent(seg string) bool {
+	for t.Kind == List && len(t.Items) == 1 {
+		if _, err := strconv.Atoi(seg); err == nil {
+			return false
+		}
+		t = t.Items[0]
+	}
+	return t.Kind == Locale
+}
 
 func (t *Type) child(seg string) *Type {
 	switch t.Kind {
