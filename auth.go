@@ -747,8 +747,10 @@ func (a *App) bootstrapAdmin(ctx context.Context) error {
 
 // Group is an app-declared group, synced at start (Config.Groups).
 type Group struct {
-	ID         ID
-	Name       Locale
+	ID ID
+	// Name needs a value in Config.Locale; other locales default to it.
+	Name Locale
+	// Desc is optional (empty strings when nil).
 	Desc       Locale
 	Privileges Privileges
 }
@@ -761,7 +763,7 @@ func (a *App) syncGroups(ctx context.Context) error {
 		for k, v := range g.Name {
 			name[k] = v
 		}
-		desc := M{}
+		desc := localeAll(a.cfg.Locales, "") // Desc is optional in Config.Groups
 		for k, v := range g.Desc {
 			desc[k] = v
 		}

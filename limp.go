@@ -452,6 +452,7 @@ func (a *App) load() error {
 			errs = append(errs, fmt.Errorf("--packages names unknown package %q (have %v)", p, a.pkgs))
 		}
 	}
+	registered := slices.Clone(a.order)
 	var loaded []*Module
 	for _, m := range a.order {
 		if m.pkg != "core" && len(a.cfg.Packages) > 0 && !slices.Contains(a.cfg.Packages, m.pkg) {
@@ -473,6 +474,7 @@ func (a *App) load() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, a.checkDeclarations(registered)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("limp: invalid declarations:\n%w", errors.Join(errs...))
 	}
