@@ -490,7 +490,11 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	upd, err := CompileUpdate(u)
+	upd, err := CompileUpdates(u)
+	if err != nil {
+		return nil, fmt.Errorf("update %s: %w", c.Name, err)
+	}
+	guards, err := CompileGuards(u)
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", c.Name, err)
 	}
@@ -501,10 +505,26 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 		if ids, err = s.matchIDs(ctx, c, q); err != nil || len(ids) == 0 || upd == nil {
 			return err
 		}
-		res, err := s.db.Collection(c.Name).UpdateMany(ctx, byIDs(ids), upd)
-		if err == nil {
-			modified = res.ModifiedCount
+		coll := s.db.Collection(c.Name)
+		// A split update (several update documents, see CompileUpdates)
+		// could count a document once per step: compare the documents
+		// before and after instead.
+		var before map[bson.ObjectID]bson.Raw
+		if len(upd) > 1 {
+			if before, err = snapshot(ctx, coll, ids); err != nil {
+				return err
+			}
 		}
+		n, err := s.applyUpdate(ctx, coll, ids, upd, guards)
+		if err != nil || len(upd) <= 1 {
+			modified = n
+			return err
+		}
+		after, err := snapshot(ctx, coll, ids)
+		if err != nil {
+			return err
+		}
+		modified = changed(before, after)
 		return err
 	})
 	if err != nil {
