@@ -72,7 +72,7 @@ func readableBy(attacker string, i int) bool {
 // not read are deleted afterwards (their references dangle).
 func newJPWorld(t testing.TB, attacker string, missing bool) *jpWorld {
 	t.Helper()
-	s := startApp(t, jpConfig(limp.Privileges{"jp_note": {"read"}, "jp_secret": {"vault"}, "jp_vault": {"read"}}), jpModules()...)
+	s := startApp(t, jpConfig(limp.Privileges{"jp_note": {"read"}, "jp_secret": {"vault"}, "jp_vault": {"read"}}, jpModules()...), jpModules()...)
 	w := &jpWorld{s: s, admin: dial(t, s.WS), ids: map[string]string{}, labels: map[string]string{}}
 	signIn(t, w.admin, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
 	put := func(label string, r reply) {

@@ -67,10 +67,21 @@ func jpModules() []*limp.Module {
 	return []*limp.Module{article, vault, secret, note}
 }
 
-func jpConfig(anon limp.Privileges) limp.Config {
+// jpConfig is the app config of these tests; DefaultPrivileges names only
+// the modules of jpModules that mods registers (Start refuses privileges of
+// unknown modules).
+func jpConfig(anon limp.Privileges, mods ...*limp.Module) limp.Config {
+	def := limp.Privileges{"user": {"read"}}
+	for _, m := range mods {
+		switch m.Name {
+		case "jp_note", "jp_article":
+			def[m.Name] = []string{"read"}
+		case "jp_secret":
+			def[m.Name] = []string{"own"}
+		}
+	}
 	return limp.Config{Name: "jp", QuotaIPMin: -1, QuotaAnonMin: -1, QuotaAuthMin: -1,
-		AnonPrivileges:    anon,
-		DefaultPrivileges: limp.Privileges{"jp_note": {"read"}, "jp_secret": {"own"}, "jp_article": {"read"}, "user": {"read"}}}
+		AnonPrivileges: anon, DefaultPrivileges: def}
 }
 
 func total(t testing.TB, r reply) float64 {
@@ -93,7 +104,7 @@ func wantInvalidQuery(t testing.TB, r reply) {
 // users; a condition through the article's author must not tell ANON
 // anything about the author (it matched ADMIN's email before).
 func TestJoinPathLeak(t *testing.T) {
-	s := startApp(t, jpConfig(limp.Privileges{"jp_article": {"read"}}), jpModules()...)
+	s := startApp(t, jpConfig(limp.Privileges{"jp_article": {"read"}}, jpModules()...), jpModules()...)
 	admin := dial(t, s.WS)
 	signIn(t, admin, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
 	must(t, admin.call("jp_article/create", nil, map[string]any{"title": "a", "author": "f00000000000000000000010"}))
@@ -179,7 +190,7 @@ func TestJoinPathLeak(t *testing.T) {
 // tells other callers nothing through references, through every
 // operator, and a query_mod with a reference of its own applies nested.
 func TestJoinAdminOnlyModule(t *testing.T) {
-	s := startApp(t, jpConfig(limp.Privileges{"jp_note": {"read"}, "jp_secret": {"vault"}, "jp_vault": {"read"}, "user": {"create"}}), jpModules()...)
+	s := startApp(t, jpConfig(limp.Privileges{"jp_note": {"read"}, "jp_secret": {"vault"}, "jp_vault": {"read"}, "user": {"create"}}, jpModules()...), jpModules()...)
 	admin := dial(t, s.WS)
 	signIn(t, admin, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
 	mkUser(t, admin, "sam@example.com", "pw")
