@@ -217,6 +217,27 @@ func wantUploadErr(t *testing.T, err error, status int, code string) {
 	}
 }
 
+// upTarget is the document of the module uploads attach to in these
+// tests: LIST of FILE attrs image, f and g.
+type upTarget struct {
+	Doc
+	Title string `json:"title"`
+	Image []File `json:"image"`
+	F     []File `json:"f"`
+	G     []File `json:"g"`
+}
+
+// fileCall returns a create call of a module declaring doc's FILE attrs
+// (uploads attach only to such calls).
+func fileCall(t *testing.T, c *conn, doc M) *Call {
+	t.Helper()
+	m := NewModule[upTarget]("up", Methods{"create": {Permissions: Perms("*")}, "read": {Permissions: Perms("*")}})
+	if err := m.init(c.app); err != nil {
+		t.Fatal(err)
+	}
+	return &Call{Endpoint: "up/create", Module: m, Method: m.Methods["create"], Doc: doc, Query: &Query{}, app: c.app}
+}
+
 func TestUploadChunksAndAttach(t *testing.T) {
 	c, store := uploadConn(t, Config{})
 	data := []byte("hello, limp files")
@@ -241,7 +262,7 @@ func TestUploadChunksAndAttach(t *testing.T) {
 	if store.TempFiles() != 0 {
 		t.Fatalf("%d temp files after finished uploads", store.TempFiles())
 	}
-	call := &Call{Doc: M{"title": "x", "image": []any{M{}}}}
+	call := fileCall(t, c, M{"title": "x", "image": []any{M{}}})
 	if err := c.attachUploads(call); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +287,7 @@ func TestUploadChunksAndAttach(t *testing.T) {
 		t.Fatalf("stored %q, want %q", got, data)
 	}
 	// Consumed: the next call gets nothing.
-	call = &Call{Doc: M{"image": []any{}}}
+	call = fileCall(t, c, M{"image": []any{}})
 	if err := c.attachUploads(call); err != nil {
 		t.Fatal(err)
 	}
@@ -446,10 +467,10 @@ func TestUploadIncompleteRefusesCall(t *testing.T) {
 	if _, err := sendChunk(c, chunkDoc("f", "0", 1, 2, "a", 10, []byte("12345"))); err != nil {
 		t.Fatal(err)
 	}
-	err := c.attachUploads(&Call{Doc: M{"f": []any{}}})
+	err := c.attachUploads(fileCall(t, c, M{"f": []any{}}))
 	wantUploadErr(t, err, 400, CodeFileIncomplete)
 	// Other attrs are not affected.
-	if err := c.attachUploads(&Call{Doc: M{"g": []any{}}}); err != nil {
+	if err := c.attachUploads(fileCall(t, c, M{"g": []any{}})); err != nil {
 		t.Fatal(err)
 	}
 }
