@@ -1,6 +1,7 @@
 package limp
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -173,5 +174,93 @@ func TestHTTPUploadsBelongToTheirTarget(t *testing.T) {
 	}
 	if res, err := call(t, c, "album/read", nil, nil); err != nil || fmt.Sprint(res.Args["count"]) != "2" {
 		t.Fatalf("albums: %v %v, want the 2 created", res, err)
+	}
+}
+
+// TestDocAttr: which calls take a top-level doc key as a FILE, for every
+// kind of method.
+func TestDocAttr(t *testing.T) {
+	a := New(Config{Name: "t"})
+	custom := func(ctx context.Context, c *Call) (*Result, error) { return OK("", nil), nil }
+	m := NewModule[Album]("album", Methods{
+		"read":        {Permissions: Perms("*")},
+		"create":      {Permissions: Perms("*")},
+		"update":      {Permissions: Perms("*")},
+		"delete":      {Permissions: Perms("*")},
+		"create_file": {Permissions: Perms("*")},
+		"delete_file": {Permissions: Perms("*")},
+		"avatar":      {Permissions: Perms("*"), Handler: custom, DocArgs: []Args{{"pic": {Type: TypeFile}, "cover": {Type: TypeStr}}}},
+		"other":       {Permissions: Perms("*"), Handler: custom},
+	})
+	if err := m.init(a); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, key string
+		query       *Query
+		wantPath    string // "" if the key takes no file
+	}{
+		{"create", "cover", nil, "cover"},
+		{"create", "files", nil, "files"},
+		{"create", "title", nil, ""},
+		{"create", "nope", nil, ""},
+		{"create", "gallery", nil, ""},
+		{"update", "cover", nil, "cover"},
+		{"update", "gallery.photos", nil, "gallery.photos"},
+		{"read", "cover", nil, ""},
+		{"delete", "cover", nil, ""},
+		{"delete_file", "file", NewQuery(M{"attr": "files"}), ""},
+		{"create_file", "file", NewQuery(M{"attr": "files"}), "files"},
+		{"create_file", "file", NewQuery(M{"attr": "gallery.photos"}), "gallery.photos"},
+		{"create_file", "file", NewQuery(M{"attr": "title"}), ""},
+		{"create_file", "cover", NewQuery(M{"attr": "cover"}), ""},
+		{"avatar", "pic", nil, "pic"},
+		{"avatar", "cover", nil, ""}, // its doc_args say STR
+		{"other", "cover", nil, "cover"},
+	} {
+		q := tc.query
+		if q == nil {
+			q = &Query{}
+		}
+		c := &Call{Module: m, Method: m.Methods[tc.method], Query: q}
+		at, path := c.docAttr(tc.key)
+		got := ""
+		if at != nil && acceptsFiles(at) {
+			got = path
+		}
+		if got != tc.wantPath {
+			t.Errorf("%s %q: path %q, want %q", tc.method, tc.key, got, tc.wantPath)
+		}
+	}
+}
+
+func TestAcceptsFiles(t *testing.T) {
+	file, str := &Attr{Type: TypeFile}, &Attr{Type: TypeStr}
+	list := func(items ...*Attr) *Attr { return &Attr{Type: TypeList, Items: items} }
+	union := func(items ...*Attr) *Attr { return &Attr{Type: TypeUnion, Items: items} }
+	for _, tc := range []struct {
+		name      string
+		at        *Attr
+		one, many bool
+	}{
+		{"FILE", file, true, true},
+		{"LIST of FILE", list(file), false, true},
+		{"LIST of STR or FILE", list(str, file), false, true},
+		{"LIST of LIST of FILE", list(list(file)), false, false},
+		{"UNION of STR and FILE", union(str, file), true, true},
+		{"UNION of STR and LIST of FILE", union(str, list(file)), false, true},
+		{"STR", str, false, false},
+		{"ANY", &Attr{Type: TypeAny}, false, false},
+		{"DICT", &Attr{Type: TypeDict, Fields: []*Attr{{Name: "f", Type: TypeFile}}}, false, false},
+	} {
+		if got := takesFile(tc.at); got != tc.one {
+			t.Errorf("takesFile(%s) = %v", tc.name, got)
+		}
+		if got := acceptsFiles(tc.at); got != tc.many {
+			t.Errorf("acceptsFiles(%s) = %v", tc.name, got)
+		}
+		if got := fileLeaf(tc.at); (got != nil) != (tc.many || tc.name == "LIST of LIST of FILE") {
+			t.Errorf("fileLeaf(%s) = %v", tc.name, got)
+		}
 	}
 }
