@@ -52,6 +52,12 @@ func invokeApp(t *testing.T) *limptest.Server {
 			return r, nil
 		}},
 	})
+	// odd declares "__sys" among its privileges: still nobody's.
+	odd := limp.NewService("odd", limp.Methods{
+		"dotted": {Permissions: limp.Perms("odd.__sys"), Handler: whoami},
+		"plain":  {Permissions: limp.Perms("__sys"), Handler: whoami},
+	})
+	odd.Privileges = append(odd.Privileges, "__sys")
 	jobs := limp.NewModule[Job]("job", limp.Methods{
 		"read":   {Permissions: limp.Perms("admin")},
 		"create": {Permissions: limp.Perms("admin")},
@@ -64,7 +70,7 @@ func invokeApp(t *testing.T) *limptest.Server {
 		r.Args["on"] = true
 		return r, nil
 	}
-	return startApp(t, limp.Config{Name: "invoke", QuotaIPMin: -1, QuotaAnonMin: -1, QuotaAuthMin: -1}, ops, jobs)
+	return startApp(t, limp.Config{Name: "invoke", QuotaIPMin: -1, QuotaAnonMin: -1, QuotaAuthMin: -1}, ops, odd, jobs)
 }
 
 func wantCode(t *testing.T, err error, status int, code string) {
@@ -169,7 +175,11 @@ func TestSysUnreachableByClients(t *testing.T) {
 	admin := dial(t, s.WS)
 	signIn(t, admin, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
 	for name, c := range map[string]*wsClient{"ANON": anon, "ADMIN": admin} {
-		wantErr(t, c.call("ops/purge", nil, nil), 403, limp.CodeForbidden)
+		for _, ep := range []string{"ops/purge", "odd/dotted", "odd/plain"} {
+			if r := c.call(ep, nil, nil); r.Status != 403 || r.code() != limp.CodeForbidden {
+				t.Errorf("%s: %s = %+v, want 403 %s", name, ep, r, limp.CodeForbidden)
+			}
+		}
 		wantErr(t, c.call("ops/relay", nil, map[string]any{"endpoint": "ops/purge"}), 403, limp.CodeForbidden)
 		// A handler may decide to skip the check for its caller.
 		r := must(t, c.call("ops/relay", nil, map[string]any{"endpoint": "ops/purge", "skip": true}))

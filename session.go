@@ -101,7 +101,7 @@ func (s *Session) HasPrivilege(mod *Module, priv string) bool {
 	if priv == "*" || s.System() {
 		return true
 	}
-	if priv == "__sys" || s == nil {
+	if priv == "__sys" || strings.HasSuffix(priv, ".__sys") || s == nil {
 		return false
 	}
 	modName := mod.Name
