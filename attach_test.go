@@ -2,10 +2,14 @@ package limp
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/limp-go/limp/client"
+	"github.com/limp-go/limp/internal/jsonv"
 	"github.com/limp-go/limp/internal/query"
 )
 
@@ -263,4 +267,60 @@ func TestAcceptsFiles(t *testing.T) {
 			t.Errorf("fileLeaf(%s) = %v", tc.name, got)
 		}
 	}
+}
+
+// FuzzAttachHTTPFiles: any doc, with {"__file"} references anywhere,
+// attaches without panicking; a call whose references fail leaves the doc
+// and the pending uploads as they were; a reference is replaced only by
+// an upload of the call's module at the reference's attr path.
+func FuzzAttachHTTPFiles(f *testing.F) {
+	for _, s := range []string{
+		`{"cover": {"__file": "A"}}`,
+		`{"cover": [{"__file": "A"}], "files": [{"__file": "B"}, {"__file": "A"}]}`,
+		`{"gallery": {"photos": [{"__file": "C"}, {"x": 1}]}}`,
+		`{"gallery": {"__file": "C"}, "title": {"__file": "A"}}`,
+		`{"files": {"__file": "B"}, "public": [{"__file": "B"}]}`,
+		`{"cover": {"__file": 7}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	a := New(Config{Name: "t", UploadTimeout: time.Hour})
+	m := NewModule[Album]("album", Methods{"create": {Permissions: Perms("*")}})
+	if err := m.init(a); err != nil {
+		f.Fatal(err)
+	}
+	val := func(name string) M {
+		return M{"name": name, "type": "image/png", "size": int64(1), "lastModified": int64(1), "_id": strings.Repeat("a", 64)}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := jsonv.Parse(data)
+		doc, ok := v.(map[string]any)
+		if err != nil || !ok {
+			return
+		}
+		a.files.http = map[string]*httpUpload{
+			"A": {owner: "anon|ip", module: "album", attr: "cover", val: val("a"), until: time.Now().Add(time.Hour)},
+			"B": {owner: "anon|ip", module: "album", attr: "files", val: val("b"), until: time.Now().Add(time.Hour)},
+			"C": {owner: "anon|ip", module: "album", attr: "gallery.photos", val: val("c"), until: time.Now().Add(time.Hour)},
+		}
+		before, _ := json.Marshal(doc)
+		c := &Call{Module: m, Method: m.Methods["create"], Doc: doc, Query: &Query{}, RemoteAddr: "ip", app: a}
+		err = a.attachHTTPFiles(c)
+		after, _ := json.Marshal(doc)
+		if err != nil {
+			if string(after) != string(before) || len(a.files.http) != 3 {
+				t.Fatalf("failed attach changed things: %s -> %s, %d pending", before, after, len(a.files.http))
+			}
+			return
+		}
+		used := 3 - len(a.files.http)
+		if got := strings.Count(string(after), `"_id":"aaaa`); got != used {
+			t.Fatalf("%d files in %s, %d uploads used", got, after, used)
+		}
+		for id, u := range map[string]string{"A": `"name":"a"`, "B": `"name":"b"`, "C": `"name":"c"`} {
+			if _, pending := a.files.http[id]; !pending && !strings.Contains(string(after), u) {
+				t.Fatalf("upload %s used but not in %s", id, after)
+			}
+		}
+	})
 }

@@ -667,3 +667,48 @@ func FuzzParseUploadDoc(f *testing.F) {
 		}
 	})
 }
+
+// TestUploadStaysPendingForItsTarget: a call that does not take the
+// upload's attr as a FILE neither uses it up nor fails on it when
+// unfinished (issue 10 item 4).
+func TestUploadStaysPendingForItsTarget(t *testing.T) {
+	c, _ := uploadConn(t, Config{})
+	if _, err := sendChunk(c, chunkDoc("image", "0", 1, 1, "a.txt", 2, []byte("ok"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sendChunk(c, chunkDoc("f", "0", 1, 2, "b.txt", 4, []byte("ok"))); err != nil {
+		t.Fatal(err)
+	}
+	anon := c.app.newAnonSession()
+	svc := NewService("svc", Methods{"run": {Permissions: Perms("*"), Handler: func(context.Context, *Call) (*Result, error) { return nil, nil }}})
+	locked := NewModule[upTarget]("locked", Methods{"create": {Permissions: Perms("admin")}})
+	for _, m := range []*Module{svc, locked} {
+		if err := m.init(c.app); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := fileCall(t, c, nil)
+	for name, call := range map[string]*Call{
+		"service without the attrs": {Module: svc, Method: svc.Methods["run"], Session: anon},
+		"read":                      {Module: read.Module, Method: read.Module.Methods["read"], Session: anon},
+		"refused by permissions":    {Module: locked, Method: locked.Methods["create"], Session: anon},
+	} {
+		call.Doc, call.Query, call.app = M{"image": []any{M{}}, "f": []any{M{}}}, &Query{}, c.app
+		if err := c.attachUploads(call); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if l := call.Doc["image"].([]any); len(l) != 1 || len(l[0].(M)) != 0 {
+			t.Fatalf("%s: image = %v, want the doc's own value", name, l)
+		}
+		if n := len(c.uploads.Load().files); n != 2 {
+			t.Fatalf("%s: %d uploads pending, want 2", name, n)
+		}
+	}
+	call := fileCall(t, c, M{"image": []any{M{}}})
+	if err := c.attachUploads(call); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := fileFromValue(call.Doc["image"].([]any)[0]); err != nil || f.Name != "a.txt" {
+		t.Fatalf("target got %v (%v)", call.Doc["image"], err)
+	}
+}
