@@ -50,6 +50,10 @@ const (
 
 func (s Skip) applyInvoke(c *Call) { c.skip |= skipSet(s) }
 
+// Skipped reports whether the call skips every stage of s, as hooks of
+// LIMP test skip_events: a client's call skips nothing.
+func (c *Call) Skipped(s Skip) bool { return Skip(c.skip)&s == s }
+
 // System reports whether s is the system session (App.SystemSession).
 func (s *Session) System() bool { return s != nil && s.sys }
 

@@ -64,6 +64,9 @@ func invokeApp(t *testing.T) *limptest.Server {
 	})
 	jobs.Hooks.PreCreate = func(ctx context.Context, c *limp.Call) (*limp.Result, error) {
 		c.Doc["note"] = "pre"
+		if c.Skipped(limp.SkipArgs) {
+			c.Doc["note"] = "pre, args skipped"
+		}
 		return nil, nil
 	}
 	jobs.Hooks.OnRead = func(ctx context.Context, c *limp.Call, r *limp.Result) (*limp.Result, error) {
@@ -123,6 +126,10 @@ func TestInvokeOptions(t *testing.T) {
 	created := res.Args["docs"].([]any)[0].(map[string]any)
 	if created["note"] != "pre" || created["user"] != limp.SystemUserID {
 		t.Fatalf("created by the system session: %v", created)
+	}
+	res, err = app.Invoke(ctx, sys, "job/create", limp.NewQuery(limp.M{"$soft": true}), limp.M{"title": "c", "user": limp.AdminUserID.Hex()}, limp.SkipArgs)
+	if err != nil || res.Args["docs"].([]any)[0].(map[string]any)["note"] != "pre, args skipped" {
+		t.Fatalf("Call.Skipped in a hook: %+v %v", res, err)
 	}
 	res, err = app.Invoke(ctx, sys, "job/create", limp.NewQuery(limp.M{"$soft": true}), limp.M{"title": "b"}, limp.SkipPreHooks)
 	if err != nil || res.Args["docs"].([]any)[0].(map[string]any)["note"] != "none" {
