@@ -204,7 +204,7 @@ func fileFromValue(v any) (*File, error) {
 				f.Height = n
 			}
 		case "__file":
-			return nil, errors.New("uploaded file reference was not attached (HTTP uploads are attached to websocket calls of the same user)")
+			return nil, errors.New("uploaded file reference was not attached (an HTTP upload attaches only to a websocket call of the same user, at the module and attr it was uploaded for)")
 		default:
 			return nil, fmt.Errorf("unknown key %q", truncate(k))
 		}
