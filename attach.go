@@ -24,11 +24,8 @@ import (
 // upload is unfinished fails the call. Attached or refused by the attr's
 // FileSpec, chunked uploads are used up.
 func (c *conn) attachUploads(call *Call) error {
-	if call.Doc == nil || call.Module == nil || call.Method == nil {
+	if len(call.Doc) == 0 || call.Module == nil || call.Method == nil {
 		return nil
-	}
-	if !holdsAny(call.Session, call.Module, call.Method.Permissions) {
-		return nil // the call will be refused (403): nothing is used up
 	}
 	if err := c.app.attachHTTPFiles(call); err != nil {
 		return err
@@ -54,6 +51,9 @@ func (c *conn) attachUploads(call *Call) error {
 		if at == nil || !acceptsFiles(at) {
 			continue // not this upload's target: it stays pending
 		}
+		if !mayCall(call) {
+			return nil // the call will be refused (403): nothing is used up
+		}
 		if !p.finished() {
 			return Errorf(400, CodeFileIncomplete, "The upload of file %s[%s] is not finished (chunk %d of %d expected).", p.key.attr, p.key.index, p.next, p.total)
 		}
@@ -72,6 +72,12 @@ func (c *conn) attachUploads(call *Call) error {
 		call.Doc[attr] = files
 	}
 	return nil
+}
+
+// mayCall reports whether the session holds a privilege of one of the
+// call's permission sets: a call it does not will be refused (403).
+func mayCall(call *Call) bool {
+	return holdsAny(call.Session, call.Module, call.Method.Permissions)
 }
 
 // docAttr returns the attr that declares the call's top-level doc key and
@@ -222,7 +228,7 @@ func (a *App) attachHTTPFiles(call *Call) error {
 		}
 		collectRefs(v, at, path, func(nv any) { call.Doc[k] = nv }, &refs)
 	}
-	if len(refs) == 0 {
+	if len(refs) == 0 || !mayCall(call) {
 		return nil
 	}
 	owner := uploaderKey(call.Session, call.RemoteAddr)
