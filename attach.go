@@ -220,6 +220,9 @@ type fileRef struct {
 // refuses them and the upload stays pending. All of a call's references
 // are checked before any is used up: a refused call uses none.
 func (a *App) attachHTTPFiles(call *Call) error {
+	if !hasRef(call.Doc) {
+		return nil // the usual call: nothing to look up
+	}
 	var refs []fileRef
 	for k, v := range call.Doc {
 		at, path := call.docAttr(k)
@@ -336,6 +339,28 @@ func listItem(l *Attr, e any) *Attr {
 		}
 	}
 	return nil
+}
+
+// hasRef reports whether v holds a {"__file": id} reference anywhere.
+func hasRef(v any) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		if isFileRef(x) {
+			return true
+		}
+		for _, e := range x {
+			if hasRef(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if hasRef(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isFileRef(m map[string]any) bool {

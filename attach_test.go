@@ -324,3 +324,22 @@ func FuzzAttachHTTPFiles(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkAttachNoUploads is the attach step of a call that names no
+// upload (the usual call): compare with BenchmarkCreate20.
+func BenchmarkAttachNoUploads(b *testing.B) {
+	c := &conn{app: New(Config{Name: "t"})}
+	m := NewModule[Album]("album", Methods{"create": {Permissions: Perms("*")}})
+	if err := m.init(c.app); err != nil {
+		b.Fatal(err)
+	}
+	var doc map[string]any
+	_ = json.Unmarshal([]byte(`{"title":"t","public":true,"files":[],"gallery":{"photos":[]},"x1":{"a":[1,2,{"b":3}]},"x2":"s","x3":1,"x4":[1,2,3],"x5":{"k":"v"}}`), &doc)
+	call := &Call{Module: m, Method: m.Methods["create"], Doc: doc, Query: &Query{}}
+	b.ReportAllocs()
+	for range b.N {
+		if err := c.attachUploads(call); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
