@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-playground/validator/v10"
 
@@ -150,6 +151,7 @@ var (
 	idType     = reflect.TypeFor[ID]()
 	localeType = reflect.TypeFor[Locale]()
 	anyType    = reflect.TypeFor[any]()
+	timeType   = reflect.TypeFor[time.Time]()
 )
 
 // attrsOf derives the attrs of struct type t.
@@ -210,6 +212,9 @@ func attrOfField(name string, f reflect.StructField) (*Attr, error) {
 	if err := a.applyTag(f.Tag.Get("limp")); err != nil {
 		return nil, fmt.Errorf("attr %q: %w", name, err)
 	}
+	if err := checkTimeType(f.Type, a); err != nil {
+		return nil, fmt.Errorf("attr %q: %w", name, err)
+	}
 	if err := a.check(); err != nil {
 		return nil, fmt.Errorf("attr %q: %w", name, err)
 	}
@@ -236,6 +241,8 @@ func attrOfType(name string, t reflect.Type) (*Attr, error) {
 		a.Type = TypeGeo
 	case t == reflect.TypeFor[File]():
 		a.Type = TypeFile
+	case t == timeType:
+		a.Type = TypeDatetime // a `limp:"type=DATE"` or "type=TIME" tag narrows it
 	default:
 		switch t.Kind() {
 		case reflect.String:
@@ -511,7 +518,7 @@ func (a *Attr) check() error {
 		a.re = re
 	}
 	if a.Validate != "" {
-		if err := checkValidateTag(a.Validate); err != nil {
+		if err := checkValidateTag(a.Validate, a.sample()); err != nil {
 			return err
 		}
 	}
@@ -586,12 +593,63 @@ func theValidator() *validator.Validate {
 
 // checkValidateTag reports a malformed validator/v10 tag at start rather
 // than on the first call (the validator panics on unknown tags).
-func checkValidateTag(tag string) (err error) {
+func checkValidateTag(tag string, sample any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("validate tag %q: %v", tag, r)
 		}
 	}()
-	_ = theValidator().Var("", tag)
+	_ = theValidator().Var(sample, tag)
+	return nil
+}
+
+// sample returns a value of the Go type the attr's values have once
+// converted (int64 for INT, []any for LIST, ...), with one item in a
+// LIST and one key in a key/value DICT, so that checkValidateTag sees
+// the rules panic that would panic on the first call (a "dive" on a
+// number, "min=1.5" on an INT, "email" on a LIST, ...).
+func (a *Attr) sample() any {
+	switch a.Type {
+	case TypeInt:
+		return int64(0)
+	case TypeFloat:
+		return 0.0
+	case TypeBool:
+		return false
+	case TypeList:
+		if len(a.Items) > 0 {
+			return []any{a.Items[0].sample()}
+		}
+		return []any{}
+	case TypeDict, TypeAccess, TypeGeo, TypeLocale, TypeFile:
+		if a.Val != nil {
+			return map[string]any{"k": a.Val.sample()}
+		}
+		return map[string]any{}
+	case TypeAny, TypeUnion, TypeCustom, TypeLiteral:
+		return nil
+	}
+	return ""
+}
+
+// checkTimeType refuses a `limp:"type=..."` tag that turns a time.Time
+// field (or a list's or map's time.Time values) into anything but
+// DATETIME, DATE or TIME.
+func checkTimeType(t reflect.Type, a *Attr) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case t == timeType:
+		switch a.Type {
+		case TypeDatetime, TypeDate, TypeTime:
+			return nil
+		}
+		return fmt.Errorf("a time.Time field is DATETIME, DATE or TIME, not %s", a.Type)
+	case (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) && t != idType && a.Type == TypeList && len(a.Items) == 1:
+		return checkTimeType(t.Elem(), a.Items[0])
+	case t.Kind() == reflect.Map && a.Type == TypeDict && a.Val != nil:
+		return checkTimeType(t.Elem(), a.Val)
+	}
 	return nil
 }

@@ -241,6 +241,9 @@ func (a *App) secretUserAttr(name string) bool { return a.isHashAttr(name) }
 // before they are stored, never read back, and changed only with proof.
 func (a *App) userPreCreate(ctx context.Context, c *Call) (*Result, error) {
 	users := c.Module
+	if err := a.foldAuthValues(ctx, c, nil); err != nil {
+		return nil, err
+	}
 	for _, name := range a.cfg.AuthAttrs {
 		key := name + "_hash"
 		v, ok := c.Doc[key]
@@ -317,7 +320,7 @@ func (a *App) userPreUpdate(ctx context.Context, c *Call) (*Result, error) {
 		if n != 1 {
 			return nil, users.Error(400, CodeInvalidQuery, "Changing credentials works on one user, by '_id'.")
 		}
-		if err := a.checkThrottle(c.RemoteAddr, "user:"+id.Hex()); err != nil {
+		if err := a.checkThrottle(ctx, c.RemoteAddr, "user:"+id.Hex()); err != nil {
 			return nil, err
 		}
 		ok, err := a.verifyUserCredential(ctx, id, h)
@@ -328,6 +331,15 @@ func (a *App) userPreUpdate(ctx context.Context, c *Call) (*Result, error) {
 			return nil, users.Error(403, "INVALID_CURRENT_HASH", "The current credentials are wrong.")
 		}
 		a.clearAuthFailures(c.RemoteAddr, "user:"+id.Hex())
+	}
+	var self []any
+	for _, v := range c.Query.Values("_id") {
+		if id, ok := toID(v); ok && !slices.Contains(self, any(id)) {
+			self = append(self, id)
+		}
+	}
+	if err := a.foldAuthValues(ctx, c, self); err != nil {
+		return nil, err
 	}
 	for _, name := range a.cfg.AuthAttrs {
 		key := name + "_hash"
@@ -367,7 +379,11 @@ func (a *App) verifyUserCredential(ctx context.Context, id ID, hash string) (boo
 	}
 	for _, name := range a.cfg.AuthAttrs {
 		if d, ok := res.Docs[0][name+"_hash"].(string); ok {
-			ok, err := verifyCredential(ctx, d, hash)
+			h := hash
+			if sv, ok := res.Docs[0][name].(string); ok && a.foldedAuthAttr(name) {
+				h = foldHash(hash, name, sv)
+			}
+			ok, err := verifyCredential(ctx, d, h)
 			if err != nil || ok {
 				return ok, err
 			}
@@ -406,18 +422,21 @@ func (a *App) auth(ctx context.Context, c *Call) (*Result, error) {
 		groups, _ = gl.([]any)
 	}
 	account := key + ":" + strings.ToLower(fmt.Sprint(val))
-	if err := a.checkThrottle(c.RemoteAddr, account); err != nil {
+	if err := a.checkThrottle(ctx, c.RemoteAddr, account); err != nil {
 		return nil, err
 	}
-	res, err := a.store.Read(ctx, users.coll, &query.Query{Filter: &query.Cond{Path: key, Op: query.Eq, Value: val}, Limit: 1})
+	found, err := a.findAuthUser(ctx, key, val)
 	if err != nil {
 		return nil, err
 	}
 	var user map[string]any
 	digest := dummyDigest
-	if len(res.Docs) == 1 && res.Docs[0]["_id"] != AnonUserID {
-		user = res.Docs[0]
+	if found != nil && found["_id"] != AnonUserID {
+		user = found
 		digest, _ = user[key+"_hash"].(string)
+		if sv, ok := user[key].(string); ok && a.foldedAuthAttr(key) {
+			hash = foldHash(hash, key, sv)
+		}
 	}
 	ok, err := verifyCredential(ctx, digest, hash)
 	if err != nil {
@@ -499,9 +518,10 @@ func (a *App) reauth(ctx context.Context, c *Call) (*Result, error) {
 		h, _ := v[0].(string)
 		token = tokenFromReauthHash(h)
 	}
-	if err := a.checkThrottle(c.RemoteAddr, "session:"+sid.Hex()); err != nil {
+	if err := a.checkThrottle(ctx, c.RemoteAddr, "session:"+sid.Hex()); err != nil {
 		return nil, err
 	}
+	snap := a.live.snap(sid) // before the read: a later write makes it stale
 	res, err := a.store.Read(ctx, sessions.coll, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: sid}, Limit: 1})
 	if err != nil {
 		return nil, err
@@ -542,12 +562,13 @@ func (a *App) reauth(ctx context.Context, c *Call) (*Result, error) {
 		return nil, err
 	}
 	doc["expiry"] = newExpiry
-	s, err := a.loadSession(ctx, doc, token)
+	s, err := a.buildSession(ctx, doc, token, snap)
+	var refused *Error
+	if errors.As(err, &refused) {
+		return nil, NewError(403, CodeInvalidSession, "Session is invalid.")
+	}
 	if err != nil {
 		return nil, err
-	}
-	if s == nil {
-		return nil, NewError(403, CodeInvalidSession, "Session is invalid.")
 	}
 	a.clearAuthFailures(c.RemoteAddr, "session:"+sid.Hex())
 	s.Doc["token"] = token
@@ -726,8 +747,10 @@ func (a *App) bootstrapAdmin(ctx context.Context) error {
 
 // Group is an app-declared group, synced at start (Config.Groups).
 type Group struct {
-	ID         ID
-	Name       Locale
+	ID ID
+	// Name needs a value in Config.Locale; other locales default to it.
+	Name Locale
+	// Desc is optional (empty strings when nil).
 	Desc       Locale
 	Privileges Privileges
 }
@@ -740,7 +763,7 @@ func (a *App) syncGroups(ctx context.Context) error {
 		for k, v := range g.Name {
 			name[k] = v
 		}
-		desc := M{}
+		desc := localeAll(a.cfg.Locales, "") // Desc is optional in Config.Groups
 		for k, v := range g.Desc {
 			desc[k] = v
 		}

@@ -84,7 +84,10 @@ func OK(msg string, args M) *Result {
 
 // SwitchSession makes the connection switch to s once the call returns,
 // as LIMP does for any result carrying args.session (spec §2.5). The
-// reply's args.session is set to s.Doc.
+// reply's args.session is set to s.Doc. A result that carries
+// args.session without SwitchSession switches the connection too, once
+// that session is checked (it must be ANON's, or a stored session named
+// with its token); see switch.go.
 //
 // The system session (App.SystemSession) is never given to a client: the
 // call then fails with a 500 instead.

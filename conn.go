@@ -347,6 +347,11 @@ func (c *conn) prepare(data []byte) *Call {
 		c.reply(403, msgSessionExpired, M{"code": CodeSessionExpired, "session": M{"_id": AnonSessionID}}, callID, true)
 		return nil
 	}
+	if a.stale(sess) {
+		if sess = c.revalidate(sess, callID); sess == nil {
+			return nil
+		}
+	}
 	endpoint := strings.ToLower(cl.endpoint)
 	switch {
 	case (endpoint == "session/auth" || endpoint == "session/reauth") && !sess.Anon():
@@ -422,6 +427,7 @@ func (c *conn) execute(call *Call) {
 		return
 	}
 	res, err := c.app.run(ctx, call)
+	res, err = c.app.resultSession(ctx, call, res, err)
 	c.finish(call, res, err)
 }
 

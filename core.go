@@ -140,14 +140,15 @@ func (a *App) bootstrap(ctx context.Context) error {
 		"_id": AnonUserID, "name": localeAll(a.cfg.Locales, "__ANON"), "locale": a.cfg.Locale,
 		"groups": []any{}, "privileges": privilegesValue(a.cfg.AnonPrivileges), "status": "active",
 	}
+	raw := M{} // placeholders, stored as they are: no value of an app's attr fits ANON
 	for _, at := range users.Attrs {
 		if _, set := anonUser[at.Name]; !set && !at.Optional && at.Name != "create_time" {
 			if v := placeholderValue(at); v != nil {
-				anonUser[at.Name] = v
+				raw[at.Name] = v
 			}
 		}
 	}
-	if err := a.ensureDoc(ctx, users, anonUser, store.Update{Set: map[string]any{"privileges": anonUser["privileges"]}}); err != nil {
+	if err := a.ensureSystemDoc(ctx, users, anonUser, raw, store.Update{Set: map[string]any{"privileges": anonUser["privileges"]}}); err != nil {
 		return fmt.Errorf("ANON user: %w", err)
 	}
 	anonSession := M{
@@ -170,6 +171,14 @@ func (a *App) bootstrap(ctx context.Context) error {
 // ensureDoc inserts a system document if it is missing, or applies sync to
 // it if it exists.
 func (a *App) ensureDoc(ctx context.Context, m *Module, doc M, sync store.Update) error {
+	return a.ensureSystemDoc(ctx, m, doc, nil, sync)
+}
+
+// ensureSystemDoc is ensureDoc for a system document: doc's values are
+// validated, but a required attr doc has no value (or default) for is left
+// out rather than refused, and raw values are stored unvalidated (the ANON
+// user's placeholders, which no app constraint can be expected to accept).
+func (a *App) ensureSystemDoc(ctx context.Context, m *Module, doc, raw M, sync store.Update) error {
 	id := doc["_id"].(oid.ID)
 	byID := &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: id}}
 	res, err := a.store.Read(ctx, m.coll, byID)
@@ -187,9 +196,14 @@ func (a *App) ensureDoc(ctx context.Context, m *Module, doc M, sync store.Update
 	if _, ok := doc["create_time"]; !ok && m.byName["create_time"] != nil {
 		doc["create_time"] = "1970-01-01T00:00:00.000000"
 	}
-	out, err := a.validateCreate(ctx, c, doc)
+	out, err := a.validateDoc(ctx, c, doc, true)
 	if err != nil {
 		return err
+	}
+	for k, v := range raw {
+		if _, set := out[k]; !set {
+			out[k] = v
+		}
 	}
 	out["_id"] = id
 	return a.store.Insert(ctx, m.coll, out)

@@ -58,7 +58,7 @@ func (a *App) convertCtx() *convertCtx {
 
 func (a *App) read(ctx context.Context, c *Call) (*Result, error) {
 	m := c.Module
-	q, err := c.Query.parse(m)
+	q, err := a.parseQuery(ctx, c, c.Query)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +66,7 @@ func (a *App) read(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	stripSecrets(m, res.Docs)
 	if c.skip&skipExtn == 0 {
 		if err := a.expand(ctx, c, m, q.Extn, res.Docs, 0); err != nil {
 			return nil, err
@@ -157,6 +158,7 @@ func (a *App) create(ctx context.Context, c *Call) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		stripSecrets(m, res.Docs)
 		docs := make([]any, len(res.Docs))
 		for i, d := range res.Docs {
 			docs[i] = d
@@ -168,6 +170,12 @@ func (a *App) create(ctx context.Context, c *Call) (*Result, error) {
 
 // validateCreate applies defaults and converts every attr of a new doc.
 func (a *App) validateCreate(ctx context.Context, c *Call, doc M) (M, error) {
+	return a.validateDoc(ctx, c, doc, false)
+}
+
+// validateDoc is validateCreate; for a system document (system true) a
+// required attr without a value or default is left out instead of refused.
+func (a *App) validateDoc(ctx context.Context, c *Call, doc M, system bool) (M, error) {
 	m := c.Module
 	cc := a.convertCtx()
 	if err := a.nestedDefaults(ctx, c, doc); err != nil {
@@ -185,7 +193,7 @@ func (a *App) validateCreate(ctx context.Context, c *Call, doc M) (M, error) {
 				v = dv
 			}
 		}
-		if v == nil && !present && at.Optional {
+		if v == nil && !present && (at.Optional || system) {
 			continue
 		}
 		conv, err := at.convert(cc, v, at.Name)
@@ -321,7 +329,7 @@ func (a *App) update(ctx context.Context, c *Call) (*Result, error) {
 	if u.Empty() {
 		return OK("Nothing to update.", M{}), nil
 	}
-	q, err := c.Query.parse(m)
+	q, err := a.parseQuery(ctx, c, c.Query)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +349,7 @@ func (a *App) update(ctx context.Context, c *Call) (*Result, error) {
 	}
 	ids, err := a.store.Update(ctx, m.coll, q, u)
 	if err != nil {
-		return nil, m.storeError(err)
+		return nil, m.boundsError(m.storeError(err), u)
 	}
 	return OK(fmt.Sprintf("Updated %d docs.", len(ids)), M{"count": int64(len(ids)), "docs": idDocs(ids)}), nil
 }
@@ -379,6 +387,9 @@ func (a *App) buildUpdate(c *Call) (*store.Update, error) {
 			return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr '_id': a document's _id cannot be changed for 'update' request on module '%s'.", m.prefix[:len(m.prefix)-1])
 		}
 		at := m.lookupAttr(key)
+		if msg := m.localeKeyError(key); at == nil && msg != "" {
+			return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr '%s': %s for 'update' request on module '%s'.", key, msg, m.prefix[:len(m.prefix)-1])
+		}
 		if at == nil || strings.Contains(key, "$") || strings.HasPrefix(key, "__") {
 			return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr '%s': the module has no such attr for 'update' request on module '%s'.", key, m.prefix[:len(m.prefix)-1])
 		}
@@ -428,9 +439,12 @@ func addOperator(cc *convertCtx, u *store.Update, at *Attr, key string, op map[s
 		if at.Type != TypeInt && at.Type != TypeFloat {
 			return bad(name + " needs an INT or FLOAT attr, not " + at.Type.String())
 		}
-		conv, err := at.convert(cc, v, key)
+		conv, err := at.operand().convert(cc, v, key)
 		if err != nil {
 			return err
+		}
+		if err := boundOperator(u, at, key); err != nil {
+			return bad(name + " cannot be used: " + err.Error())
 		}
 		if name == "$add" {
 			if u.Add == nil {
@@ -451,9 +465,15 @@ func addOperator(cc *convertCtx, u *store.Update, at *Attr, key string, op map[s
 		if op["$unique"] != nil && !ok {
 			return bad("$unique must be true or false")
 		}
-		conv, err := at.convert(cc, []any{op["$append"]}, key)
+		conv, err := at.operand().convert(cc, []any{op["$append"]}, key)
 		if err != nil {
 			return err
+		}
+		if err := checkItemRules(at, conv, key); err != nil {
+			return err
+		}
+		if err := boundOperator(u, at, key); err != nil {
+			return bad("$append cannot be used: " + err.Error())
 		}
 		if u.Append == nil {
 			u.Append = map[string]store.Append{}
@@ -467,9 +487,12 @@ func addOperator(cc *convertCtx, u *store.Update, at *Attr, key string, op map[s
 		if !ok {
 			vals = []any{op["$remove"]}
 		}
-		conv, err := at.convert(cc, vals, key)
+		conv, err := at.operand().convert(cc, vals, key)
 		if err != nil {
 			return err
+		}
+		if err := boundOperator(u, at, key); err != nil {
+			return bad("$remove cannot be used: " + err.Error())
 		}
 		if u.Remove == nil {
 			u.Remove = map[string][]any{}
@@ -488,7 +511,7 @@ func addOperator(cc *convertCtx, u *store.Update, at *Attr, key string, op map[s
 
 func (a *App) delete(ctx context.Context, c *Call) (*Result, error) {
 	m := c.Module
-	q, err := c.Query.parse(m)
+	q, err := a.parseQuery(ctx, c, c.Query)
 	if err != nil {
 		return nil, err
 	}

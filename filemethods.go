@@ -148,7 +148,7 @@ func (c *Call) docQuery() *Query {
 // fileDoc reads the one doc a file call targets, with the call's
 // permission filters applied.
 func (a *App) fileDoc(ctx context.Context, c *Call) (map[string]any, error) {
-	q, err := c.docQuery().parse(c.Module)
+	q, err := a.parseQuery(ctx, c, c.docQuery())
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +165,7 @@ func (a *App) fileDoc(ctx context.Context, c *Call) (map[string]any, error) {
 
 // updateOne applies u to the one doc the call targets.
 func (a *App) updateOne(ctx context.Context, c *Call, u *store.Update) (*Result, error) {
-	q, err := c.docQuery().parse(c.Module)
+	q, err := a.parseQuery(ctx, c, c.docQuery())
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -86,6 +87,11 @@ type Config struct {
 	Data string
 	// Packages, when set, loads only these packages (plus core).
 	Packages []string
+	// Listen is the address Run listens on, host:port (also --listen and
+	// $LISTEN, which take precedence). Default ":" + the port (--port, 8081)
+	// on every interface, or "127.0.0.1:" + the port while the default
+	// admin password or anon token is in use (logged).
+	Listen string
 
 	// Locales are the app's locales; default ["ar_AE", "en_AE"].
 	Locales []string
@@ -148,11 +154,17 @@ type Config struct {
 	// per IP (websocket and HTTP), per ANON connection and per signed-in
 	// connection; defaults 500, 40 and 100 (LIMP's). Negative: no quota.
 	QuotaIPMin, QuotaAnonMin, QuotaAuthMin int
-	// AuthFailuresAccount and AuthFailuresIP bound failed sign-ins per
-	// account and per IP within AuthFailureWindow before further attempts
-	// are refused without checking; defaults 10, 100 and 15 minutes.
+	// AuthFailuresAccount and AuthFailuresIP bound sign-in attempts on
+	// one account from one IP, and from one IP (IPv6: its /64), within
+	// AuthFailureWindow before further ones are refused (429) without
+	// checking; defaults 10, 100 and 15 minutes. A success gives its
+	// attempt back. AuthFailuresAccountAll (default 10 ×
+	// AuthFailuresAccount) bounds attempts on one account from all IPs:
+	// over it, IPs that tried the account are refused and others are
+	// slowed down, never locked out (see README, "Sign-in throttling").
 	AuthFailuresAccount, AuthFailuresIP int
 	AuthFailureWindow                   time.Duration
+	AuthFailuresAccountAll              int
 
 	// DropUnknownAttrs keeps LIMP's behaviour for old clients: unknown
 	// attrs (and _id) in a create are dropped silently instead of being
@@ -217,6 +229,8 @@ type App struct {
 
 	ipQuota   limiter // calls per IP per minute
 	authFails limiter // failed sign-ins per account and per IP
+
+	live liveSessions // revocation of live sessions (revoke.go)
 }
 
 // ErrShutdown is returned by Shutdown when the app was already shut down.
@@ -320,6 +334,7 @@ func (c *Config) setDefaults() {
 	c.QuotaAuthMin = orDefault(c.QuotaAuthMin, 100)
 	c.AuthFailuresAccount = orDefault(c.AuthFailuresAccount, 10)
 	c.AuthFailuresIP = orDefault(c.AuthFailuresIP, 100)
+	c.AuthFailuresAccountAll = orDefault(c.AuthFailuresAccountAll, 10*c.AuthFailuresAccount)
 	if c.AuthFailureWindow == 0 {
 		c.AuthFailureWindow = 15 * time.Minute
 	}
@@ -338,17 +353,22 @@ func (a *App) Start(ctx context.Context) error {
 	if a.started.Load() {
 		return errors.New("limp: app already started")
 	}
+	undeclaredEnv := false
 	if a.cfg.Env != "" {
 		if f, ok := a.cfg.Envs[a.cfg.Env]; ok {
 			f(&a.cfg)
 		} else {
-			return fmt.Errorf("limp: env %q is not declared in Config.Envs", a.cfg.Env)
+			undeclaredEnv = true
 		}
 	}
 	a.cfg.setDefaults()
 	a.log = a.cfg.Logger
 	if a.log == nil {
 		a.log = slog.Default()
+	}
+	if undeclaredEnv {
+		// As LIMP: an unknown env is not fatal.
+		a.log.Warn("env is not declared in Config.Envs; going on without its overrides", "env", a.cfg.Env, "declared", slices.Sorted(maps.Keys(a.cfg.Envs)))
 	}
 	if err := a.load(); err != nil {
 		return err
@@ -366,6 +386,7 @@ func (a *App) Start(ctx context.Context) error {
 		}
 		a.store, a.ownsStore = st, true
 	}
+	a.store = a.watchStore(a.store)
 	for _, m := range a.order {
 		if m.coll == nil {
 			continue
@@ -431,6 +452,7 @@ func (a *App) load() error {
 			errs = append(errs, fmt.Errorf("--packages names unknown package %q (have %v)", p, a.pkgs))
 		}
 	}
+	registered := slices.Clone(a.order)
 	var loaded []*Module
 	for _, m := range a.order {
 		if m.pkg != "core" && len(a.cfg.Packages) > 0 && !slices.Contains(a.cfg.Packages, m.pkg) {
@@ -452,6 +474,7 @@ func (a *App) load() error {
 			errs = append(errs, err)
 		}
 	}
+	errs = append(errs, a.checkDeclarations(registered)...)
 	if len(errs) > 0 {
 		return fmt.Errorf("limp: invalid declarations:\n%w", errors.Join(errs...))
 	}

@@ -239,11 +239,22 @@ func (m *Module) init(app *App) error {
 	}
 	m.byName = make(map[string]*Attr, len(m.Attrs))
 	for _, a := range m.Attrs {
+		if a == nil {
+			bad("an attr in Attrs is nil")
+			continue
+		}
 		if _, dup := m.byName[a.Name]; dup {
 			bad("attr %q declared twice", a.Name)
 		}
 		m.byName[a.Name] = a
+		// Attrs declared directly (not derived from the struct, which
+		// checked its own) get the same checks: a bad pattern, validate
+		// tag or bound is reported here, not at the first call.
+		if err := a.check(); err != nil {
+			bad("attr %q: %v", a.Name, err)
+		}
 	}
+	m.Attrs = slices.DeleteFunc(m.Attrs, func(a *Attr) bool { return a == nil })
 	if m.Defaults == nil {
 		m.Defaults = map[string]any{}
 	}
@@ -367,6 +378,9 @@ func (m *Module) lookupAttr(path string) *Attr {
 	for more && a != nil {
 		seg, rest, more = strings.Cut(rest, ".")
 		seg, _, _ = strings.Cut(seg, ":")
+		if m.app != nil && localeParent(a, seg) && !slices.Contains(m.app.cfg.Locales, seg) {
+			return nil // only the app's locales are keys of a LOCALE
+		}
 		a = a.child(seg)
 	}
 	return a
@@ -378,7 +392,7 @@ func (m *Module) buildSchema() {
 	if m.Collection == "" {
 		return
 	}
-	c := &schema.Collection{Name: m.Collection, Module: m.Name, Attrs: map[string]*schema.Type{}}
+	c := &schema.Collection{Name: m.Collection, Module: m.Name, Attrs: map[string]*schema.Type{}, Locales: slices.Clone(m.app.cfg.Locales)}
 	for _, a := range m.Attrs {
 		c.Attrs[a.Name] = a.schemaType()
 		if a.Unique {
@@ -386,6 +400,10 @@ func (m *Module) buildSchema() {
 		}
 		if a.Index {
 			c.Indexes = append(c.Indexes, []schema.IndexKey{{Path: a.Name}})
+		}
+		if m.app != nil && m.app.secretAttr(m, a.Name) {
+			c.Secret = append(c.Secret, a.Name)
+			continue // never indexed for $search either
 		}
 		if a.Search {
 			c.Search = append(c.Search, a.Name)

@@ -1,6 +1,8 @@
 package limp
 
 import (
+	"context"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -21,12 +23,18 @@ func (w *window) hit(now time.Time, d time.Duration, limit int) bool {
 	return w.n <= limit
 }
 
-// limiter holds windows by key, pruning expired ones as it grows.
+// limiter holds windows by key, pruning expired ones as it grows. It
+// holds at most max windows (default maxLimiterKeys): a new key in a full
+// table drops an arbitrary one, so memory is bounded whatever the keys.
 type limiter struct {
 	mu   sync.Mutex
 	wins map[string]*window
 	next time.Time // next prune
+	max  int
 }
+
+// maxLimiterKeys bounds a limiter's table (about 100 bytes a key).
+const maxLimiterKeys = 1 << 17
 
 func (l *limiter) window(key string, now time.Time, d time.Duration) *window {
 	if l.wins == nil {
@@ -42,10 +50,31 @@ func (l *limiter) window(key string, now time.Time, d time.Duration) *window {
 	}
 	w := l.wins[key]
 	if w == nil {
+		limit := l.max
+		if limit <= 0 {
+			limit = maxLimiterKeys
+		}
+		for k := range l.wins {
+			if len(l.wins) < limit {
+				break
+			}
+			delete(l.wins, k)
+		}
 		w = &window{start: now}
 		l.wins[key] = w
 	}
 	return w
+}
+
+// hitN counts one event for key in a window of length d and returns the
+// window's count.
+func (l *limiter) hitN(key string, d time.Duration) int {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.window(key, now, d)
+	w.hit(now, d, 0)
+	return w.n
 }
 
 // hit counts one event for key; false means over limit.
@@ -101,25 +130,98 @@ func (c *conn) checkSessionQuota(anon bool) error {
 	return nil
 }
 
-// checkThrottle counts a sign-in attempt (auth, reauth, or a credential
-// check) against the account and the IP, and refuses it, before any
-// hashing, when either has made too many within the window. Attempts are
-// counted when they start, so a burst of concurrent attempts cannot slip
-// past the limit before the first failures are recorded; a success gives
-// its attempt back (clearAuthFailures).
-func (a *App) checkThrottle(ip, account string) error {
-	d := a.cfg.AuthFailureWindow
-	okAcct := a.authFails.hit("acct:"+account, d, a.cfg.AuthFailuresAccount)
-	okIP := a.authFails.hit("ip:"+ip, d, a.cfg.AuthFailuresIP)
-	if !okAcct || !okIP {
-		return errAuthThrottled
-	}
-	return nil
+// Sign-in throttling (issue 10 item 2; OWASP Authentication Cheat Sheet,
+// "Protect against automated attacks", and its warning that account
+// lockout lets anyone lock anyone out). Every sign-in attempt (auth,
+// reauth, a current-credential check) is counted when it starts, before
+// any hashing, under three keys within Config.AuthFailureWindow:
+//
+//   - the (account, IP) pair: over Config.AuthFailuresAccount the attempt
+//     is refused (429 CORE_SESSION_AUTH_THROTTLED) without running argon2;
+//   - the IP (IPv6 by /64): over Config.AuthFailuresIP, refused likewise;
+//   - the account across IPs: over Config.AuthFailuresAccountAll (much
+//     higher) the account is under a distributed attack. Attempts from an
+//     IP that already failed on the account are then refused; an attempt
+//     from an IP that has not failed on it still runs, after a delay that
+//     grows with the attack (authDelay), so the owner can still sign in
+//     while guessing is slowed to a crawl. The first attempt over the
+//     limit is logged (warning), as is the first refusal of each
+//     (account, IP) pair and IP (info).
+//
+// A success forgets the pair's attempts and gives its attempt back to the
+// IP and the account. The tables are bounded (limiter.max): when full, an
+// arbitrary entry is dropped, so memory stays bounded under any spread of
+// addresses.
+
+// authDelay is the wait before verifying an attempt on an account over its
+// account-wide limit: 100 ms plus 50 ms per attempt over it, at most 5 s.
+func authDelay(over int) time.Duration {
+	return min(5*time.Second, 100*time.Millisecond+time.Duration(over)*50*time.Millisecond)
 }
 
-// clearAuthFailures forgets the account's attempts and gives the IP its
-// attempt back after a success.
+// throttleIP is the IP key of the throttle: an IPv6 address counts by its
+// /64 (one host usually holds a whole /64).
+func throttleIP(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil || addr.Is4() || addr.Is4In6() {
+		return ip
+	}
+	p, err := addr.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
+// checkThrottle counts a sign-in attempt on account from ip and refuses
+// it, before any hashing, as the policy above says; it may wait (under
+// ctx) before letting it run.
+func (a *App) checkThrottle(ctx context.Context, ip, account string) error {
+	d := a.cfg.AuthFailureWindow
+	ip = throttleIP(ip)
+	pair := a.authFails.hitN("pair:"+account+"|"+ip, d)
+	nIP := a.authFails.hitN("ip:"+ip, d)
+	log := a.Logger()
+	switch {
+	case pair > a.cfg.AuthFailuresAccount:
+		if pair == a.cfg.AuthFailuresAccount+1 {
+			log.Info("sign-in throttled: too many attempts on the account from this IP", "account", account, "ip", ip, "window", d)
+		}
+		return errAuthThrottled
+	case nIP > a.cfg.AuthFailuresIP:
+		if nIP == a.cfg.AuthFailuresIP+1 {
+			log.Info("sign-in throttled: too many attempts from this IP", "ip", ip, "window", d)
+		}
+		return errAuthThrottled
+	}
+	// Only attempts that get checked count account-wide: one IP hammering
+	// at its refusals does not slow everyone else down.
+	over := a.authFails.hitN("acct:"+account, d) - a.cfg.AuthFailuresAccountAll
+	if over <= 0 {
+		return nil
+	}
+	if over == 1 {
+		log.Warn("sign-in attempts on one account from many IPs: slowing them down", "account", account, "limit", a.cfg.AuthFailuresAccountAll, "window", d)
+	}
+	if pair > 1 {
+		// This IP already tried the account during the attack.
+		return errAuthThrottled
+	}
+	t := time.NewTimer(authDelay(over))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// clearAuthFailures forgets the pair's attempts and gives the IP and the
+// account their attempt back after a success.
 func (a *App) clearAuthFailures(ip, account string) {
-	a.authFails.reset("acct:" + account)
+	ip = throttleIP(ip)
+	a.authFails.reset("pair:" + account + "|" + ip)
 	a.authFails.add("ip:"+ip, -1)
+	a.authFails.add("acct:"+account, -1)
 }

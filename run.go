@@ -26,6 +26,9 @@ import (
 //	--debug            debug logging and error details (also $DEBUG)
 //	--packages a,b     load only these packages, plus core
 //	-p, --port PORT    listen port, default 8081 (also $PORT)
+//	--listen ADDR      listen address host:port (also $LISTEN, Config.Listen);
+//	                   default all interfaces, or loopback only while the
+//	                   default admin password or anon token is in use
 //	--data PATH|URI    embedded store file, or mongodb:// URI (also $LIMP_DATA)
 //	--version          print versions and exit
 //	--explain M Q      print what query Q (JSON) on module M compiles to and exit
@@ -55,7 +58,7 @@ type runOptions struct {
 // ends, then shuts down within Config.DrainTimeout. Tests and embedding
 // programs use it.
 func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) error {
-	o := runOptions{env: os.Getenv("ENV"), data: os.Getenv("LIMP_DATA"), port: DefaultPort}
+	o := runOptions{env: os.Getenv("ENV"), data: os.Getenv("LIMP_DATA"), listen: os.Getenv("LISTEN"), port: DefaultPort}
 	if v := os.Getenv("PORT"); v != "" {
 		p, err := strconv.Atoi(v)
 		if err != nil {
@@ -71,7 +74,7 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	fs.StringVar(&o.packages, "packages", "", "load only these comma-separated packages (plus core)")
 	fs.IntVar(&o.port, "p", o.port, "listen `port`")
 	fs.IntVar(&o.port, "port", o.port, "listen `port`")
-	fs.StringVar(&o.listen, "listen", "", "listen `address` host:port (overrides --port)")
+	fs.StringVar(&o.listen, "listen", o.listen, "listen `address` host:port (overrides --port; also $LISTEN)")
 	fs.StringVar(&o.data, "data", o.data, "embedded store file `path`, or a mongodb:// URI")
 	fs.BoolVar(&o.version, "version", false, "print versions and exit")
 	fs.StringVar(&o.explain, "explain", "", "print what `MODULE` QUERY_JSON compiles to on each store (JSON) and exit")
@@ -110,13 +113,10 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	if o.ref != "" {
 		return a.writeRef(o.ref, stdout)
 	}
-	addr := o.listen
-	if addr == "" {
-		addr = ":" + strconv.Itoa(o.port)
-	}
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
+	addr := a.listenAddr(o.listen, o.port)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		_ = a.Shutdown(context.Background())

@@ -2,6 +2,7 @@ package limp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -36,6 +37,11 @@ type Session struct {
 
 	token string // the HMAC key of the session's calls; never logged
 	sys   bool   // the system session (App.SystemSession): every privilege, "__sys" included
+
+	// live is the session's revocation counter and liveGen, groupGen
+	// the generations it was built at (revoke.go); nil for ANON.
+	live              *liveEntry
+	liveGen, groupGen uint64
 }
 
 // Anon reports whether s is the ANON session.
@@ -362,20 +368,41 @@ func (a *App) sessionByToken(ctx context.Context, userHex, token string) (*Sessi
 // (who must be active), their groups and effective privileges. It returns
 // nil if the session expired or the user may not sign in.
 func (a *App) loadSession(ctx context.Context, doc map[string]any, token string) (*Session, error) {
+	sid, _ := doc["_id"].(oid.ID)
+	s, err := a.buildSession(ctx, doc, token, a.live.snap(sid))
+	var e *Error
+	if errors.As(err, &e) {
+		return nil, nil
+	}
+	return s, err
+}
+
+// buildSession is loadSession with the reason a session may not be used
+// as a 403 *Error (expired, the user is gone or not active), the live
+// counters taken by snap before doc was read.
+func (a *App) buildSession(ctx context.Context, doc map[string]any, token string, snap liveSnap) (*Session, error) {
 	exp, _ := doc["expiry"].(string)
 	expiry, err := parseDatetime(exp)
 	if err != nil || !time.Now().Before(expiry) {
-		return nil, nil
+		return nil, NewError(403, CodeSessionExpired, msgSessionExpired)
 	}
 	uid, _ := doc["user"].(oid.ID)
+	a.live.bind(snap.e, uid)
 	users := a.modules["user"]
 	res, err := a.store.Read(ctx, users.coll, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: uid}, Limit: 1})
-	if err != nil || len(res.Docs) == 0 {
+	if err != nil {
 		return nil, err
 	}
+	if len(res.Docs) == 0 || uid == AnonUserID {
+		return nil, NewError(403, CodeInvalidUser, "User is deleted.")
+	}
 	user := res.Docs[0]
-	if st, _ := user["status"].(string); st != "active" {
-		return nil, nil
+	switch st, _ := user["status"].(string); st {
+	case "active":
+	case "disabled_password":
+		return nil, NewError(403, CodeInvalidUser, "User password is disabled.")
+	default:
+		return nil, NewError(403, CodeInvalidUser, fmt.Sprintf("User is %s.", st))
 	}
 	s, err := a.sessionFor(ctx, user)
 	if err != nil {
@@ -384,6 +411,7 @@ func (a *App) loadSession(ctx context.Context, doc map[string]any, token string)
 	s.ID, _ = doc["_id"].(oid.ID)
 	s.Expiry = expiry
 	s.token = token
+	s.live, s.liveGen, s.groupGen = snap.e, snap.gen, snap.groupGen
 	s.Doc = M{"_id": s.ID, "user": s.User, "groups": doc["groups"], "host_add": doc["host_add"],
 		"user_agent": doc["user_agent"], "expiry": exp, "create_time": doc["create_time"]}
 	return s, nil

@@ -1,12 +1,18 @@
 // Command blog is limp-go's example app: a blog with categories, served on
 // the embedded store with no database server to install.
 //
-//	go run ./examples/blog            # serves ws://localhost:8081/ws
-//	go run ./examples/blog --help     # LIMP's command line
+//	go run ./examples/blog                    # serves ws://127.0.0.1:8081/ws
+//	go run ./examples/blog --env dev --debug  # the same, with debug logs
+//	go run ./examples/blog --help             # LIMP's command line
+//
+// With LIMP's default admin password and anon token it listens on
+// loopback only; --listen :8081 serves every interface. --env prod
+// refuses the defaults: set BLOG_ADMIN_PASSWORD and BLOG_ANON_TOKEN.
 package main
 
 import (
 	"context"
+	"os"
 
 	"github.com/limp-go/limp"
 )
@@ -52,7 +58,9 @@ func Modules() []*limp.Module {
 		}},
 		"create": {Permissions: []limp.Perm{
 			{Privilege: "admin"},
-			{Privilege: "create", DocMod: limp.M{"status": "draft"}},
+			// Authors start drafts with no views: both are the
+			// server's to set.
+			{Privilege: "create", DocMod: limp.M{"status": "draft", "views": nil}},
 		}},
 		"update": {Permissions: []limp.Perm{
 			{Privilege: "admin"},
@@ -97,6 +105,23 @@ func NewApp(cfg limp.Config) *limp.App {
 		// ANON reads, and signs up (user/create limited to what a new
 		// user may set).
 		cfg.AnonPrivileges = limp.Privileges{"blog": {"read"}, "blog_cat": {"read"}, "user": {"create"}}
+	}
+	if cfg.Envs == nil {
+		// --env dev (the default behaviour) and --env prod (refuses the
+		// default credentials unless BLOG_ADMIN_PASSWORD and
+		// BLOG_ANON_TOKEN set real ones).
+		cfg.Envs = map[string]func(*limp.Config){
+			"dev": func(c *limp.Config) {},
+			"prod": func(c *limp.Config) {
+				c.Production = true
+				if v := os.Getenv("BLOG_ADMIN_PASSWORD"); v != "" {
+					c.AdminPassword = v
+				}
+				if v := os.Getenv("BLOG_ANON_TOKEN"); v != "" {
+					c.AnonToken = v
+				}
+			},
+		}
 	}
 	if cfg.DefaultPrivileges == nil {
 		// Every signed-in user (the DEFAULT group) writes their own posts.

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/limp-go/limp"
 	"github.com/limp-go/limp/client"
@@ -77,6 +82,22 @@ func TestBlog(t *testing.T) {
 	if _, err := reader.Call(ctx, "blog/create", nil, post); err != nil {
 		t.Fatalf("reader posts: %v", err)
 	}
+	// Views are the server's on create too (issue 10 item 7).
+	sneaky := map[string]any{"title": map[string]any{"ar_AE": "x"}, "content": map[string]any{"ar_AE": "..."},
+		"cat": cat, "permalink": "sneaky", "views": 1000000}
+	if _, err := reader.Call(ctx, "blog/create", nil, sneaky); err != nil {
+		t.Fatalf("reader posts with views: %v", err)
+	}
+	sr, err := client.Read[map[string]any](ctx, reader, "blog", []any{map[string]any{"permalink": "sneaky"}})
+	if err != nil || sr.Total != 1 {
+		t.Fatalf("read sneaky: %v %+v", err, sr)
+	}
+	if v := fmt.Sprint(sr.Docs[0]["views"]); v != "0" {
+		t.Fatalf("a reader set views = %s on create", v)
+	}
+	if _, err := admin.Call(ctx, "blog/delete", []any{map[string]any{"_id": sr.Docs[0]["_id"]}}, nil); err != nil {
+		t.Fatalf("delete sneaky: %v", err)
+	}
 	// A duplicate permalink is refused.
 	if _, err := reader.Call(ctx, "blog/create", nil, post); client.CodeOf(err) != "BLOG_BLOG_DUPLICATE_DOC" {
 		t.Fatalf("duplicate permalink: %v", err)
@@ -140,4 +161,57 @@ func TestExplain(t *testing.T) {
 	if err := NewApp(limp.Config{}).RunArgs(context.Background(), []string{"--explain", "blog", `[{"$where":"1"}]`}, &out); err == nil {
 		t.Fatal("--explain accepted $where")
 	}
+}
+
+// TestEnvDev: the quick start's `--env dev --debug` runs (the example
+// declares dev and prod), on loopback with the default credentials.
+func TestEnvDev(t *testing.T) {
+	var logs syncBuf
+	app := NewApp(limp.Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- app.RunArgs(ctx, []string{"--env", "dev", "--debug", "-p", "0", "--data", ":memory:"}, io.Discard)
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "msg=serving") {
+		select {
+		case err := <-done:
+			t.Fatalf("--env dev --debug: %v\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("did not serve:\n%s", logs.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "addr=127.0.0.1:") || strings.Contains(logs.String(), "not declared") {
+		t.Fatalf("logs:\n%s", logs.String())
+	}
+	// prod refuses the defaults.
+	t.Setenv("BLOG_ADMIN_PASSWORD", "")
+	err := NewApp(limp.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).RunArgs(context.Background(), []string{"--env", "prod", "--data", ":memory:", "--listen", "127.0.0.1:0"}, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "refused in production") {
+		t.Fatalf("--env prod with the defaults: %v", err)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -72,6 +72,17 @@ type Join struct {
 	Collection string
 	// IDList is true when Local holds a LIST of IDs.
 	IDList bool
+	// Filter restricts the referenced documents a condition sees to those
+	// its caller may read: the referenced module's read permission
+	// (privilege and query_mod) resolved for the caller (spec §5.2–5.3),
+	// as a filter on Collection. It may hold joins of its own (their
+	// Filter set the same way). nil admits every live document; the root
+	// package sets it for every client call, so an unreadable referenced
+	// document behaves exactly as a missing one.
+	Filter Node
+	// Deny hides every referenced document (the caller may not read the
+	// referenced module at all): each reference behaves as missing.
+	Deny bool
 }
 
 // Access matches documents an ACCESS attr opens to a user (spec §7.6):

@@ -304,6 +304,9 @@ func (p *parser) resolve(path string) (*schema.Type, *Join, error) {
 		}
 	}
 	if t := p.c.Lookup(path); t != nil {
+		if p.c.IsSecret(path) {
+			return nil, nil, secretError(path)
+		}
 		return t, nil, nil
 	}
 	// A path running through a reference: the longest extended prefix.
@@ -319,10 +322,20 @@ func (p *parser) resolve(path string) (*schema.Type, *Join, error) {
 		if t == nil {
 			return nil, nil, &Error{Step: trunc(path), Msg: fmt.Sprintf("%q is not an attr of %s", rest, e.Module)}
 		}
+		if e.Target.IsSecret(rest) {
+			return nil, nil, secretError(path)
+		}
 		lt := p.c.Lookup(local)
 		return t, &Join{Local: local, Collection: e.Target.Name, IDList: lt.IsIDList()}, nil
 	}
 	return nil, nil, &Error{Step: trunc(path), Msg: "not an attr of this module"}
+}
+
+// secretError refuses a path to a credential digest (schema
+// Collection.Secret): it can never be matched, sorted, grouped or asked
+// for, by any caller, directly or through a reference.
+func secretError(path string) error {
+	return &Error{Step: trunc(path), Msg: "a secret attr cannot be queried"}
 }
 
 // access parses the resolved $__access variable on an ACCESS attr:
@@ -821,6 +834,9 @@ func (p *parser) attrList(key string, l []any) ([]string, error) {
 		}
 		if p.c.Lookup(s) == nil {
 			return nil, &Error{Step: key, Msg: fmt.Sprintf("%q is not an attr of this module", trunc(s))}
+		}
+		if p.c.IsSecret(s) {
+			return nil, secretError(s)
 		}
 		if !slices.Contains(out, s) {
 			out = append(out, s)

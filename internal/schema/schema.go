@@ -6,6 +6,7 @@
 package schema
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -131,15 +132,24 @@ type Collection struct {
 	// Search lists the attr paths covered by `$search` (LOCALE and STR
 	// attrs). Empty means the collection has no text index.
 	Search []string
+	// Secret lists top-level attrs that hold credentials (digests of
+	// auth attrs, session token digests). No query may match, sort or
+	// group by them, directly or through a reference, and reads never
+	// return them.
+	Secret []string
 	// Extns maps attr paths (dotted for nested: "items:0.product" is
 	// written "items.product") to their references.
 	Extns map[string]*Extn
+	// Locales are the app's locales: the only keys of a LOCALE value
+	// ("title.en_AE"). Nil accepts any key.
+	Locales []string
 }
 
 // Lookup returns the type at a dotted path ("title.en_AE", "items.0.qty",
 // "_id"), descending through DICT fields, key/value DICTs, LIST items
 // (numeric segments or implicit element access, as MongoDB does) and
-// LOCALE keys. It returns nil for an undeclared path. A path that ends
+// LOCALE keys (only c.Locales when set). It returns nil for an undeclared
+// path. A path that ends
 // inside an ANY value returns the ANY type.
 func (c *Collection) Lookup(path string) *Type {
 	if path == "_id" {
@@ -149,6 +159,9 @@ func (c *Collection) Lookup(path string) *Type {
 	t := c.Attrs[seg]
 	for more && t != nil {
 		seg, rest, more = strings.Cut(rest, ".")
+		if c.Locales != nil && t.localeParent(seg) && !slices.Contains(c.Locales, seg) {
+			return nil
+		}
 		t = t.child(seg)
 	}
 	return t
@@ -158,6 +171,19 @@ var (
 	idType  = &Type{Kind: ID}
 	strType = &Type{Kind: Str}
 )
+
+// localeParent reports whether seg, below t, is a key of a LOCALE value:
+// t is a LOCALE, or a LIST of LOCALE that seg (not an index) reaches
+// through.
+func (t *Type) localeParent(seg string) bool {
+	for t.Kind == List && len(t.Items) == 1 {
+		if _, err := strconv.Atoi(seg); err == nil {
+			return false
+		}
+		t = t.Items[0]
+	}
+	return t.Kind == Locale
+}
 
 func (t *Type) child(seg string) *Type {
 	switch t.Kind {
@@ -198,4 +224,18 @@ func (t *Type) child(seg string) *Type {
 		}
 	}
 	return nil
+}
+
+// IsSecret reports whether path is a Secret attr or lies inside one.
+func (c *Collection) IsSecret(path string) bool {
+	if c == nil || len(c.Secret) == 0 {
+		return false
+	}
+	top, _, _ := strings.Cut(path, ".")
+	for _, s := range c.Secret {
+		if s == top {
+			return true
+		}
+	}
+	return false
 }

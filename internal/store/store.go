@@ -101,6 +101,12 @@ type Update struct {
 	Append map[string]Append
 	// Remove removes every occurrence of each value from the list ($remove).
 	Remove map[string][]any
+	// Bounds limit the results of Add, Mul, Append and Remove by path:
+	// when the update would take one selected document's value (or list
+	// length) at such a path out of its bounds, Update returns a
+	// *BoundsError and changes no document. The check and the write are
+	// one atomic step (no other write comes between them).
+	Bounds map[string]Bounds
 }
 
 // Append is one `$append`.

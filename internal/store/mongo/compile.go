@@ -135,17 +135,11 @@ func Compile(c *schema.Collection, q *query.Query) (Pipeline, error) {
 			collectJoins(n, &joins)
 		}
 		for _, j := range joins {
-			if err := checkPath(j.Local); err != nil {
-				return p, fmt.Errorf("compile join: %w", err)
+			st, err := lookupStage(j, 0)
+			if err != nil {
+				return p, err
 			}
-			p.Match = append(p.Match, bson.D{{Key: "$lookup", Value: bson.D{
-				{Key: "from", Value: j.Collection},
-				{Key: "localField", Value: j.Local},
-				{Key: "foreignField", Value: "_id"},
-				{Key: "pipeline", Value: bson.A{bson.D{{Key: "$match", Value: bson.D{
-					{Key: deletedField, Value: bson.D{{Key: "$ne", Value: true}}}}}}}},
-				{Key: "as", Value: joinField(j.Local)},
-			}}})
+			p.Match = append(p.Match, st)
 		}
 		m, err := compileNode(query.And(joined))
 		if err != nil {
@@ -438,88 +432,18 @@ func checkPath(p string) error {
 	return nil
 }
 
-// CompileUpdate translates u to a MongoDB update document (spec §8.5):
-// $set, $unset, $inc, $mul, $push/$addToSet with $each, $pullAll, each
-// with its paths sorted. It returns nil for an empty update.
+// CompileUpdate translates u to one MongoDB update document (spec §8.5):
+// nil for an empty update, an error when u needs more than one document
+// (paths that conflict in MongoDB; see CompileUpdates).
 func CompileUpdate(u *store.Update) (bson.D, error) {
-	if u.Empty() {
-		return nil, nil
-	}
-	var out bson.D
-	add := func(op string, m map[string]any, conv func(string, any) (any, error)) error {
-		if len(m) == 0 {
-			return nil
-		}
-		keys := sortedKeys(m)
-		d := make(bson.D, 0, len(keys))
-		for _, k := range keys {
-			if err := checkUpdatePath(k); err != nil {
-				return fmt.Errorf("compile update %s: %w", op, err)
-			}
-			v, err := conv(k, m[k])
-			if err != nil {
-				return fmt.Errorf("compile update %s %q: %w", op, k, err)
-			}
-			d = append(d, bson.E{Key: k, Value: v})
-		}
-		out = append(out, bson.E{Key: op, Value: d})
-		return nil
-	}
-	plain := func(_ string, v any) (any, error) { return toBSON(v) }
-	number := func(_ string, v any) (any, error) {
-		switch v.(type) {
-		case int64, float64:
-			return v, nil
-		}
-		return nil, fmt.Errorf("needs an int64 or float64, got %T", v)
-	}
-	if err := add("$set", u.Set, plain); err != nil {
+	ds, err := CompileUpdates(u)
+	if err != nil || len(ds) == 0 {
 		return nil, err
 	}
-	if len(u.Unset) > 0 {
-		m := make(map[string]any, len(u.Unset))
-		for _, p := range u.Unset {
-			m[p] = ""
-		}
-		if err := add("$unset", m, plain); err != nil {
-			return nil, err
-		}
+	if len(ds) > 1 {
+		return nil, fmt.Errorf("compile update: its paths conflict in one MongoDB update document (%d needed); use CompileUpdates", len(ds))
 	}
-	if err := add("$inc", u.Add, number); err != nil {
-		return nil, err
-	}
-	if err := add("$mul", u.Mul, number); err != nil {
-		return nil, err
-	}
-	push, set := map[string]any{}, map[string]any{}
-	for p, a := range u.Append {
-		if a.Unique {
-			set[p] = a.Values
-		} else {
-			push[p] = a.Values
-		}
-	}
-	each := func(_ string, v any) (any, error) {
-		vals, err := toBSON(v.([]any))
-		if err != nil {
-			return nil, err
-		}
-		return bson.D{{Key: "$each", Value: vals}}, nil
-	}
-	if err := add("$push", push, each); err != nil {
-		return nil, err
-	}
-	if err := add("$addToSet", set, each); err != nil {
-		return nil, err
-	}
-	rm := make(map[string]any, len(u.Remove))
-	for p, vs := range u.Remove {
-		rm[p] = vs
-	}
-	if err := add("$pullAll", rm, func(_ string, v any) (any, error) { return toBSON(v.([]any)) }); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return ds[0], nil
 }
 
 // checkUpdatePath is checkPath, also refusing the store's own fields.

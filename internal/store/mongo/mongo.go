@@ -484,7 +484,11 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 	if err := s.check(); err != nil {
 		return nil, err
 	}
-	upd, err := CompileUpdate(u)
+	upd, err := CompileUpdates(u)
+	if err != nil {
+		return nil, fmt.Errorf("update %s: %w", c.Name, err)
+	}
+	guards, err := CompileGuards(u)
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", c.Name, err)
 	}
@@ -494,7 +498,7 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 		if ids, err = s.matchIDs(ctx, c, q); err != nil || len(ids) == 0 || upd == nil {
 			return err
 		}
-		_, err = s.db.Collection(c.Name).UpdateMany(ctx, byIDs(ids), upd)
+		_, err = s.applyUpdate(ctx, s.db.Collection(c.Name), ids, upd, guards)
 		return err
 	})
 	if err != nil {

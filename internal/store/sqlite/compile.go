@@ -273,6 +273,8 @@ type builder struct {
 	nullOK bool
 	// multikey lists the paths with a side table (see multikey.go).
 	multikey []string
+	// depth counts the join permission filters this builder is inside.
+	depth int
 }
 
 func (b *builder) arg(v any) string {
@@ -312,12 +314,16 @@ func (b *builder) node(n query.Node) (string, error) {
 			return "0", nil
 		}
 		parts := make([]string, 0, len(n))
+		mark := len(b.args)
 		for _, x := range n {
 			s, err := b.node(x)
 			if err != nil {
 				return "", err
 			}
 			if s == "1" {
+				// The alternatives compiled so far are dropped: so
+				// are their arguments.
+				b.args = b.args[:mark]
 				return "1", nil
 			}
 			parts = append(parts, s)
@@ -394,12 +400,20 @@ func negate(s string) string {
 
 // join compiles a condition on a referenced document: an EXISTS over the
 // referenced table.
+//
+// The referenced document must also pass j.Filter, the caller's read
+// permission on it (see joinFilter); j.Deny hides every referenced
+// document, so the EXISTS is false, exactly as for a missing reference.
 func (b *builder) join(c *query.Cond) (string, error) {
 	j := c.Join
+	if j.Deny {
+		return "0", nil
+	}
 	r := b.alias("r")
 	var lookup func(string) *schema.Type
+	var targetColl *schema.Collection
 	if e := b.c.Extns[j.Local]; e != nil && e.Target != nil {
-		lookup = e.Target.Lookup
+		lookup, targetColl = e.Target.Lookup, e.Target
 	} else {
 		lookup = func(string) *schema.Type { return nil }
 	}
@@ -426,8 +440,12 @@ func (b *builder) join(c *query.Cond) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	perm, err := b.joinFilter(j, targetColl, r)
+	if err != nil {
+		return "", err
+	}
 	return "EXISTS (SELECT 1 FROM " + quoteIdent("c_"+j.Collection) + " AS " + r + " WHERE " + r +
-		".deleted = 0 AND " + link + " AND " + inner + ")", nil
+		".deleted = 0 AND " + link + " AND " + inner + perm + ")", nil
 }
 
 // matchesNull reports whether c matches a null or missing value.

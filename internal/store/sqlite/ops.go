@@ -508,6 +508,9 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 			if err := applyUpdate(doc, u); err != nil {
 				return fmt.Errorf("document %s: %w", m.id, err)
 			}
+			if err := checkBounds(m.id, doc, u); err != nil {
+				return err
+			}
 			body, err := jsonv.Marshal(doc)
 			if err != nil {
 				return fmt.Errorf("document %s: %w", m.id, err)
