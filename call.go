@@ -49,6 +49,8 @@ type Call struct {
 	skip skipSet
 	// switchTo is the session the connection switches to after the call.
 	switchTo *Session
+	// badSwitch is set when SwitchSession was asked for the system session.
+	badSwitch bool
 }
 
 // App returns the app the call runs in.
@@ -86,7 +88,14 @@ func OK(msg string, args M) *Result {
 // args.session without SwitchSession switches the connection too, once
 // that session is checked (it must be ANON's, or a stored session named
 // with its token); see switch.go.
+//
+// The system session (App.SystemSession) is never given to a client: the
+// call then fails with a 500 instead.
 func (c *Call) SwitchSession(r *Result, s *Session) {
+	if s.System() {
+		c.badSwitch = true
+		return
+	}
 	c.switchTo = s
 	if r.Args == nil {
 		r.Args = M{}
@@ -429,6 +438,9 @@ func (a *App) run(ctx context.Context, c *Call) (res *Result, err error) {
 	} else {
 		res, err = a.baseMethod(ctx, c)
 	}
+	if c.badSwitch {
+		return nil, fmt.Errorf("%s: %w", c.Endpoint, errSystemSwitch)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -438,20 +450,24 @@ func (a *App) run(ctx context.Context, c *Call) (res *Result, err error) {
 	return res, nil
 }
 
-// Invoke runs a method internally (from a hook, a handler or a job) with
-// the given session, going through permissions and args checks like a
-// client call. Use it instead of touching the store directly.
-func (a *App) Invoke(ctx context.Context, s *Session, endpoint string, q *Query, doc M) (*Result, error) {
-	m, meth, err := a.dispatch(endpoint)
-	if err != nil {
-		return nil, err
-	}
-	if s == nil {
-		s = a.anon
-	}
-	c := &Call{Endpoint: endpoint, Module: m, Method: meth, Query: q, Doc: doc, Session: s,
-		RemoteAddr: "127.0.0.1", UserAgent: "limp-go", ClientApp: "__sys", app: a}
-	return a.run(ctx, c)
+// Invoke runs endpoint's method as an internal call (from a hook, a
+// handler, a job or start-up code) under session s (nil: ANON), through
+// the same pipeline as a client call (spec §6.8): permissions, args,
+// hooks, handler. opts skip stages, as LIMP's skip_events do (spec §5.4):
+//
+//	app.Invoke(ctx, app.SystemSession(), "report/build", q, doc)
+//	app.Invoke(ctx, s, "user/read", q, nil, limp.SkipPermissions|limp.SkipExtensions)
+//
+// "__sys" methods, which no client can reach, run with the system session
+// (App.SystemSession) or with SkipPermissions. The call has no call_id,
+// attaches no uploads and runs as client app "__sys" from 127.0.0.1; its
+// result is returned. q and doc are not modified (the call works on
+// copies); nil means empty. Errors are *Error for LIMP's refusals (403
+// CORE_SESSION_FORBIDDEN, 400 ..._INVALID_QUERY, ...), others as returned
+// by the method. Use Call.Invoke to call with a client's context. Safe for
+// concurrent use.
+func (a *App) Invoke(ctx context.Context, s *Session, endpoint string, q *Query, doc M, opts ...InvokeOption) (*Result, error) {
+	return a.invoke(ctx, &Call{Session: s, RemoteAddr: "127.0.0.1", UserAgent: "limp-go", ClientApp: "__sys"}, endpoint, q, doc, opts)
 }
 
 // checkArgs validates the call against the method's query_args and
