@@ -111,7 +111,7 @@ func (a *App) serveHTTPCall(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(strings.TrimSpace(string(body))) > 0 {
-			v, err := jsonv.Parse(body)
+			v, err := jsonv.ParseLimited(body, jsonv.Limits{MaxValues: a.cfg.MaxFrameValues, MaxDepth: a.cfg.MaxFrameDepth})
 			obj, ok := v.(map[string]any)
 			if err != nil || !ok {
 				writeHTTP(w, 400, "Request body must be a JSON object.", M{"code": "CORE_REQ_INVALID_BODY"})

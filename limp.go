@@ -30,6 +30,16 @@ const (
 	DefaultMaxFrameSize  = 4 << 20
 	DefaultCallsInFlight = 32
 	DefaultDrainTimeout  = 15 * time.Second
+
+	DefaultMaxQueuedBytes    = 8 << 20
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultMinDataRate       = 8 << 10
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxFrameValues    = 20000
+	DefaultMaxFrameDepth     = 32
 )
 
 // Fixed ids of the system documents (spec §0).
@@ -116,8 +126,64 @@ type Config struct {
 	// CallTimeout bounds one call, store work included; default 30 s.
 	CallTimeout time.Duration
 	// DrainTimeout bounds the graceful drain on shutdown by signal;
-	// default 15 s.
+	// default 15 s. When it ends, every connection and HTTP request still
+	// open is closed at once (see [App.Shutdown]).
 	DrainTimeout time.Duration
+
+	// MaxQueuedBytes bounds the reply bytes a websocket connection may
+	// have waiting to be written (encoded, not yet taken by the client);
+	// default DefaultMaxQueuedBytes (8 MiB). A reply that would pass it
+	// means the client does not read: the connection is closed with
+	// status 1008 and its queue and calls are dropped. A single reply
+	// larger than the bound is sent when nothing else is queued.
+	MaxQueuedBytes int64
+	// WriteTimeout is the deadline of every websocket reply and of every
+	// HTTP response write, plus the time its bytes take at MinDataRate;
+	// default 10 s. A websocket write that misses it closes the
+	// connection (its client is not reading); an HTTP write that misses
+	// it ends the request.
+	WriteTimeout time.Duration
+	// MinDataRate is the slowest rate, in bytes per second, a client may
+	// send a request body or take a reply at; default 8192 (8 KiB/s).
+	// Body reads and reply writes get ReadTimeout or WriteTimeout plus
+	// their bytes at this rate.
+	MinDataRate int64
+	// ReadHeaderTimeout bounds reading an HTTP request's headers; default
+	// 10 s. Used by the server Run and Serve start.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds an HTTP request body's silence: reading a body
+	// fails once it has taken ReadTimeout plus its bytes at MinDataRate,
+	// or ReadTimeout passes without a byte; the request is then answered
+	// 408 (or dropped) and what it spooled removed. Default 30 s. Run and
+	// Serve also set it as the server's ReadTimeout; the App applies the
+	// body deadlines itself, so they hold under any http.Server.
+	ReadTimeout time.Duration
+	// IdleTimeout closes a keep-alive HTTP connection idle this long;
+	// default 120 s (Run and Serve).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds an HTTP request's headers; default 64 KiB
+	// (Run and Serve).
+	MaxHeaderBytes int
+	// MaxFrameValues and MaxFrameDepth bound what one websocket frame or
+	// HTTP JSON body may hold, checked while it is decoded (before any
+	// map is built): object keys and array elements counted together
+	// (default 20 000, the outer frame and its JWT payload each), and
+	// nesting of objects and arrays (default 32). Past either, the frame
+	// is refused like any invalid one (403 CORE_REQ_INVALID_TOKEN) and
+	// the HTTP body with 400 CORE_REQ_INVALID_BODY. Every frame, valid
+	// or not, counts against the quotas before it is decoded.
+	MaxFrameValues, MaxFrameDepth int
+
+	// Durable makes every write of the embedded store wait until it is
+	// on disk (SQLite WAL with synchronous=FULL), so that an
+	// acknowledged write survives a power loss or an OS crash. The
+	// default (WAL with synchronous=NORMAL) survives a crash of the
+	// process (nothing acknowledged is lost) but a power loss or OS crash
+	// may drop the writes of the last moments (those since the last WAL
+	// checkpoint sync); writes are faster (see BENCHMARKS.md). Also
+	// --durable. Ignored by the MongoDB store, whose write concern
+	// decides.
+	Durable bool
 
 	// User is a struct (or pointer to one) whose fields are the app's
 	// user attrs, besides the core ones (name, locale, groups,
@@ -300,6 +366,7 @@ func (c *Config) setDefaults() {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	c.setResilienceDefaults()
 	if len(c.AuthAttrs) == 0 {
 		c.AuthAttrs = []string{"email"}
 	}

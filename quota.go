@@ -101,6 +101,15 @@ func (c *conn) checkSessionQuota(anon bool) error {
 	return nil
 }
 
+// checkQuotas counts one websocket frame against the IP quota and, unless
+// that declines it, the connection's quota.
+func (c *conn) checkQuotas(sess *Session) error {
+	if err := c.app.checkIPQuota(c.ip); err != nil {
+		return err
+	}
+	return c.checkSessionQuota(sess.Anon())
+}
+
 // checkThrottle counts a sign-in attempt (auth, reauth, or a credential
 // check) against the account and the IP, and refuses it, before any
 // hashing, when either has made too many within the window. Attempts are
