@@ -100,6 +100,12 @@ var heartbeatArgs = M{"code": CodeHeartbeatOK}
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 func (a *App) serveWS(w http.ResponseWriter, r *http.Request) {
+	// The connection outlives the request: no read or write deadline set
+	// by the http.Server (its ReadTimeout) may carry over. The
+	// connection keeps its own (ConnTimeout, WriteTimeout).
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// Origins are checked by conn/verify against Config.ClientApps,
 		// as LIMP does; browsers of any origin may connect otherwise.

@@ -106,6 +106,9 @@ func (a *App) serveHTTPCall(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &mbe):
 			writeHTTP(w, 413, "Request body is too large.", M{"code": CodeRequestTooLarge})
 			return
+		case errors.Is(err, errBodyTimeout):
+			writeHTTP(w, 408, "Request body came too slowly.", M{"code": CodeRequestTimeout})
+			return
 		case err != nil:
 			writeHTTP(w, 400, "Request body could not be read.", M{"code": "CORE_REQ_INVALID_BODY"})
 			return

@@ -31,3 +31,8 @@ func (c *Config) setResilienceDefaults() {
 		c.MaxFrameDepth = DefaultMaxFrameDepth
 	}
 }
+
+// CodeRequestTimeout is the code of an HTTP request whose body came slower
+// than Config.MinDataRate allows (status 408). limp-go's own; LIMP had no
+// body deadline.
+const CodeRequestTimeout = "CORE_REQ_TIMEOUT"

@@ -275,7 +275,13 @@ type App struct {
 	drain   chan struct{} // closed when Shutdown starts
 
 	callsWG sync.WaitGroup // HTTP calls in flight
-	bgWG    sync.WaitGroup // background jobs (file collection)
+
+	// hardCtx ends when Shutdown's context does: every request and call
+	// still running is canceled (httplimits.go).
+	hardCtx    context.Context
+	hardCancel context.CancelFunc
+	httpReqs   httpReqs
+	bgWG       sync.WaitGroup // background jobs (file collection)
 
 	types map[string]TypeFunc // app-defined attr types
 
@@ -291,6 +297,7 @@ var ErrShutdown = errors.New("limp: app already shut down")
 // New returns an App for cfg. Register modules, then Start (or Run) it.
 func New(cfg Config) *App {
 	a := &App{cfg: cfg, modules: map[string]*Module{}, conns: map[*conn]struct{}{}, drain: make(chan struct{})}
+	a.hardCtx, a.hardCancel = context.WithCancel(context.Background())
 	a.registerCore()
 	return a
 }
@@ -472,7 +479,7 @@ func (a *App) collectFilesLoop(every time.Duration) {
 		case <-a.drain:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), every/2)
+			ctx, cancel := context.WithTimeout(a.hardCtx, every/2)
 			n, err := a.CollectFiles(ctx, every)
 			cancel()
 			if err != nil {
@@ -561,14 +568,20 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.serveWS(w, r)
 		return
 	}
+	a.callsWG.Add(1)
+	defer a.callsWG.Done()
+	w, r, done := a.trackHTTP(w, r)
+	defer done()
 	a.serveHTTPCall(w, r)
 }
 
 // Shutdown stops the app gracefully: new connections are refused, each
 // connection stops reading, finishes its calls in flight and is closed with
 // status 1001 (going away); then the store is closed. If ctx ends first,
-// the remaining connections are closed at once and ctx's error is
-// returned. It does not stop an http.Server serving the App: call its
+// the remaining websockets are closed at once, every HTTP request still
+// served (a slow upload, a download to a client that does not read) has
+// its context canceled and its reads and writes failed, and Shutdown
+// returns ctx's error as soon as their handlers have returned. It does not stop an http.Server serving the App: call its
 // Shutdown too (Run does both).
 func (a *App) Shutdown(ctx context.Context) error {
 	// Under connsMu, so that every serveWS either sees stopping or has
@@ -592,6 +605,8 @@ func (a *App) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = ctx.Err()
+		a.hardCancel()
+		a.abortHTTP()
 		a.connsMu.Lock()
 		for c := range a.conns {
 			c.abort()
@@ -599,6 +614,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.connsMu.Unlock()
 		<-done
 	}
+	a.hardCancel()
 	a.closeStore()
 	return err
 }
