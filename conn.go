@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -24,6 +25,7 @@ import (
 type conn struct {
 	app    *App
 	ws     *websocket.Conn
+	nc     net.Conn // the hijacked connection under ws, a *progressConn (outbox.go)
 	ip, ua string
 	origin string
 
@@ -100,13 +102,8 @@ var heartbeatArgs = M{"code": CodeHeartbeatOK}
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 func (a *App) serveWS(w http.ResponseWriter, r *http.Request) {
-	// The connection outlives the request: no read or write deadline set
-	// by the http.Server (its ReadTimeout) may carry over. The
-	// connection keeps its own (ConnTimeout, WriteTimeout).
-	rc := http.NewResponseController(w)
-	_ = rc.SetReadDeadline(time.Time{})
-	_ = rc.SetWriteDeadline(time.Time{})
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hw := &hijackConn{ResponseWriter: w, timeout: a.cfg.WriteTimeout}
+	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		// Origins are checked by conn/verify against Config.ClientApps,
 		// as LIMP does; browsers of any origin may connect otherwise.
 		InsecureSkipVerify: true,
@@ -116,7 +113,7 @@ func (a *App) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Accept has replied
 	}
 	ws.SetReadLimit(a.cfg.MaxFrameSize)
-	c := &conn{app: a, ws: ws, ip: remoteIP(r), ua: r.Header.Get("User-Agent"), origin: r.Header.Get("Origin")}
+	c := &conn{app: a, ws: ws, nc: hw.nc, ip: remoteIP(r), ua: r.Header.Get("User-Agent"), origin: r.Header.Get("Origin")}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.hard, c.hardCancel = context.WithCancel(context.Background())
 	c.callCtx, c.callCancel = context.WithCancel(c.hard)
@@ -159,6 +156,9 @@ func (c *conn) closeWith(status websocket.StatusCode, reason string) {
 func (c *conn) abort() {
 	c.closeWith(websocket.StatusGoingAway, "server is shutting down")
 	c.hardCancel()
+	if c.nc != nil {
+		_ = c.nc.Close() // ends a close handshake under way too
+	}
 	_ = c.ws.CloseNow()
 }
 
@@ -278,7 +278,7 @@ loop:
 		status = websocket.StatusNormalClosure
 	}
 	c.cancel()
-	_ = c.ws.Close(status, reason)
+	c.closeBounded(status, reason)
 	<-readerDone
 	if u := c.uploads.Load(); u != nil {
 		u.discardAll()

@@ -43,12 +43,12 @@ func (a *App) trackHTTP(w http.ResponseWriter, r *http.Request) (http.ResponseWr
 	r = r.WithContext(ctx)
 	if r.Body != nil && r.Body != http.NoBody {
 		start := time.Now()
-		b := &bodyReader{r: r.Body, rc: rc, start: start, timeout: a.cfg.ReadTimeout, rate: a.cfg.MinDataRate}
+		b := &bodyReader{r: r.Body, rc: rc, start: start, timeout: a.cfg.ReadTimeout, rate: a.cfg.MinDataRate, abort: a.hardCtx}
 		if rc.SetReadDeadline(start.Add(a.cfg.ReadTimeout)) == nil {
 			r.Body = b
 		}
 	}
-	dw := &deadlineWriter{ResponseWriter: w, rc: rc, timeout: a.cfg.WriteTimeout, rate: a.cfg.MinDataRate}
+	dw := &deadlineWriter{ResponseWriter: w, rc: rc, timeout: a.cfg.WriteTimeout, rate: a.cfg.MinDataRate, abort: a.hardCtx}
 	return dw, r, func() {
 		stop()
 		cancel()
@@ -82,11 +82,12 @@ type bodyReader struct {
 	n       int64
 	timeout time.Duration
 	rate    int64
+	abort   context.Context // the App's hardCtx: no deadline is extended once it ends
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
-	if n > 0 {
+	if n > 0 && b.abort.Err() == nil {
 		b.n += int64(n)
 		now := time.Now()
 		d := b.start.Add(b.timeout + time.Duration(b.n)*time.Second/time.Duration(b.rate))
@@ -113,9 +114,16 @@ type deadlineWriter struct {
 	rc      *http.ResponseController
 	timeout time.Duration
 	rate    int64
+	abort   context.Context // the App's hardCtx: writes fail once it ends
 }
 
+// errAborted is the write error of a request ended by a forced shutdown.
+var errAborted = errors.New("limp: request ended by shutdown")
+
 func (w *deadlineWriter) Write(p []byte) (int, error) {
+	if w.abort.Err() != nil {
+		return 0, errAborted
+	}
 	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout + time.Duration(len(p))*time.Second/time.Duration(w.rate)))
 	return w.ResponseWriter.Write(p)
 }

@@ -131,22 +131,23 @@ type Config struct {
 	DrainTimeout time.Duration
 
 	// MaxQueuedBytes bounds the reply bytes a websocket connection may
-	// have waiting to be written (encoded, not yet taken by the client);
-	// default DefaultMaxQueuedBytes (8 MiB). A reply that would pass it
-	// means the client does not read: the connection is closed with
-	// status 1008 and its queue and calls are dropped. A single reply
-	// larger than the bound is sent when nothing else is queued.
+	// have queued for writing; default DefaultMaxQueuedBytes (8 MiB). A
+	// reply that does not fit waits for room, holding its call's slot
+	// (CallsInFlight), so a connection holds at most MaxQueuedBytes plus
+	// CallsInFlight waiting replies. A single reply larger than the bound
+	// is queued when nothing else is.
 	MaxQueuedBytes int64
-	// WriteTimeout is the deadline of every websocket reply and of every
-	// HTTP response write, plus the time its bytes take at MinDataRate;
-	// default 10 s. A websocket write that misses it closes the
-	// connection (its client is not reading); an HTTP write that misses
-	// it ends the request.
+	// WriteTimeout is the deadline of every write to a client: each chunk
+	// of at most 64 KiB of a websocket reply, and each write of an HTTP
+	// response (plus its bytes at MinDataRate); default 10 s. A websocket
+	// whose client takes no bytes for WriteTimeout does not read its
+	// replies: it is closed with status 1008 and its queue, waiting
+	// replies and calls are dropped. An HTTP write that misses it ends
+	// the request. It also bounds a websocket's close handshake.
 	WriteTimeout time.Duration
 	// MinDataRate is the slowest rate, in bytes per second, a client may
-	// send a request body or take a reply at; default 8192 (8 KiB/s).
-	// Body reads and reply writes get ReadTimeout or WriteTimeout plus
-	// their bytes at this rate.
+	// send a request body or take an HTTP response at; default 8192
+	// (8 KiB/s). See ReadTimeout and WriteTimeout.
 	MinDataRate int64
 	// ReadHeaderTimeout bounds reading an HTTP request's headers; default
 	// 10 s. Used by the server Run and Serve start.

@@ -1,66 +1,75 @@
 package limp
 
 import (
-	"context"
+	"bufio"
+	"errors"
+	"net"
+	"net/http"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
 )
 
 // outbox is a connection's outbound queue: replies are encoded by the
-// calls and written, in order, by one writer goroutine, each write under
-// a deadline (Config.WriteTimeout plus its length at Config.MinDataRate).
-// The bytes queued (the one being written included) are bounded by
-// Config.MaxQueuedBytes: a reply that would go past the bound means the
-// client is not reading its replies, and the connection is closed with
-// status 1008 and its queue dropped. One reply larger than the bound is
-// accepted when nothing else is queued.
+// calls and written, in order, by one writer goroutine. The bytes queued
+// (the message being written included) are bounded by
+// Config.MaxQueuedBytes: a reply that does not fit waits for room, so the
+// calls that produced it hold their slot (CallsInFlight) and the reader
+// starts no more (back-pressure). One reply larger than the bound is
+// queued when nothing else is. Every write to the socket has a deadline
+// (progressConn): a client that takes no bytes for Config.WriteTimeout is
+// not reading; its connection is closed with status 1008 and its queue,
+// waiting replies and calls are dropped.
 type outbox struct {
 	mu      sync.Mutex
 	queue   []*[]byte
-	bytes   int64 // queued bytes, the message being written included
-	stopped bool  // no more replies: overflow, write failure or closed
-	closing bool  // the writer exits once the queue is written
+	bytes   int64         // queued bytes, the message being written included
+	room    chan struct{} // closed (and replaced) when bytes shrink or stopped is set
+	stopped bool          // no more replies: write failure or closed
+	closing bool          // the writer exits once the queue is written
 
 	wake chan struct{} // cap 1: the queue or closing changed
 	done chan struct{} // closed when the writer has exited
 }
 
-// reasonOutboxFull and reasonWriteTimeout are the close reasons of a client that
-// does not read its replies.
-const (
-	reasonOutboxFull   = "replies are not read: outbound queue full"
-	reasonWriteTimeout = "replies are not read: write timed out"
-)
+// reasonNotReading is the close reason of a client that does not read
+// its replies.
+const reasonNotReading = "replies are not read: write timed out"
 
 // startWriter starts the connection's writer goroutine; serve waits for
 // it with stopWriter.
 func (c *conn) startWriter() {
 	c.out.wake = make(chan struct{}, 1)
 	c.out.done = make(chan struct{})
+	c.out.room = make(chan struct{})
 	go c.writeLoop()
 }
 
-// send queues one encoded reply (owned by the outbox from now on). It
-// never blocks: a full queue closes the connection.
+// send queues one encoded reply (owned by the outbox from now on). While
+// the queue is full it waits for room; it returns at once once the
+// connection is closing for good (the reply is dropped).
 func (c *conn) send(bp *[]byte) {
 	o := &c.out
 	n := int64(len(*bp))
 	o.mu.Lock()
+	for !o.stopped && o.bytes > 0 && o.bytes+n > c.app.cfg.MaxQueuedBytes {
+		room := o.room
+		o.mu.Unlock()
+		select {
+		case <-room:
+		case <-c.hard.Done():
+		}
+		o.mu.Lock()
+		if c.hard.Err() != nil {
+			o.dropLocked()
+		}
+	}
 	if o.stopped {
 		o.mu.Unlock()
 		putReplyBuf(bp)
-		return
-	}
-	if o.bytes > 0 && o.bytes+n > c.app.cfg.MaxQueuedBytes {
-		queued := o.bytes
-		o.dropLocked()
-		o.mu.Unlock()
-		putReplyBuf(bp)
-		c.app.Logger().Warn("closing a websocket that does not read its replies",
-			"ip", c.ip, "queued_bytes", queued, "reply_bytes", n, "limit", c.app.cfg.MaxQueuedBytes)
-		c.overflow(reasonOutboxFull)
 		return
 	}
 	o.queue = append(o.queue, bp)
@@ -72,9 +81,13 @@ func (c *conn) send(bp *[]byte) {
 	}
 }
 
-// dropLocked stops the outbox and releases its queue; o.mu is held.
+// dropLocked stops the outbox, releases its queue and wakes the replies
+// waiting for room; o.mu is held.
 func (o *outbox) dropLocked() {
-	o.stopped = true
+	if !o.stopped {
+		o.stopped = true
+		close(o.room)
+	}
 	for i, bp := range o.queue {
 		putReplyBuf(bp)
 		o.queue[i] = nil
@@ -82,15 +95,8 @@ func (o *outbox) dropLocked() {
 	o.queue = nil
 }
 
-// overflow closes a connection whose client does not read: its calls are
-// canceled and it is closed with 1008 (policy violation).
-func (c *conn) overflow(reason string) {
-	c.closeWith(websocket.StatusPolicyViolation, reason)
-	c.callCancel()
-}
-
 // stopWriter makes the writer write what is queued and exit, and waits
-// for it. Each write has its deadline, and a forced shutdown (hard)
+// for it. Every write has its deadline, and a forced shutdown (hard)
 // aborts the write in progress, so this wait is bounded.
 func (c *conn) stopWriter() {
 	o := &c.out
@@ -107,12 +113,11 @@ func (c *conn) stopWriter() {
 	o.mu.Unlock()
 }
 
-// writeLoop writes queued replies in order until stopWriter, an overflow
-// or a failed write.
+// writeLoop writes queued replies in order until stopWriter or a failed
+// write.
 func (c *conn) writeLoop() {
 	o := &c.out
 	defer close(o.done)
-	cfg := &c.app.cfg
 	for {
 		o.mu.Lock()
 		if o.stopped || len(o.queue) == 0 {
@@ -130,30 +135,29 @@ func (c *conn) writeLoop() {
 		o.mu.Unlock()
 
 		n := int64(len(*bp))
-		timeout := cfg.WriteTimeout + time.Duration(n)*time.Second/time.Duration(cfg.MinDataRate)
-		ctx, cancel := context.WithTimeout(c.hard, timeout)
-		err := c.ws.Write(ctx, websocket.MessageText, *bp)
-		timedOut := ctx.Err() == context.DeadlineExceeded
-		cancel()
+		err := c.ws.Write(c.hard, websocket.MessageText, *bp)
 		putReplyBuf(bp)
 
 		o.mu.Lock()
 		o.bytes -= n
 		if err != nil {
 			o.dropLocked()
+		} else {
+			close(o.room)
+			o.room = make(chan struct{})
 		}
 		o.mu.Unlock()
 		if err != nil {
-			if timedOut {
+			if pc, ok := c.nc.(*progressConn); ok && pc.timedOut.Load() {
 				c.app.Logger().Warn("closing a websocket that does not read its replies",
-					"ip", c.ip, "reply_bytes", n, "timeout", timeout)
-				c.overflow(reasonWriteTimeout)
-			} else {
-				// Closed under us (client gone, forced shutdown): the
-				// serve loop notices through the reader.
-				c.callCancel()
-				c.cancel()
+					"ip", c.ip, "reply_bytes", n, "write_timeout", c.app.cfg.WriteTimeout)
+				c.closeWith(websocket.StatusPolicyViolation, reasonNotReading)
 			}
+			// Closed or stuck: the calls' replies can no longer be
+			// sent, so the calls are canceled; the serve loop notices
+			// the closed connection through the reader.
+			c.callCancel()
+			c.cancel()
 			return
 		}
 	}
@@ -165,4 +169,73 @@ func putReplyBuf(bp *[]byte) {
 		*bp = (*bp)[:0]
 		bufPool.Put(bp)
 	}
+}
+
+// progressChunk is the most written to a websocket's socket under one
+// deadline.
+const progressChunk = 64 << 10
+
+// progressConn is the socket under a websocket. Every write to it has a
+// deadline relative to progress: each chunk of at most progressChunk
+// bytes must be taken within WriteTimeout, so a client reading slowly but
+// steadily keeps its connection and one that stopped reading loses it.
+type progressConn struct {
+	net.Conn
+	timeout  time.Duration
+	timedOut atomic.Bool
+}
+
+func (p *progressConn) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		end := min(len(b), n+progressChunk)
+		_ = p.Conn.SetWriteDeadline(time.Now().Add(p.timeout))
+		m, err := p.Conn.Write(b[n:end])
+		n += m
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				p.timedOut.Store(true)
+			}
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// hijackConn hands coder/websocket the hijacked connection wrapped in a
+// progressConn, and keeps it so that the App can close it at once:
+// coder/websocket's Close waits seconds for a close handshake, and
+// CloseNow does nothing once a Close is under way.
+type hijackConn struct {
+	http.ResponseWriter
+	timeout time.Duration
+	nc      net.Conn
+}
+
+func (h *hijackConn) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Nothing set on the request (a server ReadTimeout) carries over.
+	_ = nc.SetDeadline(time.Time{})
+	pc := &progressConn{Conn: nc, timeout: h.timeout}
+	// coder/websocket writes through brw.Writer: make it write to pc.
+	if err := brw.Writer.Flush(); err != nil {
+		_ = nc.Close()
+		return nil, nil, err
+	}
+	brw.Writer.Reset(pc)
+	h.nc = pc
+	return pc, brw, nil
+}
+
+// closeBounded closes the websocket with status and reason, giving the
+// close handshake at most WriteTimeout before the connection is dropped.
+func (c *conn) closeBounded(status websocket.StatusCode, reason string) {
+	if c.nc != nil {
+		t := time.AfterFunc(c.app.cfg.WriteTimeout, func() { _ = c.nc.Close() })
+		defer t.Stop()
+	}
+	_ = c.ws.Close(status, reason)
 }
