@@ -31,7 +31,7 @@ const (
 	DefaultCallsInFlight = 32
 	DefaultDrainTimeout  = 15 * time.Second
 
-	DefaultMaxQueuedBytes    = 8 << 20
+	DefaultMaxQueuedBytes    = 4 << 20
 	DefaultWriteTimeout      = 10 * time.Second
 	DefaultMinDataRate       = 8 << 10
 	DefaultReadHeaderTimeout = 10 * time.Second
@@ -131,11 +131,13 @@ type Config struct {
 	DrainTimeout time.Duration
 
 	// MaxQueuedBytes bounds the reply bytes a websocket connection may
-	// have queued for writing; default DefaultMaxQueuedBytes (8 MiB). A
+	// have queued for writing; default DefaultMaxQueuedBytes (4 MiB). A
 	// reply that does not fit waits for room, holding its call's slot
-	// (CallsInFlight), so a connection holds at most MaxQueuedBytes plus
-	// CallsInFlight waiting replies. A single reply larger than the bound
-	// is queued when nothing else is.
+	// (CallsInFlight); replies waiting may add up to MaxQueuedBytes more,
+	// and one past that closes the connection with status 1008 (its
+	// client is far behind). A connection thus holds at most twice
+	// MaxQueuedBytes of replies; a single reply larger than the bound is
+	// sent when nothing else is queued.
 	MaxQueuedBytes int64
 	// WriteTimeout is the deadline of every write to a client: each chunk
 	// of at most 64 KiB of a websocket reply, and each write of an HTTP

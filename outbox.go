@@ -17,16 +17,19 @@ import (
 // calls and written, in order, by one writer goroutine. The bytes queued
 // (the message being written included) are bounded by
 // Config.MaxQueuedBytes: a reply that does not fit waits for room, so the
-// calls that produced it hold their slot (CallsInFlight) and the reader
-// starts no more (back-pressure). One reply larger than the bound is
-// queued when nothing else is. Every write to the socket has a deadline
-// (progressConn): a client that takes no bytes for Config.WriteTimeout is
-// not reading; its connection is closed with status 1008 and its queue,
-// waiting replies and calls are dropped.
+// call that produced it holds its slot (CallsInFlight) and the reader
+// starts no more once all are held (back-pressure). Replies waiting for
+// room may add up to MaxQueuedBytes more; one past that closes the
+// connection (status 1008), so a connection holds at most twice
+// MaxQueuedBytes of replies (or one larger reply alone). Every write to
+// the socket has a deadline (progressConn): a client that takes no bytes
+// for Config.WriteTimeout is not reading; its connection is closed with
+// status 1008 and its queue, waiting replies and calls are dropped.
 type outbox struct {
 	mu      sync.Mutex
 	queue   []*[]byte
 	bytes   int64         // queued bytes, the message being written included
+	waiting int64         // bytes of the replies waiting for room
 	room    chan struct{} // closed (and replaced) when bytes shrink or stopped is set
 	stopped bool          // no more replies: write failure or closed
 	closing bool          // the writer exits once the queue is written
@@ -35,9 +38,12 @@ type outbox struct {
 	done chan struct{} // closed when the writer has exited
 }
 
-// reasonNotReading is the close reason of a client that does not read
-// its replies.
-const reasonNotReading = "replies are not read: write timed out"
+// reasonNotReading and reasonQueueFull are the close reasons of a client
+// that does not read its replies.
+const (
+	reasonNotReading = "replies are not read: write timed out"
+	reasonQueueFull  = "replies are not read: outbound queue full"
+)
 
 // startWriter starts the connection's writer goroutine; serve waits for
 // it with stopWriter.
@@ -54,8 +60,23 @@ func (c *conn) startWriter() {
 func (c *conn) send(bp *[]byte) {
 	o := &c.out
 	n := int64(len(*bp))
+	limit := c.app.cfg.MaxQueuedBytes
 	o.mu.Lock()
-	for !o.stopped && o.bytes > 0 && o.bytes+n > c.app.cfg.MaxQueuedBytes {
+	if !o.stopped && o.bytes > 0 && o.bytes+o.waiting+n > 2*limit {
+		// Far behind: the queue is full and the replies waiting for
+		// room would pass the bound again.
+		held := o.bytes + o.waiting
+		o.dropLocked()
+		o.mu.Unlock()
+		putReplyBuf(bp)
+		c.app.Logger().Warn("closing a websocket that does not read its replies",
+			"ip", c.ip, "held_bytes", held, "reply_bytes", n, "max_queued_bytes", limit)
+		c.closeWith(websocket.StatusPolicyViolation, reasonQueueFull)
+		c.callCancel()
+		return
+	}
+	o.waiting += n
+	for !o.stopped && o.bytes > 0 && o.bytes+n > limit {
 		room := o.room
 		o.mu.Unlock()
 		select {
@@ -67,6 +88,7 @@ func (c *conn) send(bp *[]byte) {
 			o.dropLocked()
 		}
 	}
+	o.waiting -= n
 	if o.stopped {
 		o.mu.Unlock()
 		putReplyBuf(bp)

@@ -255,7 +255,7 @@ func waitFor(d time.Duration, cond func() bool) bool {
 // WriteTimeout, and its connection (queue, calls) is released, well
 // before any idle timeout.
 func TestSlowReaderIsDisconnected(t *testing.T) {
-	s := startSlowApp(t, Config{MaxQueuedBytes: 1 << 20, WriteTimeout: time.Second, ConnTimeout: time.Hour})
+	s := startSlowApp(t, Config{MaxQueuedBytes: 1 << 20, WriteTimeout: 2 * time.Second, ConnTimeout: time.Hour})
 	c := dialRaw(t, s.addr)
 	if !waitFor(5*time.Second, func() bool { return s.openConns() == 1 }) {
 		t.Fatal("connection not registered")
@@ -266,19 +266,21 @@ func TestSlowReaderIsDisconnected(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	if !waitFor(15*time.Second, func() bool { return s.openConns() == 0 }) {
-		t.Fatalf("the non-reading connection is still open (%d)", s.openConns())
+	if !waitFor(15*time.Second, func() bool { return s.log.has("does not read its replies") }) {
+		t.Fatalf("the non-reading connection was not closed: %v", s.log.msgs)
 	}
-	t.Logf("released %v after the calls were sent", time.Since(start))
-	if !s.log.has("does not read its replies") {
-		t.Errorf("no warning logged for the closed connection: %v", s.log.msgs)
-	}
+	t.Logf("given up on %v after the calls were sent", time.Since(start))
+	// Reading now, the client gets what was under way, then the close
+	// frame with its code, then the end of the connection.
 	status, err := c.drain(10 * time.Second)
 	if err != nil {
 		t.Fatalf("the server did not close the TCP connection: %v", err)
 	}
-	if status != -1 && status != websocket.StatusPolicyViolation {
-		t.Errorf("close status %d, want 1008 (or none: the client read nothing)", status)
+	if status != websocket.StatusPolicyViolation {
+		t.Errorf("close status %d, want 1008", status)
+	}
+	if !waitFor(5*time.Second, func() bool { return s.openConns() == 0 }) {
+		t.Fatalf("the connection is still held (%d)", s.openConns())
 	}
 	// The server keeps serving.
 	c2 := dialRaw(t, s.addr)
