@@ -164,7 +164,7 @@ func (c *conn) writeLoop() {
 		o.bytes -= n
 		if err != nil {
 			o.dropLocked()
-		} else {
+		} else if !o.stopped { // a stopped outbox's room is closed for good
 			close(o.room)
 			o.room = make(chan struct{})
 		}

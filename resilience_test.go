@@ -70,18 +70,26 @@ type slowApp struct {
 	log  *logRecorder
 }
 
-func startSlowApp(t *testing.T, cfg Config) *slowApp {
+// benchNote is a document for the durability benchmark.
+type benchNote struct {
+	Doc
+	Title string `json:"title"`
+}
+
+func startSlowApp(t testing.TB, cfg Config) *slowApp {
 	t.Helper()
 	rec := &logRecorder{}
 	cfg.Name = "slow"
-	cfg.Data = ":memory:"
+	if cfg.Data == "" {
+		cfg.Data = ":memory:"
+	}
 	cfg.Logger = slog.New(rec)
 	cfg.FilesDir = t.TempDir()
 	cfg.Locale = "en_AE"
 	if cfg.QuotaIPMin == 0 {
 		cfg.QuotaIPMin, cfg.QuotaAnonMin, cfg.QuotaAuthMin = -1, -1, -1
 	}
-	cfg.AnonPrivileges = Privileges{"big": {"*"}}
+	cfg.AnonPrivileges = Privileges{"big": {"*"}, "note": {"*"}}
 	a := New(cfg)
 	big := NewService("big", Methods{
 		"get": {Permissions: Perms("*"), Handler: func(ctx context.Context, c *Call) (*Result, error) {
@@ -92,7 +100,8 @@ func startSlowApp(t *testing.T, cfg Config) *slowApp {
 			return OK("Posted.", nil), nil
 		}},
 	})
-	a.Register("slow", big)
+	note := NewModule[benchNote]("note", Methods{"create": {Permissions: Perms("*")}})
+	a.Register("slow", big, note)
 	if !realStore() {
 		a.store = newMemStore()
 	}
@@ -696,4 +705,41 @@ func measure(v any, level int) (values, depth int) {
 		}
 	}
 	return values, depth
+}
+
+// rawReply is a decoded reply read by rawWS.next.
+type rawReply struct {
+	Status int
+	Msg    string
+	Args   M
+}
+
+// next reads one (unfragmented, small-header) text reply.
+func (c *rawWS) next(within time.Duration) (rawReply, error) {
+	_ = c.nc.SetReadDeadline(time.Now().Add(within))
+	var r rawReply
+	var h [2]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		return r, err
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(c.br, b[:]); err != nil {
+			return r, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(c.br, b[:]); err != nil {
+			return r, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	p := make([]byte, n)
+	if _, err := io.ReadFull(c.br, p); err != nil {
+		return r, err
+	}
+	return r, json.Unmarshal(p, &r)
 }
