@@ -571,7 +571,15 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.serveWS(w, r)
 		return
 	}
+	// Under connsMu, as serveWS: Shutdown's wait never races an Add.
+	a.connsMu.Lock()
+	if a.stopping.Load() {
+		a.connsMu.Unlock()
+		http.Error(w, `{"status": 503, "msg": "Service unavailable."}`, http.StatusServiceUnavailable)
+		return
+	}
 	a.callsWG.Add(1)
+	a.connsMu.Unlock()
 	defer a.callsWG.Done()
 	w, r, done := a.trackHTTP(w, r)
 	defer done()

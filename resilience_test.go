@@ -436,7 +436,21 @@ func TestShutdownWithStuckClients(t *testing.T) {
 	form.WriteString("--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n")
 	slowPost(t, s.addr, "/file/create", "multipart/form-data; boundary=B", append(form.Bytes(), strings.Repeat("z", 1000)...), stop)
 	slowPost(t, s.addr, "/big/post", "application/json", []byte(`{"a": "`+strings.Repeat("y", 1000)), stop)
-	time.Sleep(500 * time.Millisecond) // all three are stuck now
+	// All three are stuck once the reply is being written.
+	if !waitFor(30*time.Second, func() bool {
+		s.app.connsMu.Lock()
+		defer s.app.connsMu.Unlock()
+		for c := range s.app.conns {
+			c.out.mu.Lock()
+			n := c.out.bytes
+			c.out.mu.Unlock()
+			return n > 1<<20
+		}
+		return false
+	}) {
+		t.Fatal("the large reply was never queued")
+	}
+	time.Sleep(200 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	start := time.Now()
