@@ -4,12 +4,18 @@ package limp
 // their replies, and the cost of Config.Durable.
 
 import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"path/filepath"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/limp-go/limp/internal/jsonv"
 )
 
 // heapInuse returns the heap and stacks in use after a GC.
@@ -120,4 +126,71 @@ func BenchmarkCreateDurable(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "creates/s")
 		})
 	}
+}
+
+// hostileFrames returns a frame of n keys at the outer level, and a
+// frame whose signed payload's doc holds n keys (anon token).
+func hostileFrames(n int) (outer, signed []byte) {
+	var o bytes.Buffer
+	o.WriteString(`{"token":"x"`)
+	for i := range n {
+		fmt.Fprintf(&o, `,"k%d":0`, i)
+	}
+	o.WriteString(`}`)
+	var d bytes.Buffer
+	d.WriteString(`{"endpoint":"big/get","doc":{`)
+	for i := range n {
+		if i > 0 {
+			d.WriteByte(',')
+		}
+		fmt.Fprintf(&d, `"k%d":0`, i)
+	}
+	d.WriteString(`}}`)
+	enc := base64.RawURLEncoding
+	s := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(d.Bytes())
+	mac := hmac.New(sha256.New, []byte(DefaultAnonToken))
+	mac.Write([]byte(s))
+	tok := s + "." + enc.EncodeToString(mac.Sum(nil))
+	return o.Bytes(), mustMarshal(M{"token": tok, "call_id": "x"})
+}
+
+// BenchmarkHostileFrame is the CPU one invalid or hostile frame of ~3 MiB
+// costs the server: ~330,000 keys at the outer level, or inside a signed
+// payload (the anon token is public), with the decode limits and, as the
+// baseline of the same run, decoded whole (as before the limits).
+func BenchmarkHostileFrame(b *testing.B) {
+	outer, signed := hostileFrames(330_000)
+	now := time.Now()
+	b.Run("outer/limited", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := decodeFrame(outer); err == nil {
+				b.Fatal("accepted")
+			}
+		}
+	})
+	b.Run("outer/whole", func(b *testing.B) {
+		for b.Loop() {
+			_, _ = jsonv.Parse(outer)
+		}
+	})
+	f, err := decodeFrame(signed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("payload/limited", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := verifyTokenLimits(f.token, []byte(DefaultAnonToken), now, nil, defaultPayloadLimits); err == nil {
+				b.Fatal("accepted")
+			}
+		}
+	})
+	b.Run("payload/whole", func(b *testing.B) {
+		for b.Loop() {
+			cl, err := verifyTokenLimits(f.token, []byte(DefaultAnonToken), now, nil, jsonv.Limits{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = cl.doc()
+		}
+	})
 }
