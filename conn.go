@@ -295,7 +295,7 @@ func (c *conn) reply(status int, msg string, args M, callID any, withID bool) {
 		b, _ = encodeReply((*bp)[:0], 500, msgServerError, M{"code": CodeServerError}, callID, withID)
 	}
 	*bp = b
-	c.send(bp) // outbox.go: queued, never blocks
+	c.send(bp) // outbox.go: queued; waits while the queue is full
 }
 
 func (c *conn) replyErr(err error, callID any, endpoint string) {

@@ -724,6 +724,9 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 		if errors.As(err, &mbe) {
 			return nil, tooLarge()
 		}
+		if errors.Is(err, errBodyTimeout) {
+			return nil, Errorf(408, CodeRequestTimeout, "Request body came too slowly.")
+		}
 		if err != nil {
 			return nil, errUploadForm("%v", err)
 		}
@@ -764,6 +767,9 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 			if err != nil {
 				if errors.Is(err, errOverSize) || errors.As(err, &mbe) {
 					return nil, tooLarge()
+				}
+				if errors.Is(err, errBodyTimeout) {
+					return nil, Errorf(408, CodeRequestTimeout, "Request body came too slowly.")
 				}
 				return nil, errUploadForm("reading the file: %v", err)
 			}
