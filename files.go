@@ -672,8 +672,12 @@ func (a *App) serveFileCreate(w http.ResponseWriter, r *http.Request) {
 		a.writeHTTPError(w, err, "file/create")
 		return
 	}
+	body, _ := r.Body.(*bodyReader) // httplimits.go
 	val, err := a.receiveMultipart(ctx, w, r, sess)
 	if err != nil {
+		if body != nil && body.timedOut {
+			err = errBodyTooSlow // whatever the form parser made of it
+		}
 		a.writeHTTPError(w, err, "file/create")
 		return
 	}
@@ -724,9 +728,6 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 		if errors.As(err, &mbe) {
 			return nil, tooLarge()
 		}
-		if errors.Is(err, errBodyTimeout) {
-			return nil, Errorf(408, CodeRequestTimeout, "Request body came too slowly.")
-		}
 		if err != nil {
 			return nil, errUploadForm("%v", err)
 		}
@@ -767,9 +768,6 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 			if err != nil {
 				if errors.Is(err, errOverSize) || errors.As(err, &mbe) {
 					return nil, tooLarge()
-				}
-				if errors.Is(err, errBodyTimeout) {
-					return nil, Errorf(408, CodeRequestTimeout, "Request body came too slowly.")
 				}
 				return nil, errUploadForm("reading the file: %v", err)
 			}

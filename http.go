@@ -107,7 +107,7 @@ func (a *App) serveHTTPCall(w http.ResponseWriter, r *http.Request) {
 			writeHTTP(w, 413, "Request body is too large.", M{"code": CodeRequestTooLarge})
 			return
 		case errors.Is(err, errBodyTimeout):
-			writeHTTP(w, 408, "Request body came too slowly.", M{"code": CodeRequestTimeout})
+			a.writeHTTPError(w, errBodyTooSlow, "")
 			return
 		case err != nil:
 			writeHTTP(w, 400, "Request body could not be read.", M{"code": "CORE_REQ_INVALID_BODY"})

@@ -83,6 +83,9 @@ type bodyReader struct {
 	timeout time.Duration
 	rate    int64
 	abort   context.Context // the App's hardCtx: no deadline is extended once it ends
+	// timedOut is set once a read missed its deadline (read by the
+	// handler's goroutine, which is the reader's).
+	timedOut bool
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -97,6 +100,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		_ = b.rc.SetReadDeadline(d)
 	}
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		b.timedOut = true
 		err = errBodyTimeout
 	}
 	return n, err
@@ -106,6 +110,9 @@ func (b *bodyReader) Close() error { return b.r.Close() }
 
 // errBodyTimeout is the read error of a body that came too slowly.
 var errBodyTimeout = errors.New("request body came too slowly (read deadline)")
+
+// errBodyTooSlow is the reply to a request whose body came too slowly.
+var errBodyTooSlow = NewError(408, CodeRequestTimeout, "Request body came too slowly.")
 
 // deadlineWriter gives every response write a deadline: WriteTimeout plus
 // its bytes at MinDataRate. It unwraps for http.ResponseController.
