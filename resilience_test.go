@@ -771,3 +771,22 @@ func (c *rawWS) next(within time.Duration) (rawReply, error) {
 	}
 	return r, json.Unmarshal(p, &r)
 }
+
+// --durable sets Config.Durable (the embedded store's synchronous=FULL).
+func TestDurableFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"--generate-ref", "-"}, false},
+		{[]string{"--durable", "--generate-ref", "-"}, true},
+	} {
+		a := New(Config{Name: "durable", Locale: "en_AE"})
+		if err := a.RunArgs(context.Background(), tc.args, io.Discard); err != nil {
+			t.Fatalf("%v: %v", tc.args, err)
+		}
+		if got := a.Config().Durable; got != tc.want {
+			t.Errorf("%v: Config.Durable = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
