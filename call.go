@@ -137,7 +137,7 @@ func verifyHS256(token string, key []byte, dst []byte) ([]byte, error) {
 	if err != nil {
 		return nil, errors.New("header is not base64url")
 	}
-	hv, err := jsonv.Parse(header)
+	hv, err := jsonv.ParseLimited(header, headerLimits)
 	hm, ok := hv.(map[string]any)
 	if err != nil || !ok || hm["alg"] != "HS256" {
 		return nil, errors.New("only HS256 is accepted")
@@ -187,11 +187,17 @@ func decodeB64(s string, dst []byte) ([]byte, error) {
 // is decoded into buf's storage (nil: a new buffer); the claims keep no
 // reference to it.
 func verifyToken(token string, key []byte, now time.Time, buf []byte) (*claims, error) {
+	return verifyTokenLimits(token, key, now, buf, defaultPayloadLimits)
+}
+
+// verifyTokenLimits is verifyToken with the payload decoded within lim
+// (Config.MaxFrameValues and MaxFrameDepth).
+func verifyTokenLimits(token string, key []byte, now time.Time, buf []byte, lim jsonv.Limits) (*claims, error) {
 	payload, err := verifyHS256(token, key, buf)
 	if err != nil {
 		return nil, err
 	}
-	v, err := jsonv.ParseOrdered(payload)
+	v, err := jsonv.ParseOrderedLimited(payload, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -251,6 +257,16 @@ func numericDate(v any) (float64, bool) {
 	}
 	return 0, false
 }
+
+// Decode limits of a frame's parts (Config.MaxFrameValues and
+// MaxFrameDepth bound the payload): the outer frame is {token, call_id}
+// and the JWS header a few names, so either holding more is refused
+// before it costs more than a scan.
+var (
+	outerFrameLimits     = jsonv.Limits{MaxValues: 64, MaxDepth: 8}
+	headerLimits         = jsonv.Limits{MaxValues: 16, MaxDepth: 2}
+	defaultPayloadLimits = jsonv.Limits{MaxValues: DefaultMaxFrameValues, MaxDepth: DefaultMaxFrameDepth}
+)
 
 // frame is a decoded outer websocket frame {token, call_id}.
 type frame struct {
@@ -360,7 +376,7 @@ func plainString(b []byte, i int) (string, int, bool) {
 }
 
 func decodeFrameSlow(data []byte) (frame, error) {
-	v, err := jsonv.Parse(data)
+	v, err := jsonv.ParseLimited(data, outerFrameLimits)
 	if err != nil {
 		return frame{}, errInvalidToken
 	}

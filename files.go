@@ -560,9 +560,17 @@ func (a *App) serveFileCreate(w http.ResponseWriter, r *http.Request) {
 		a.writeHTTPError(w, err, "file/create")
 		return
 	}
+	if err := a.checkUploadRoom(uploaderKey(sess, remoteIP(r))); err != nil {
+		a.writeHTTPError(w, err, "file/create")
+		return
+	}
+	body, _ := r.Body.(*bodyReader) // httplimits.go
 	var to httpUpload
 	val, err := a.receiveMultipart(ctx, w, r, sess, &to)
 	if err != nil {
+		if body != nil && body.timedOut {
+			err = errBodyTooSlow // whatever the form parser made of it
+		}
 		a.writeHTTPError(w, err, "file/create")
 		return
 	}
@@ -574,12 +582,14 @@ func (a *App) serveFileCreate(w http.ResponseWriter, r *http.Request) {
 	writeHTTP(w, 200, "File uploaded.", M{"docs": []any{M{"_id": id}}})
 }
 
-// receiveMultipart reads the /file/create form, storing the file part,
+// receiveMultipart reads the /file/create form, spooling the file part,
 // and sets to's module and attr to the form's target.
 // When the fields come before the file (as ng-limp sends them), the
 // module, attr, privilege, type and size limit are checked before any
-// byte is stored; otherwise the stored content of a refused form is left
-// to CollectFiles.
+// byte is spooled. The spooled file is committed to the file store only
+// once the whole form is read and checked: a refused or failed form
+// (fields after the file refused, a body that came too slowly, a broken
+// form) removes its spool before the reply.
 func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *Session, to *httpUpload) (M, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxFileSize+64<<10)
 	mr, err := r.MultipartReader()
@@ -589,10 +599,17 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 	fields := map[string]string{}
 	var (
 		id    string
+		spool blob.Writer // the file part, until committed
+		head  headBuffer  // its first bytes, for an image's dimensions
 		size  int64
 		at    *Attr
 		limit = a.cfg.MaxFileSize
 	)
+	defer func() {
+		if spool != nil {
+			_ = spool.Abort()
+		}
+	}()
 	tooLarge := func() error {
 		return Errorf(413, CodeFileTooLarge, "File is over the %d bytes accepted.", limit)
 	}
@@ -611,7 +628,7 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 		name := part.FormName()
 		switch name {
 		case "file":
-			if id != "" {
+			if spool != nil {
 				return nil, errUploadForm("more than one file")
 			}
 			if fields["name"] == "" {
@@ -638,22 +655,17 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 			if err != nil {
 				return nil, err
 			}
-			bw, err := s.Create(ctx)
-			if err != nil {
+			if spool, err = s.Create(ctx); err != nil {
 				return nil, err
 			}
-			_, err = io.Copy(&limitWriter{w: bw, max: limit}, part)
+			_, err = io.Copy(io.MultiWriter(&limitWriter{w: spool, max: limit}, &head), part)
 			if err != nil {
-				_ = bw.Abort()
 				if errors.Is(err, errOverSize) || errors.As(err, &mbe) {
 					return nil, tooLarge()
 				}
 				return nil, errUploadForm("reading the file: %v", err)
 			}
-			size = bw.Size()
-			if id, err = bw.Commit(ctx); err != nil {
-				return nil, err
-			}
+			size = spool.Size()
 		case "__module", "__attr", "name", "type", "lastModified":
 			b, err := io.ReadAll(io.LimitReader(part, 1024))
 			if err != nil {
@@ -664,7 +676,7 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 			_, _ = io.Copy(io.Discard, io.LimitReader(part, 1<<20))
 		}
 	}
-	if id == "" {
+	if spool == nil {
 		return nil, errUploadForm("missing the 'file' part")
 	}
 	if at == nil {
@@ -688,16 +700,35 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 		meta.lastModified = n
 	}
-	val, err := a.fileValue(ctx, id, meta)
-	if err != nil {
-		return nil, err
+	f := &File{Name: meta.name, Type: meta.typ, Size: meta.size, LastModified: meta.lastModified}
+	f.Width, f.Height = head.imageDims(meta.typ)
+	if f.Width == 0 && head.truncated && strings.HasPrefix(meta.typ, "image/") {
+		// Dimensions past the head: read from the committed content
+		// (a refusal then leaves it to CollectFiles).
+		if id, err = spool.Commit(ctx); err != nil {
+			spool = nil
+			return nil, err
+		}
+		spool = nil
+		val, err := a.fileValue(ctx, id, meta)
+		if err != nil {
+			return nil, err
+		}
+		f, _ = fileFromValue(val)
 	}
-	f, _ := fileFromValue(val)
 	if status, code, msg := at.File.check(f, a.cfg.MaxFileSize); msg != "" {
 		return nil, Errorf(status, "CORE_FILE_"+code, "Invalid attr '%s': %s.", fields["__attr"], msg)
 	}
+	if spool != nil {
+		id, err = spool.Commit(ctx)
+		spool = nil // Commit releases the spool, committed or not
+		if err != nil {
+			return nil, err
+		}
+	}
+	f.ID = id
 	to.module, to.attr = fields["__module"], fields["__attr"]
-	return val, nil
+	return f.value(), nil
 }
 
 func errUploadForm(format string, args ...any) error {
