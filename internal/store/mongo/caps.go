@@ -12,6 +12,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/limp-go/limp/internal/oid"
+	"github.com/limp-go/limp/internal/query"
 	"github.com/limp-go/limp/internal/store"
 )
 
@@ -298,4 +299,51 @@ func (c Capabilities) without(feature string) Capabilities {
 		c.ChangeStreams = false
 	}
 	return c
+}
+
+// idStage returns a leading {$match: {_id: <ObjectId>}} when q's filter
+// requires one _id (a top-level condition, or one inside a top-level
+// $and), else nil. It repeats a condition the pipeline holds anyway, in
+// the plain form servers without a query planner for aggregations
+// (FerretDB pushes down only {_id: value}) answer from the _id index
+// instead of a scan; the value is a typed ObjectId, never an operator
+// document. Not used with $search or $geo_near, whose stage must be
+// first.
+func idStage(q *query.Query) bson.D {
+	if q == nil || q.Search != "" || q.GeoNear != nil {
+		return nil
+	}
+	var find func(n query.Node) (oid.ID, bool)
+	find = func(n query.Node) (oid.ID, bool) {
+		switch n := n.(type) {
+		case *query.Cond:
+			if id, ok := n.Value.(oid.ID); ok && n.Path == "_id" && n.Op == query.Eq {
+				return id, true
+			}
+		case query.And:
+			for _, c := range n {
+				if id, ok := find(c); ok {
+					return id, true
+				}
+			}
+		}
+		return oid.ID{}, false
+	}
+	id, ok := find(q.Filter)
+	if !ok {
+		return nil
+	}
+	return bson.D{{Key: "$match", Value: bson.D{{Key: "_id", Value: bson.ObjectID(id)}}}}
+}
+
+// withIDStage prepends idStage(q) to p's stages (see idStage).
+func withIDStage(p *Pipeline, q *query.Query) {
+	st := idStage(q)
+	if st == nil {
+		return
+	}
+	p.Match = append([]bson.D{st}, p.Match...)
+	for i := range p.Groups {
+		p.Groups[i].Stages = append([]bson.D{st}, p.Groups[i].Stages...)
+	}
 }

@@ -44,7 +44,10 @@
 // over the set's attrs and "__deleted_key", absent on live documents and
 // the document's own _id once it is soft-deleted, so deleted documents
 // never collide and live ones lacking every attr of the set are not
-// indexed. Sync back-fills "__deleted: false" on documents lacking it and
+// indexed. On a server whose unique indexes hold a missing key distinct
+// from everything (SQL NULL semantics, e.g. FerretDB on SQLite: probed at
+// Open) live documents carry "__deleted_key": false instead, for the same
+// effect. Sync back-fills "__deleted: false" on documents lacking it and
 // "__deleted_key" on deleted ones, and replaces the partial indexes of
 // earlier versions.
 package mongo
@@ -299,6 +302,7 @@ func (s *Store) Read(ctx context.Context, c *schema.Collection, q *query.Query) 
 	if err := s.needs(&p); err != nil {
 		return nil, fmt.Errorf("read %s: %w", c.Name, err)
 	}
+	withIDStage(&p, q)
 	coll := s.db.Collection(c.Name)
 	res := &store.Result{Docs: []map[string]any{}}
 	if len(q.Group) > 0 {
@@ -494,6 +498,7 @@ func (s *Store) matchIDs(ctx context.Context, c *schema.Collection, q *query.Que
 	if err := s.needs(&p); err != nil {
 		return nil, err
 	}
+	withIDStage(&p, sel)
 	stages := append(p.Match, bson.D{{Key: "$sort", Value: p.Sort}})
 	if q.Limit > 0 {
 		stages = append(stages, bson.D{{Key: "$limit", Value: q.Limit}})

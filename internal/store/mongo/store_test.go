@@ -5,11 +5,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/limp-go/limp/internal/oid"
 	"github.com/limp-go/limp/internal/query"
 	"github.com/limp-go/limp/internal/store"
 )
@@ -169,5 +172,30 @@ func TestNeedsCapabilities(t *testing.T) {
 	s.caps = Capabilities{}
 	if got := s.caps.Missing(); len(got) != 6 {
 		t.Errorf("Missing() = %v", got)
+	}
+}
+
+func TestIDStage(t *testing.T) {
+	id := oid.New()
+	eq := &query.Cond{Path: "_id", Op: query.Eq, Value: id}
+	other := &query.Cond{Path: "status", Op: query.Eq, Value: "x"}
+	want := bson.D{{Key: "$match", Value: bson.D{{Key: "_id", Value: bson.ObjectID(id)}}}}
+	tests := []struct {
+		name string
+		q    *query.Query
+		want bson.D
+	}{
+		{"top level", &query.Query{Filter: eq}, want},
+		{"in and", &query.Query{Filter: query.And{other, query.And{eq}}}, want},
+		{"in or", &query.Query{Filter: query.Or{eq, other}}, nil},
+		{"ne", &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Ne, Value: id}}, nil},
+		{"string value", &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: id.Hex()}}, nil},
+		{"search first", &query.Query{Filter: eq, Search: "x"}, nil},
+		{"none", &query.Query{}, nil},
+	}
+	for _, tt := range tests {
+		if got := idStage(tt.q); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: idStage = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
