@@ -91,6 +91,7 @@ func (s *Store) probe(ctx context.Context) (Capabilities, error) {
 		{Key: "g", Value: bson.D{{Key: "type", Value: "Point"}, {Key: "coordinates", Value: bson.A{0.0, 0.0}}}}}); err != nil {
 		return c, fmt.Errorf("probe server features: %w", err)
 	}
+	var exprGuards bool
 	probes := []struct {
 		ok *bool
 		fn func(context.Context, *mongo.Collection) error
@@ -101,6 +102,7 @@ func (s *Store) probe(ctx context.Context) (Capabilities, error) {
 		{&c.Lookup, probeLookup},
 		{&c.BucketAuto, probeBucketAuto},
 		{&c.ChangeStreams, probeChangeStream},
+		{&exprGuards, probeExprGuards},
 	}
 	probes = append(probes, struct {
 		ok *bool
@@ -118,7 +120,37 @@ func (s *Store) probe(ctx context.Context) (Capabilities, error) {
 			s.log.Debug("mongodb feature probe failed", "err", err)
 		}
 	}
+	s.readGuards = !exprGuards
 	return c, nil
+}
+
+// probeExprGuards runs the bounds guards CompileGuards builds for an
+// update using every operator kind ($add, $multiply, $append unique,
+// $remove, a numeric path segment) the way applyUpdate does, and expects
+// the probe document to violate them.
+func probeExprGuards(ctx context.Context, coll *mongo.Collection) error {
+	zero := 0.0
+	b := store.Bounds{Max: &zero}
+	guards, err := CompileGuards(&store.Update{
+		Add:    map[string]any{"n": int64(1), "a.0.q": int64(1)},
+		Mul:    map[string]any{"n": int64(2)},
+		Append: map[string]store.Append{"l": {Values: []any{"x"}, Unique: true}},
+		Remove: map[string][]any{"l": {"y"}},
+		Bounds: map[string]store.Bounds{"n": b, "a.0.q": b, "l": b},
+	})
+	if err != nil {
+		return err
+	}
+	for _, g := range guards {
+		err := expectOne(ctx, coll, bson.A{
+			bson.D{{Key: "$match", Value: bson.D{{Key: "_id", Value: int32(1)}, {Key: "$expr", Value: g.Violation}}}},
+			bson.D{{Key: "$project", Value: bson.D{{Key: "_id", Value: int32(1)}, {Key: "v", Value: g.Result}}}},
+		})
+		if err != nil {
+			return fmt.Errorf("guard %s: %w", g.Path, err)
+		}
+	}
+	return nil
 }
 
 // probeTx inserts a document in a transaction, checks it is invisible

@@ -77,5 +77,6 @@ var KnownServerBugs = map[string]map[string]string{
 		// SQLite constraint message), not 11000 DuplicateKey.
 		"Duplicate/update_to_duplicate":              "FerretDB v1.24 (SQLite backend): a duplicate key on update is an InternalError, not code 11000",
 		"Nested/update/update_to_a_nested_duplicate": "FerretDB v1.24 (SQLite backend): a duplicate key on update is an InternalError, not code 11000",
+		"Update/update_to_duplicate":                 "FerretDB v1.24 (SQLite backend): a duplicate key on update is an InternalError, not code 11000",
 	},
 }

@@ -105,6 +105,10 @@ type Store struct {
 	// a key as distinct (SQL NULL), so live documents carry
 	// "__deleted_key": false instead of lacking it (see sync.go).
 	missingDistinct bool
+	// readGuards: the server lacks the aggregation expressions of the
+	// update bounds guards (probed: FerretDB v1.x), so the bounds are
+	// checked in Go on the documents read (see applyUpdateRead).
+	readGuards bool
 	closed          atomic.Bool
 }
 
@@ -559,16 +563,18 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 		}
 		coll := s.db.Collection(c.Name)
 		// A split update (several update documents, see CompileUpdates)
-		// could count a document once per step: compare the documents
-		// before and after instead.
+		// could count a document once per step, and some servers count
+		// an identity $inc/$mul as a change (see mayBeNoOp): compare the
+		// documents before and after instead.
+		compare := len(upd) > 1 || mayBeNoOp(u)
 		var before map[bson.ObjectID]bson.Raw
-		if len(upd) > 1 {
+		if compare {
 			if before, err = snapshot(ctx, coll, ids); err != nil {
 				return err
 			}
 		}
-		n, err := s.applyUpdate(ctx, coll, ids, upd, guards)
-		if err != nil || len(upd) <= 1 {
+		n, err := s.applyUpdate(ctx, coll, ids, upd, guards, u)
+		if err != nil || !compare {
 			modified = n
 			return err
 		}

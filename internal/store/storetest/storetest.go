@@ -456,14 +456,19 @@ func testUpdate(t *testing.T, s store.Store) {
 		t.Errorf("overflowing update changed n=%v title=%v", d["n"], d["title"])
 	}
 	// A unique violation changes nothing, even for documents before it.
-	_, err = s.Update(ctx, c, &query.Query{}, &store.Update{Set: map[string]any{"title": "same"}})
-	var dup *store.DuplicateError
-	if !errors.As(err, &dup) || !slices.Equal(dup.Attrs, []string{"title"}) {
-		t.Fatalf("update to duplicate: %v", err)
-	}
-	if got := readIDs(t, s, c, cond("title", query.Eq, "same")); len(got) != 0 {
-		t.Errorf("update was not atomic: %v", got)
-	}
+	// Its own subtest, so a server listed as answering it wrongly skips
+	// only this step (Options.Known "Update/update_to_duplicate").
+	t.Run("update to duplicate", func(t *testing.T) {
+		knownBug(t, "")
+		_, err := s.Update(ctx, c, &query.Query{}, &store.Update{Set: map[string]any{"title": "same"}})
+		var dup *store.DuplicateError
+		if !errors.As(err, &dup) || !slices.Equal(dup.Attrs, []string{"title"}) {
+			t.Fatalf("update to duplicate: %v", err)
+		}
+		if got := readIDs(t, s, c, cond("title", query.Eq, "same")); len(got) != 0 {
+			t.Errorf("update was not atomic: %v", got)
+		}
+	})
 	// Nothing matching: no ids, no error; an empty update returns the matches.
 	if got, err := s.Update(ctx, c, cond("title", query.Eq, "nope"), &store.Update{Set: map[string]any{"n": int64(1)}}); err != nil || len(got.Matched) != 0 || got.Modified != 0 {
 		t.Errorf("update nothing: %v %v", got, err)
