@@ -109,7 +109,7 @@ type Store struct {
 	// update bounds guards (probed: FerretDB v1.x), so the bounds are
 	// checked in Go on the documents read (see applyUpdateRead).
 	readGuards bool
-	closed          atomic.Bool
+	closed     atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)
