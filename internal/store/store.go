@@ -177,7 +177,8 @@ var ErrClosed = errors.New("store is closed")
 // root package answers it with 501 CORE_STORE_UNSUPPORTED naming Feature.
 type UnsupportedError struct {
 	// Feature names what is missing: "transactions", "text indexes",
-	// "2dsphere indexes", "$lookup", "$bucketAuto" or "change streams".
+	// "2dsphere indexes", "$lookup", "$bucketAuto", "change streams" or
+	// "nested arrays".
 	Feature string
 	// Use names what needed it, e.g. "$search".
 	Use string
@@ -196,6 +197,9 @@ const (
 	FeatureLookup        = "$lookup"
 	FeatureBucketAuto    = "$bucketAuto"
 	FeatureChangeStreams = "change streams"
+	// FeatureNestedArrays is storing a list directly inside a list
+	// ([[1, 2]]), which FerretDB v1.x refuses.
+	FeatureNestedArrays = "nested arrays"
 )
 
 // Features is implemented by stores whose server may lack optional

@@ -30,12 +30,14 @@ import (
 //     (joins) (501 without).
 //   - BucketAuto: $bucketAuto, for `$group` (501 without).
 //   - ChangeStreams: change streams, for live queries (not used yet).
+//   - NestedArrays: a list directly inside a list ([[1, 2]]) in a stored
+//     document (501 for a write holding one, without).
 type Capabilities struct {
-	Transactions, Text, Geo, Lookup, BucketAuto, ChangeStreams bool
+	Transactions, Text, Geo, Lookup, BucketAuto, ChangeStreams, NestedArrays bool
 }
 
 // AllCapabilities is what MongoDB 5.0+ on a replica set supports.
-var AllCapabilities = Capabilities{Transactions: true, Text: true, Geo: true, Lookup: true, BucketAuto: true, ChangeStreams: true}
+var AllCapabilities = Capabilities{Transactions: true, Text: true, Geo: true, Lookup: true, BucketAuto: true, ChangeStreams: true, NestedArrays: true}
 
 // Supports reports whether the feature (a store.Feature* name) is
 // available; it implements store.Features.
@@ -53,6 +55,8 @@ func (c Capabilities) Supports(feature string) bool {
 		return c.BucketAuto
 	case store.FeatureChangeStreams:
 		return c.ChangeStreams
+	case store.FeatureNestedArrays:
+		return c.NestedArrays
 	}
 	return true
 }
@@ -61,7 +65,7 @@ func (c Capabilities) Supports(feature string) bool {
 func (c Capabilities) Missing() []string {
 	var out []string
 	for _, f := range []string{store.FeatureTransactions, store.FeatureText, store.FeatureGeo,
-		store.FeatureLookup, store.FeatureBucketAuto, store.FeatureChangeStreams} {
+		store.FeatureLookup, store.FeatureBucketAuto, store.FeatureChangeStreams, store.FeatureNestedArrays} {
 		if !c.Supports(f) {
 			out = append(out, f)
 		}
@@ -102,6 +106,7 @@ func (s *Store) probe(ctx context.Context) (Capabilities, error) {
 		{&c.Lookup, probeLookup},
 		{&c.BucketAuto, probeBucketAuto},
 		{&c.ChangeStreams, probeChangeStream},
+		{&c.NestedArrays, probeNestedArrays},
 		{&exprGuards, probeExprGuards},
 	}
 	probes = append(probes, struct {
@@ -151,6 +156,16 @@ func probeExprGuards(ctx context.Context, coll *mongo.Collection) error {
 		}
 	}
 	return nil
+}
+
+// probeNestedArrays stores (and removes again) a document holding a list
+// inside a list.
+func probeNestedArrays(ctx context.Context, coll *mongo.Collection) error {
+	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: int32(3)}, {Key: "na", Value: bson.A{bson.A{int32(1), int32(2)}}}}); err != nil {
+		return err
+	}
+	_, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: int32(3)}})
+	return err
 }
 
 // probeTx inserts a document in a transaction, checks it is invisible
@@ -329,6 +344,8 @@ func (c Capabilities) without(feature string) Capabilities {
 		c.BucketAuto = false
 	case store.FeatureChangeStreams:
 		c.ChangeStreams = false
+	case store.FeatureNestedArrays:
+		c.NestedArrays = false
 	}
 	return c
 }

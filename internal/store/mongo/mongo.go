@@ -30,7 +30,7 @@
 // round trip when the context ends, so every method is bounded by ctx.
 //
 // Optional server features (transactions, text and 2dsphere indexes,
-// $lookup, $bucketAuto, change streams) are probed at Open (see
+// $lookup, $bucketAuto, change streams, nested arrays) are probed at Open (see
 // Capabilities) and the missing ones logged in one line; a call needing a
 // missing one fails with a *store.UnsupportedError, everything else works.
 // Without transactions (a standalone server) Tx runs fn without a
@@ -433,6 +433,9 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 		if err != nil {
 			return fmt.Errorf("insert into %s: document %d: %w", c.Name, i, err)
 		}
+		if !s.caps.NestedArrays && hasNestedArray(bd, false) {
+			return fmt.Errorf("insert into %s: document %d: %w", c.Name, i, errNestedArrays())
+		}
 		bdocs[i], ids[i] = bd, bson.ObjectID(id)
 	}
 	coll := s.db.Collection(c.Name)
@@ -553,6 +556,9 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 	guards, err := CompileGuards(u)
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", c.Name, err)
+	}
+	if !s.caps.NestedArrays && updateNestsArrays(u) {
+		return nil, fmt.Errorf("update %s: %w", c.Name, errNestedArrays())
 	}
 	var ids []bson.ObjectID
 	var modified int64

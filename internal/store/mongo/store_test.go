@@ -170,7 +170,7 @@ func TestNeedsCapabilities(t *testing.T) {
 		}
 	}
 	s.caps = Capabilities{}
-	if got := s.caps.Missing(); len(got) != 6 {
+	if got := s.caps.Missing(); len(got) != 7 {
 		t.Errorf("Missing() = %v", got)
 	}
 }
