@@ -89,6 +89,9 @@ func (s *Store) applyUpdateRead(ctx context.Context, coll *mongo.Collection, ids
 		}
 		models = append(models, mongo.NewUpdateOneModel().SetFilter(filter).SetUpdate(docs[0]))
 	}
+	if testHookGuardedWrite != nil {
+		testHookGuardedWrite(ctx)
+	}
 	res, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true))
 	if err != nil {
 		return 0, err
@@ -106,6 +109,10 @@ func (s *Store) applyUpdateRead(ctx context.Context, coll *mongo.Collection, ids
 	}
 	return modified, nil
 }
+
+// testHookGuardedWrite, when set (by tests only), runs between the read
+// and the guarded write of applyUpdateRead.
+var testHookGuardedWrite func(ctx context.Context)
 
 // startValue is the value at p before u's operators on p run (as
 // startExpr): what u.Set or u.Unset put there, else the value stored in d

@@ -1,11 +1,18 @@
 package mongo
 
 import (
+	"context"
+	"errors"
 	"math"
+	"os"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/limp-go/limp/internal/oid"
+	"github.com/limp-go/limp/internal/query"
+	"github.com/limp-go/limp/internal/schema"
 	"github.com/limp-go/limp/internal/store"
 )
 
@@ -78,5 +85,66 @@ func TestBSONEqual(t *testing.T) {
 		if got := bsonEqual(tt.a, tt.b); got != tt.want {
 			t.Errorf("bsonEqual(%v, %v) = %v, want %v", tt.a, tt.b, got, tt.want)
 		}
+	}
+}
+
+// TestReadGuardsConcurrentChange: a document changed at a bounded path
+// between applyUpdateRead's read and its write is not updated: the write's
+// guard no longer matches it, and the update fails (a *store.BoundsError;
+// inside a transaction the server may answer a write conflict first), so
+// the concurrent value is never taken out of bounds.
+func TestReadGuardsConcurrentChange(t *testing.T) {
+	uri := os.Getenv("LIMP_TEST_MONGO_URI")
+	if uri == "" {
+		t.Skip("LIMP_TEST_MONGO_URI is not set")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name := "limp_test_" + oid.New().Hex()
+	s, err := Open(ctx, uri, &Options{Database: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.readGuards = true
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := s.db.Drop(ctx); err != nil {
+			t.Errorf("drop %s: %v", name, err)
+		}
+		if err := s.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	c := &schema.Collection{Name: "st_guard", Attrs: map[string]*schema.Type{"n": {Kind: schema.Int}}}
+	if err := s.Sync(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	id := oid.New()
+	if err := s.Insert(ctx, c, map[string]any{"_id": id, "n": int64(5)}); err != nil {
+		t.Fatal(err)
+	}
+	coll := s.db.Collection(c.Name)
+	testHookGuardedWrite = func(context.Context) {
+		// Outside the update's transaction, as another client would.
+		if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: bson.ObjectID(id)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "n", Value: int64(9)}}}}); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(func() { testHookGuardedWrite = nil })
+	ten := 10.0
+	_, err = s.Update(ctx, c, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: id}},
+		&store.Update{Add: map[string]any{"n": int64(3)}, Bounds: map[string]store.Bounds{"n": {Max: &ten}}})
+	var be *store.BoundsError
+	if err == nil || !errors.As(err, &be) && !s.caps.Transactions {
+		t.Fatalf("update after a concurrent change: %v, want a *store.BoundsError", err)
+	}
+	if be != nil && (be.Path != "n" || be.ID != oid.Nil) {
+		t.Errorf("BoundsError %+v, want path n, no id", be)
+	}
+	testHookGuardedWrite = nil
+	res, err := s.Read(ctx, c, nil)
+	if err != nil || len(res.Docs) != 1 || res.Docs[0]["n"] != int64(9) {
+		t.Fatalf("after: %v %v, want n = 9 (the concurrent value, not 12)", res, err)
 	}
 }
