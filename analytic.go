@@ -224,7 +224,11 @@ func (a *App) recordAnalytic(ctx context.Context, job analyticJob) (ID, error) {
 		args = M{}
 	}
 	cc := a.convertCtx()
-	sub, err := m.byName["subevent"].convert(cc, canonicalAny(job.ev.Subevent), "subevent")
+	subevent := canonicalAny(job.ev.Subevent)
+	if id, ok := subevent.(ID); ok {
+		subevent = id.Hex() // as ANY values are read back, so the upsert finds it
+	}
+	sub, err := m.byName["subevent"].convert(cc, subevent, "subevent")
 	if err != nil {
 		return ID{}, m.attrError(err, "create")
 	}

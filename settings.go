@@ -54,7 +54,8 @@ func settingArgs() []Args {
 }
 
 func newSettingModule(a *App) *Module {
-	own := []M{{"type": SettingGlobal}, {"user": VarUser, "type": M{"$in": []any{SettingUser, SettingUserSys}}}}
+	// Global settings belong to SystemUserID: readers see those and their own.
+	own := []M{{"user": SystemUserID}, {"user": VarUser}}
 	m := NewModule[coreSetting]("setting", Methods{
 		"read": {
 			Permissions: []Perm{{Privilege: "admin"}, {Privilege: "*", QueryMod: own}},
@@ -483,12 +484,12 @@ func decodeSetting[T any](v any, err error) (T, error) {
 func (a *App) prepareServices() []error {
 	var errs []error
 	for _, m := range a.order {
+		if err := checkAnalyticsDecl(m); err != nil {
+			errs = append(errs, err)
+		}
 		if err := checkDiffDecl(m); err != nil {
 			errs = append(errs, err)
 			continue
-		}
-		if err := checkAnalyticsDecl(m); err != nil {
-			errs = append(errs, err)
 		}
 		addHistoryMethod(a, m)
 	}
