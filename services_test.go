@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/limp-go/limp"
+	"github.com/limp-go/limp/client"
 	"github.com/limp-go/limp/limptest"
 )
 
@@ -98,6 +99,19 @@ func TestUserGroupMethods(t *testing.T) {
 	must(t, bc.call("note/create", nil, map[string]any{"title": "by b"}))
 	must(t, admin.call("user/delete_group", []any{map[string]any{"_id": b, "group": g1}}, nil))
 	wantErr(t, bc.call("note/create", nil, map[string]any{"title": "by b again"}), 403, limp.CodeForbidden)
+
+	// The same codes through the Go client.
+	gc := s.Client(t, nil)
+	if _, err := gc.Auth(t.Context(), "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gc.Call(t.Context(), "user/delete_group", []any{map[string]any{"_id": b, "group": g2}}, nil); client.CodeOf(err) != "CORE_USER_GROUP_NOT_ADDED" {
+		t.Fatalf("Go client delete_group: %v", err)
+	}
+	if res, err := gc.Call(t.Context(), "user/add_group", []any{map[string]any{"_id": b}}, map[string]any{"group": []any{g1, g2}}); err != nil || res.Msg != "Updated 1 docs." {
+		t.Fatalf("Go client add_group of a list: %v %v", res, err)
+	}
+	must(t, admin.call("user/delete_group", []any{map[string]any{"_id": b, "group": g2}}, nil))
 
 	// read_privileges: a user reads only their own.
 	must(t, bc.call("user/read_privileges", []any{map[string]any{"_id": b}}, nil))
