@@ -2,6 +2,7 @@ package limp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -123,17 +124,60 @@ func (a *App) startAnalytics() {
 	aq.q, aq.done = make(chan analyticJob, size), make(chan struct{})
 	go func() {
 		defer close(aq.done)
+		batch := make([]analyticJob, 0, analyticsBatch)
 		for job := range aq.q {
-			ctx, cancel := context.WithTimeout(a.hardCtx, 10*time.Second)
-			_, err := a.recordAnalytic(ctx, job)
-			cancel()
-			if err != nil {
-				a.log.Warn("analytics: event not recorded", "event", job.ev.Event, "err", err)
+			batch = append(batch[:0], job)
+		fill: // take what else is queued, so that a busy key is one write
+			for len(batch) < analyticsBatch {
+				select {
+				case j, ok := <-aq.q:
+					if !ok {
+						break fill
+					}
+					batch = append(batch, j)
+				default:
+					break fill
+				}
+			}
+			if a.hardCtx.Err() != nil {
+				// Shutdown's context ended: what is left is dropped.
+				aq.dropped.Add(int64(len(batch)))
 				continue
 			}
-			aq.written.Add(1)
+			for _, group := range groupAnalytics(batch) {
+				ctx, cancel := context.WithTimeout(a.hardCtx, 10*time.Second)
+				_, err := a.recordAnalytics(ctx, group)
+				cancel()
+				if err != nil {
+					a.log.Warn("analytics: events not recorded", "event", group[0].ev.Event, "count", len(group), "err", err)
+					continue
+				}
+				aq.written.Add(int64(len(group)))
+			}
 		}
 	}()
+}
+
+// analyticsBatch bounds the events the writer takes at once.
+const analyticsBatch = 256
+
+// groupAnalytics splits jobs by (user, event, subevent), in order.
+func groupAnalytics(jobs []analyticJob) [][]analyticJob {
+	var keys []string
+	groups := map[string][]analyticJob{}
+	for _, j := range jobs {
+		sub, _ := json.Marshal(canonicalAny(j.ev.Subevent))
+		k := j.user.Hex() + "\x00" + j.ev.Event + "\x00" + string(sub)
+		if _, ok := groups[k]; !ok {
+			keys = append(keys, k)
+		}
+		groups[k] = append(groups[k], j)
+	}
+	out := make([][]analyticJob, len(keys))
+	for i, k := range keys {
+		out[i] = groups[k]
+	}
+	return out
 }
 
 // stopAnalytics closes the queue and waits for the writer to record what
@@ -215,13 +259,16 @@ func (a *App) callAnalytics(ctx context.Context, c *Call) {
 // recordAnalytic writes one occurrence: appended to the (user, event,
 // subevent) doc, or a new doc, in one transaction.
 func (a *App) recordAnalytic(ctx context.Context, job analyticJob) (ID, error) {
+	return a.recordAnalytics(ctx, []analyticJob{job})
+}
+
+// recordAnalytics writes occurrences of one (user, event, subevent), in
+// order, with one update (or insert).
+func (a *App) recordAnalytics(ctx context.Context, jobs []analyticJob) (ID, error) {
 	m := a.modules["analytic"]
+	job := jobs[0]
 	if job.ev.Event == "" {
 		return ID{}, m.Error(400, CodeInvalidDoc, "Analytic event is required.")
-	}
-	args := job.ev.Args
-	if args == nil {
-		args = M{}
 	}
 	cc := a.convertCtx()
 	subevent := canonicalAny(job.ev.Subevent)
@@ -232,9 +279,19 @@ func (a *App) recordAnalytic(ctx context.Context, job analyticJob) (ID, error) {
 	if err != nil {
 		return ID{}, m.attrError(err, "create")
 	}
-	occ, err := m.byName["occurrences"].Items[0].convert(cc, M{"args": canonicalAny(args), "score": job.ev.Score, "create_time": FormatDatetime(job.at)}, "occurrences")
-	if err != nil {
-		return ID{}, m.attrError(err, "create")
+	occs := make([]any, 0, len(jobs))
+	var score int64
+	for _, j := range jobs {
+		args := j.ev.Args
+		if args == nil {
+			args = M{}
+		}
+		occ, err := m.byName["occurrences"].Items[0].convert(cc, M{"args": canonicalAny(args), "score": j.ev.Score, "create_time": FormatDatetime(j.at)}, "occurrences")
+		if err != nil {
+			return ID{}, m.attrError(err, "create")
+		}
+		occs = append(occs, occ)
+		score += j.ev.Score
 	}
 	filter := query.AndFilter(query.AndFilter(
 		&query.Cond{Path: "user", Op: query.Eq, Value: job.user},
@@ -243,8 +300,8 @@ func (a *App) recordAnalytic(ctx context.Context, job analyticJob) (ID, error) {
 	var id ID
 	err = a.store.Tx(ctx, func(ctx context.Context) error {
 		res, err := a.store.Update(ctx, m.coll, &query.Query{Filter: filter, Limit: 1}, &store.Update{
-			Append: map[string]store.Append{"occurrences": {Values: []any{occ}}},
-			Add:    map[string]any{"score": job.ev.Score},
+			Append: map[string]store.Append{"occurrences": {Values: occs}},
+			Add:    map[string]any{"score": score},
 		})
 		if err != nil {
 			return err
@@ -255,7 +312,7 @@ func (a *App) recordAnalytic(ctx context.Context, job analyticJob) (ID, error) {
 		}
 		id = oid.NewAt(job.at)
 		return a.store.Insert(ctx, m.coll, map[string]any{"_id": id, "create_time": FormatDatetime(job.at),
-			"user": job.user, "event": job.ev.Event, "subevent": sub, "occurrences": []any{occ}, "score": job.ev.Score})
+			"user": job.user, "event": job.ev.Event, "subevent": sub, "occurrences": occs, "score": score})
 	})
 	return id, err
 }
