@@ -332,6 +332,10 @@ func TestAnalytics(t *testing.T) {
 		must(t, c.call("note/read", nil, nil))
 	}
 	must(t, c.call("note/create", nil, map[string]any{"title": "x"}))
+	v := dial(t, srv.ws)
+	must(t, v.call("conn/verify", nil, nil))
+	sess := signIn(t, v, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	must(t, v.call("session/signout", []any{map[string]any{"_id": sess["_id"]}}, nil))
 	signIn(t, c, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
 	for range 50 {
 		app.RecordAnalytic(limp.AdminUserID, limp.AnalyticEvent{Event: "BULK", Subevent: 7})
@@ -381,8 +385,17 @@ func TestAnalytics(t *testing.T) {
 	if d := read(limp.M{"event": "CONN_AUTH"}); len(d) != 0 {
 		t.Fatalf("CONN_AUTH recorded though turned off: %v", d)
 	}
-	if d := read(limp.M{"event": "CONN_VERIFIED"}); len(d) != 0 {
-		t.Fatalf("CONN_VERIFIED without conn/verify: %v", d)
+	if d := read(limp.M{"event": "CONN_VERIFIED"}); len(d) != 1 || d[0].(map[string]any)["subevent"] != "__public" ||
+		len(d[0].(map[string]any)["occurrences"].([]any)) != 1 {
+		t.Fatalf("CONN_VERIFIED = %v, want one occurrence for the one conn/verify", d)
+	}
+	if d := read(limp.M{"event": "USER_AUTH"}); len(d[0].(map[string]any)["occurrences"].([]any)) != 2 {
+		t.Fatalf("USER_AUTH occurrences = %v, want 2 (two sign-ins)", d)
+	}
+	for _, ev := range []string{"CONN_DEAUTH", "USER_DEAUTH"} {
+		if d := read(limp.M{"event": ev}); len(d) != 1 || d[0].(map[string]any)["user"] != limp.AdminUserID {
+			t.Fatalf("%s = %v, want one, by ADMIN", ev, d)
+		}
 	}
 	if app.AnalyticsDropped() != 0 {
 		t.Fatalf("dropped %d", app.AnalyticsDropped())
