@@ -443,7 +443,7 @@ func (c *conn) execute(call *Call) {
 		c.replyErr(err, call.CallID, call.Endpoint)
 		return
 	}
-	res, err := c.app.run(ctx, call)
+	res, err := c.app.runClient(ctx, call)
 	res, err = c.app.resultSession(ctx, call, res, err)
 	c.finish(call, res, err)
 }

@@ -113,9 +113,9 @@ func (a *App) registerCore() {
 	a.Register("core", user, group, session)
 }
 
-// sysDocs returns the _ids of module m's system documents, which delete
-// never touches.
-func (a *App) sysDocs(m *Module) []any {
+// coreSysDocs returns the _ids of core module m's system documents, which
+// delete never touches (sysDocs adds Config.Docs, envconfig.go).
+func coreSysDocs(m *Module) []any {
 	if m.pkg != "core" {
 		return nil
 	}

@@ -156,9 +156,16 @@ type Module struct {
 	// Defaults sets default values by attr path ("title", "meta.kind");
 	// a ValueFunc computes one per call. Defaults from tags go here too.
 	Defaults map[string]any
+	// Proxy names the module this one proxies (spec §6.13; see NewProxy).
+	Proxy string
 
 	pkg    string
 	app    *App
+	// interceptors (Module.Use) and the composed chain (interceptor.go);
+	// proxyOf is the target of a proxy module (proxy.go).
+	interceptors []Interceptor
+	chain        Handler
+	proxyOf      *Module
 	typ    reflect.Type
 	coll   *schema.Collection
 	byName map[string]*Attr
