@@ -161,15 +161,16 @@ type Module struct {
 
 	pkg    string
 	app    *App
+	typ    reflect.Type
+	coll   *schema.Collection
+	byName map[string]*Attr
+	prefix string // "PKG_MODULE_"
+
 	// interceptors (Module.Use) and the composed chain (interceptor.go);
 	// proxyOf is the target of a proxy module (proxy.go).
 	interceptors []Interceptor
 	chain        Handler
 	proxyOf      *Module
-	typ    reflect.Type
-	coll   *schema.Collection
-	byName map[string]*Attr
-	prefix string // "PKG_MODULE_"
 }
 
 // baseMethods are implemented by the framework for modules with a
