@@ -21,6 +21,8 @@ import (
 // document with its _id exists, through Module's create method as the
 // system (permissions and args skipped, hooks run, attrs validated), and
 // a system document from then on: no delete, soft or hard, removes it.
+// A module's "user" attr (an owned document) the doc does not set is
+// AdminUserID.
 type AppDoc struct {
 	// Module names the module; it must have a collection.
 	Module string
@@ -294,6 +296,9 @@ func (a *App) seedDocs(ctx context.Context) error {
 		}
 		doc := maps.Clone(d.Doc)
 		doc["_id"] = id
+		if _, set := doc["user"]; !set && m.Attr("user") != nil && m.Attr("user").Type == TypeID {
+			doc["user"] = AdminUserID // an owned doc of the app's is ADMIN's
+		}
 		if _, err := a.Invoke(ctx, a.SystemSession(), d.Module+"/create", nil, doc, SkipPermissions|SkipArgs); err != nil {
 			return fmt.Errorf("doc %s of %s: %w", id.Hex(), d.Module, err)
 		}
