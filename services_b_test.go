@@ -270,8 +270,8 @@ func TestAppDocsAndDataIndexes(t *testing.T) {
 	start := func(note string) *limptest.Server {
 		app := limp.New(limptest.Config(t, limp.Config{Name: "t", Locale: "en_AE", Data: path,
 			AnonPrivileges: limp.Privileges{"item": {"*"}}, QuotaIPMin: -1, QuotaAnonMin: -1, QuotaAuthMin: -1,
-			Docs:           []limp.AppDoc{{Module: "item", Doc: limp.M{"_id": id, "name": "seeded", "note": note}}},
-			DataIndexes:    []limp.DataIndex{{Collection: "item", Keys: []limp.IndexKey{{Path: "note", Text: true}}}},
+			Docs:        []limp.AppDoc{{Module: "item", Doc: limp.M{"_id": id, "name": "seeded", "note": note}}},
+			DataIndexes: []limp.DataIndex{{Collection: "item", Keys: []limp.IndexKey{{Path: "note", Text: true}}}},
 		}))
 		app.Register("test", itemModule("item"))
 		return limptest.Start(t, app)
