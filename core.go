@@ -254,6 +254,12 @@ func (a *App) expand(ctx context.Context, c *Call, m *Module, only []string, doc
 	slices.Sort(paths)
 	for _, path := range paths {
 		e := m.Extns[path]
+		if e.dynamic() { // extn_dynamic.go
+			if err := a.expandDynamic(ctx, c, m, path, e, docs); err != nil {
+				return err
+			}
+			continue
+		}
 		target := a.modules[e.Module]
 		var ids []any
 		seen := map[ID]bool{}

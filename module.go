@@ -121,6 +121,10 @@ type Extn struct {
 	Attrs []string
 	// Force expands the referenced doc's own extns too.
 	Force bool
+	// Func, when set, chooses the extension per document (a conditional
+	// extension; see ExtnFunc); Module and Attrs are then ignored.
+	// Module "$__doc.<path>" is dynamic too (see DocVarPrefix).
+	Func ExtnFunc
 }
 
 // DefaultPrivileges are the privileges a module declares unless it sets
@@ -311,6 +315,7 @@ func (m *Module) init(app *App) error {
 			bad("extn on undeclared attr %q", name)
 		case a.Type != TypeID && !(a.Type == TypeList && len(a.Items) == 1 && a.Items[0].Type == TypeID):
 			bad("extn on attr %q, which is %s, not ID or LIST of ID", name, a.Type)
+		case e.dynamic(): // chosen per document (extn_dynamic.go)
 		case app.module(e.Module) == nil:
 			bad("extn on attr %q references unknown module %q", name, e.Module)
 		case app.module(e.Module).Collection == "":

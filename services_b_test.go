@@ -415,3 +415,57 @@ func anyStrings(v any) []string {
 	}
 	return nil
 }
+
+// Ref is a document whose references are expanded per document.
+type Ref struct {
+	Kind   string   `json:"kind"`
+	Fields []string `json:"fields" limp:"default=[]"`
+	Target limp.ID  `json:"target"`
+	Cond   *limp.ID `json:"cond"`
+}
+
+// TestDynamicExtns: an extn's module and attrs come from the document
+// ("$__doc.<path>"), or a function chooses it per document (conditional).
+func TestDynamicExtns(t *testing.T) {
+	refs := limp.NewModule[Ref]("ref", limp.Methods{
+		"read": {Permissions: limp.Perms("*")}, "create": {Permissions: limp.Perms("*")},
+	})
+	refs.Extns = map[string]*limp.Extn{
+		"target": {Module: "$__doc.kind", Attrs: []string{"$__doc.fields"}},
+		"cond": {Func: func(ctx context.Context, c *limp.Call, doc limp.M) (*limp.Extn, error) {
+			if doc["kind"] != "item" {
+				return nil, nil // left as the id
+			}
+			return &limp.Extn{Module: "item", Attrs: []string{"note"}}, nil
+		}},
+	}
+	secret := itemModule("secret") // ANON may not read it
+	s := startApp(t, limp.Config{Name: "t", AnonPrivileges: limp.Privileges{"item": {"*"}, "ref": {"*"}, "secret": {"create"}},
+		QuotaIPMin: -1, QuotaAnonMin: -1}, itemModule("item"), secret, refs)
+	c := dial(t, s.WS)
+	id := func(r reply) string { return docs(t, r)[0]["_id"].(string) }
+	it := id(must(t, c.call("item/create", nil, map[string]any{"name": "i1", "note": "n1"})))
+	sc := id(must(t, c.call("secret/create", nil, map[string]any{"name": "s1", "note": "hidden"})))
+	r1 := id(must(t, c.call("ref/create", nil, map[string]any{"kind": "item", "fields": []any{"name"}, "target": it, "cond": it})))
+	r2 := id(must(t, c.call("ref/create", nil, map[string]any{"kind": "secret", "target": sc, "cond": sc})))
+	r3 := id(must(t, c.call("ref/create", nil, map[string]any{"kind": "nope", "target": it})))
+	got := map[string]map[string]any{}
+	for _, d := range docs(t, must(t, c.call("ref/read", nil, nil))) {
+		got[d["_id"].(string)] = d
+	}
+	if tg, ok := got[r1]["target"].(map[string]any); !ok || tg["name"] != "i1" || tg["note"] != nil || tg["_id"] != it {
+		t.Errorf("dynamic module and attrs: target %v", got[r1]["target"])
+	}
+	if cd, ok := got[r1]["cond"].(map[string]any); !ok || cd["note"] != "n1" || cd["name"] != nil {
+		t.Errorf("conditional extn applied: cond %v", got[r1]["cond"])
+	}
+	if got[r2]["target"] != nil {
+		t.Errorf("a module the caller may not read expands to null, got %v", got[r2]["target"])
+	}
+	if got[r2]["cond"] != sc {
+		t.Errorf("conditional extn not applied: cond %v, want the id", got[r2]["cond"])
+	}
+	if got[r3]["target"] != nil {
+		t.Errorf("unknown module from the doc expands to null, got %v", got[r3]["target"])
+	}
+}
