@@ -469,3 +469,24 @@ func TestDynamicExtns(t *testing.T) {
 		t.Errorf("unknown module from the doc expands to null, got %v", got[r3]["target"])
 	}
 }
+
+// TestGenerateRefServices: the API reference documents interceptors,
+// L10N, app docs, data indexes and proxies.
+func TestGenerateRefServices(t *testing.T) {
+	app := limp.New(limptest.Config(t, limp.Config{Name: "t", Locale: "en_AE",
+		Docs:        []limp.AppDoc{{Module: "item", Doc: limp.M{"_id": "aaaaaaaaaaaaaaaaaaaaaaaa", "name": "x"}}},
+		DataIndexes: []limp.DataIndex{{Collection: "item", Keys: []limp.IndexKey{{Path: "note", Text: true}, {Path: "name", Desc: true}}}}}))
+	app.Use(func(next limp.Handler) limp.Handler { return next })
+	app.L10N("en_AE", map[string]string{"a": "A"})
+	app.Register("test", itemModule("item"), limp.NewProxy("board", "item", nil))
+	var out strings.Builder
+	if err := app.GenerateRef(&out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Interceptors: 1 around every client call", "L10N dictionaries (read with `l10n/read`): `en_AE` (1 keys)",
+		"- `item` `aaaaaaaaaaaaaaaaaaaaaaaa`", "- `item`: note (text), name (-1)", "Proxy of `item`", "## l10n", "#### `l10n/read`"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("reference lacks %q", want)
+		}
+	}
+}
