@@ -129,7 +129,8 @@ func (a *App) localiseError(c *Call, err error) error {
 //	query [{"locale": "en_AE"}] (optional; default: the caller's locale)
 //	→ {"status": 200, "msg": "Found L10N dictionary.", "args": {"locale": "en_AE", "l10n": {"key": "text", ...}}}
 //
-// The dictionary is the locale's over the default locale's. A locale that
+// Over HTTP: POST /l10n/read or /l10n/read/{locale}. The dictionary is
+// the locale's over the default locale's. A locale that
 // is not an app locale is 400 "Locale is invalid." CORE_L10N_INVALID_LOCALE.
 func (a *App) registerL10N() {
 	m := NewService("l10n", Methods{
@@ -137,6 +138,7 @@ func (a *App) registerL10N() {
 			Permissions: Perms("*"),
 			Handler:     a.l10nRead,
 			PostMethod:  true,
+			PathArgs:    []string{"locale"},
 			Desc:        "Returns the L10N dictionary of query locale (default: the caller's), over the default locale's.",
 		},
 	})

@@ -15,6 +15,7 @@ import (
 // checks the declarations like Start but opens no store.
 func (a *App) GenerateRef(w io.Writer) error {
 	if len(a.modules) == 0 {
+		a.mergePackageConfigs() // envconfig.go
 		a.cfg.setDefaults()
 		if a.log == nil {
 			a.log = a.Logger()

@@ -186,6 +186,17 @@ func TestL10N(t *testing.T) {
 		t.Fatalf("ar_AE dictionary (with fallback) %+v", r)
 	}
 	wantErr(t, c.call("l10n/read", []any{map[string]any{"locale": "fr_FR"}}, nil), 400, "CORE_L10N_INVALID_LOCALE")
+	// Over HTTP, the locale is a path arg.
+	resp, err := http.Post(s.URL+"/l10n/read/ar_AE", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var hr reply
+	if err := json.Unmarshal(body, &hr); err != nil || hr.Status != 200 || hr.Args["locale"] != "ar_AE" || hr.Args["l10n"].(map[string]any)["title"] != "العناصر" {
+		t.Fatalf("HTTP l10n/read %s (%v)", body, err)
+	}
 	wantErr(t, c.call("l10n/read", []any{map[string]any{"locale": 5}}, nil), 400, "CORE_L10N_INVALID_LOCALE")
 
 	must(t, c.call("item/create", nil, map[string]any{"name": "x"}))
@@ -474,8 +485,9 @@ func TestDynamicExtns(t *testing.T) {
 // L10N, app docs, data indexes and proxies.
 func TestGenerateRefServices(t *testing.T) {
 	app := limp.New(limptest.Config(t, limp.Config{Name: "t", Locale: "en_AE",
-		Docs:        []limp.AppDoc{{Module: "item", Doc: limp.M{"_id": "aaaaaaaaaaaaaaaaaaaaaaaa", "name": "x"}}},
-		DataIndexes: []limp.DataIndex{{Collection: "item", Keys: []limp.IndexKey{{Path: "note", Text: true}, {Path: "name", Desc: true}}}}}))
+		Docs: []limp.AppDoc{{Module: "item", Doc: limp.M{"_id": "aaaaaaaaaaaaaaaaaaaaaaaa", "name": "x"}}}}))
+	app.RegisterConfig("test", limp.Config{
+		DataIndexes: []limp.DataIndex{{Collection: "item", Keys: []limp.IndexKey{{Path: "note", Text: true}, {Path: "name", Desc: true}}}}})
 	app.Use(func(next limp.Handler) limp.Handler { return next })
 	app.L10N("en_AE", map[string]string{"a": "A"})
 	app.Register("test", itemModule("item"), limp.NewProxy("board", "item", nil))
