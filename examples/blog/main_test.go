@@ -43,9 +43,14 @@ func TestGenerateRef(t *testing.T) {
 // a reader signs up and posts, ANON sees only published posts.
 func TestBlog(t *testing.T) {
 	s := limptest.Start(t, NewApp(limptest.Config(t, limp.Config{})))
+	walkBlog(t, func() *client.Client { return s.Client(t, nil) })
+}
+
+// walkBlog is TestBlog's walk through the app, on clients from dial.
+func walkBlog(t *testing.T, dial func() *client.Client) {
 	ctx := context.Background()
 
-	admin := s.Client(t, nil)
+	admin := dial()
 	if _, err := admin.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
 		t.Fatalf("admin auth: %v", err)
 	}
@@ -64,7 +69,7 @@ func TestBlog(t *testing.T) {
 	cat := created.Docs[0].ID
 
 	// Sign up, then sign in.
-	anon := s.Client(t, nil)
+	anon := dial()
 	hash, err := client.Hash("5.6", "email", "reader@example.com", "secret", limp.DefaultAnonToken)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +78,7 @@ func TestBlog(t *testing.T) {
 		"email": "reader@example.com", "email_hash": hash}); err != nil {
 		t.Fatalf("sign-up: %v", err)
 	}
-	reader := s.Client(t, nil)
+	reader := dial()
 	if _, err := reader.Auth(ctx, "email", "reader@example.com", "secret"); err != nil {
 		t.Fatalf("reader auth: %v", err)
 	}
@@ -133,6 +138,20 @@ func TestBlog(t *testing.T) {
 	// Another user cannot edit the post.
 	if _, err := anon.Call(ctx, "blog/update", []any{map[string]any{"_id": id}}, map[string]any{"permalink": "x"}); client.CodeOf(err) != limp.CodeForbidden {
 		t.Fatalf("ANON edits a post: %v", err)
+	}
+	// The author deletes the post (soft): it is gone, and its permalink
+	// is free again, once.
+	if _, err := reader.Call(ctx, "blog/delete", []any{map[string]any{"_id": id}}, nil); err != nil {
+		t.Fatalf("author deletes: %v", err)
+	}
+	if rr, err = client.Read[map[string]any](ctx, anon, "blog", nil); err != nil || rr.Total != 0 {
+		t.Fatalf("ANON reads after delete: %v %+v", err, rr)
+	}
+	if _, err := reader.Call(ctx, "blog/create", nil, post); err != nil {
+		t.Fatalf("re-create over a deleted post: %v", err)
+	}
+	if _, err := reader.Call(ctx, "blog/create", nil, post); client.CodeOf(err) != "BLOG_BLOG_DUPLICATE_DOC" {
+		t.Fatalf("duplicate permalink after re-create: %v", err)
 	}
 }
 
