@@ -452,7 +452,7 @@ func TestDynamicExtns(t *testing.T) {
 	}
 	secret := itemModule("secret") // ANON may not read it
 	s := startApp(t, limp.Config{Name: "t", AnonPrivileges: limp.Privileges{"item": {"*"}, "ref": {"*"}, "secret": {"create"}},
-		QuotaIPMin: -1, QuotaAnonMin: -1}, itemModule("item"), secret, refs)
+		QuotaIPMin: -1, QuotaAnonMin: -1}, itemModule("item"), secret, refs, limp.NewProxy("ref_view", "ref", limp.Methods{"read": {Permissions: limp.Perms("*")}}))
 	c := dial(t, s.WS)
 	id := func(r reply) string { return docs(t, r)[0]["_id"].(string) }
 	it := id(must(t, c.call("item/create", nil, map[string]any{"name": "i1", "note": "n1"})))
@@ -478,6 +478,12 @@ func TestDynamicExtns(t *testing.T) {
 	}
 	if got[r3]["target"] != nil {
 		t.Errorf("unknown module from the doc expands to null, got %v", got[r3]["target"])
+	}
+	// A proxy shares the extensions: its read expands the same way.
+	for _, d := range docs(t, must(t, c.call("ref_view/read", []any{map[string]any{"_id": r1}}, nil))) {
+		if tg, ok := d["target"].(map[string]any); !ok || tg["name"] != "i1" {
+			t.Errorf("proxy read: target %v", d["target"])
+		}
 	}
 }
 
