@@ -44,6 +44,11 @@ type Call struct {
 	// ClientApp is the app id given to conn/verify ("__public" when the
 	// app declares no client apps).
 	ClientApp string
+	// Payload carries data from a base method's Pre hook to its On hook
+	// (LIMP's payload, spec §6.10): nil until a hook sets it (a Pre hook
+	// assigns c.Payload = limp.M{...}); an On hook reads it. A proxy's
+	// hooks share it with its target's. Internal calls start with nil.
+	Payload M
 
 	app  *App
 	conn *conn

@@ -444,7 +444,7 @@ func (c *conn) execute(call *Call) {
 		return
 	}
 	c.app.callAnalytics(ctx, call) // analytic.go
-	res, err := c.app.run(ctx, call)
+	res, err := c.app.runClient(ctx, call)
 	res, err = c.app.resultSession(ctx, call, res, err)
 	c.finish(call, res, err)
 }

@@ -276,6 +276,20 @@ type Config struct {
 	// a full queue drops new events (App.AnalyticsDropped). Default
 	// DefaultAnalyticsQueue (4096).
 	AnalyticsQueue int
+
+	// Vars is free-form app configuration (LIMP's vars, spec §11.2);
+	// string values "$__env.NAME" are read from the environment at
+	// Start. Read it with App.Var.
+	Vars M
+	// L10N holds localisation dictionaries by locale (spec §6.20),
+	// merged under those given to App.L10N.
+	L10N map[string]map[string]string
+	// Docs are documents created at Start when missing (LIMP's docs,
+	// spec §11.2) and kept as system documents: no delete removes them.
+	Docs []AppDoc
+	// DataIndexes are extra indexes on collections (LIMP's
+	// data_indexes, spec §11.2), created at Start.
+	DataIndexes []DataIndex
 }
 
 // App is a LIMP app: its modules, its store and its connections. It is an
@@ -322,6 +336,13 @@ type App struct {
 	live liveSessions // revocation of live sessions (revoke.go)
 
 	analytics analyticsQueue // analytics writer (analytic.go)
+
+	// services-b: interceptors (interceptor.go), L10N dictionaries
+	// (l10n.go), package configs and app docs (envconfig.go).
+	interceptors []Interceptor
+	l10n         l10nState
+	pkgConfigs   map[string][]Config
+	appSysDocs   map[string][]any
 }
 
 // ErrShutdown is returned by Shutdown when the app was already shut down.
@@ -333,6 +354,8 @@ func New(cfg Config) *App {
 	a.hardCtx, a.hardCancel = context.WithCancel(context.Background())
 	a.registerCore()
 	a.registerServices()
+
+	a.registerL10N()
 	return a
 }
 
@@ -447,6 +470,7 @@ func (a *App) Start(ctx context.Context) error {
 	if a.started.Load() {
 		return errors.New("limp: app already started")
 	}
+	a.mergePackageConfigs() // envconfig.go
 	undeclaredEnv := false
 	if a.cfg.Env != "" {
 		if f, ok := a.cfg.Envs[a.cfg.Env]; ok {
@@ -460,6 +484,8 @@ func (a *App) Start(ctx context.Context) error {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	a.resolveEnvValues() // envconfig.go
+	a.cfg.setDefaults()
 	if undeclaredEnv {
 		// As LIMP: an unknown env is not fatal.
 		a.log.Warn("env is not declared in Config.Envs; going on without its overrides", "env", a.cfg.Env, "declared", slices.Sorted(maps.Keys(a.cfg.Envs)))
@@ -501,6 +527,10 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.syncGroups(ctx); err != nil {
 		a.closeStore()
 		return fmt.Errorf("limp: groups: %w", err)
+	}
+	if err := a.seedDocs(ctx); err != nil {
+		a.closeStore()
+		return fmt.Errorf("limp: Config.Docs: %w", err)
 	}
 	if every := a.cfg.CollectFilesEvery; every > 0 {
 		a.bgWG.Add(1)
@@ -565,12 +595,16 @@ func (a *App) load() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, a.prepareServices()...)
+
+	errs = append(errs, a.resolveProxies()...) // proxy.go
 	for _, m := range a.order {
 		if err := m.init(a); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	errs = append(errs, a.checkDeclarations(registered)...)
+	errs = append(errs, a.prepareL10N()...)
+	errs = append(errs, a.checkServices()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("limp: invalid declarations:\n%w", errors.Join(errs...))
 	}
@@ -580,6 +614,7 @@ func (a *App) load() error {
 	for _, m := range a.order {
 		m.linkSchema()
 	}
+	a.linkServices()
 	return nil
 }
 

@@ -149,6 +149,7 @@ func NewApp(cfg limp.Config) *limp.App {
 			"user": {"read", "update"}, "session": {"read", "delete"}}
 	}
 	app := limp.New(cfg)
+	app.Use(readOnly(os.Getenv("BLOG_READ_ONLY") != "")) // readonly.go
 	app.Register("blog", Modules()...)
 	return app
 }

@@ -327,3 +327,22 @@ func TestBlogServices(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestReadOnly: with BLOG_READ_ONLY set, the example's interceptor refuses
+// writes and lets reads through.
+func TestReadOnly(t *testing.T) {
+	t.Setenv("BLOG_READ_ONLY", "1")
+	s := limptest.Start(t, NewApp(limptest.Config(t, limp.Config{})))
+	ctx := context.Background()
+	c := s.Client(t, nil)
+	if _, err := c.Call(ctx, "blog/read", nil, nil); err != nil {
+		t.Fatalf("read while read-only: %v", err)
+	}
+	if _, err := c.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatalf("sign-in while read-only: %v", err)
+	}
+	_, err := c.Call(ctx, "blog_cat/create", nil, map[string]any{"title": map[string]any{"ar_AE": "x", "en_AE": "x"}})
+	if client.CodeOf(err) != "BLOG_READ_ONLY" {
+		t.Fatalf("create while read-only: %v, want BLOG_READ_ONLY", err)
+	}
+}
