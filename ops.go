@@ -75,7 +75,9 @@ func (a *App) ready(ctx context.Context) error {
 }
 
 // pinger is a store that can check it is reachable cheaply.
-type pinger interface{ Ping(ctx context.Context) error }
+type pinger interface {
+	Ping(ctx context.Context) error
+}
 
 // backuper is a store that can copy itself consistently while serving.
 type backuper interface {
