@@ -80,7 +80,11 @@ func exCreate(ctx context.Context, c *client.Client, title string) string {
 	if err != nil {
 		panic(err)
 	}
-	var args struct{ Docs []struct{ ID string `json:"_id"` } }
+	var args struct {
+		Docs []struct {
+			ID string `json:"_id"`
+		}
+	}
 	if err := res.DecodeArgs(&args); err != nil {
 		panic(err)
 	}
