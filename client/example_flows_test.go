@@ -145,7 +145,11 @@ func ExampleClient_Download() {
 	if err != nil {
 		panic(err)
 	}
-	var created struct{ Docs []struct{ ID string `json:"_id"` } }
+	var created struct {
+		Docs []struct {
+			ID string `json:"_id"`
+		}
+	}
 	_ = res.DecodeArgs(&created)
 	id := created.Docs[0].ID
 
