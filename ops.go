@@ -40,13 +40,20 @@ func (a *App) serveOps(w http.ResponseWriter, r *http.Request) bool {
 	case p == HealthPath:
 		writeStatus(w, http.StatusOK, "ok")
 	case p == ReadyPath:
+		if !a.started.Load() || a.stopping.Load() {
+			// Starting or stopping: expected, not logged (and the
+			// logger is set by Start).
+			writeStatus(w, http.StatusServiceUnavailable, "unavailable")
+			return true
+		}
 		if err := a.ready(r.Context()); err != nil {
 			a.Logger().Warn("readiness probe failed", "err", err)
 			writeStatus(w, http.StatusServiceUnavailable, "unavailable")
 			return true
 		}
 		writeStatus(w, http.StatusOK, "ok")
-	case a.metrics != nil && p == a.cfg.MetricsPath:
+	case a.started.Load() && a.metrics != nil && p == a.cfg.MetricsPath:
+		// started first: Start sets cfg and metrics before it.
 		a.metrics.handler.ServeHTTP(w, r)
 	default:
 		return false

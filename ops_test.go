@@ -29,7 +29,7 @@ func httpGet(t *testing.T, h http.Handler, path string) (int, string) {
 // TestHealthReady: /health answers 200 whenever the process serves;
 // /ready only while the app is started and its store answers.
 func TestHealthReady(t *testing.T) {
-	app := limp.New(limptest.Config(t, limp.Config{Name: "ops"}))
+	app := limp.New(limptest.Config(t, limp.Config{Name: "ops", MetricsPath: "/metrics"}))
 	for _, tc := range []struct {
 		path, body string
 		code       int
@@ -41,14 +41,37 @@ func TestHealthReady(t *testing.T) {
 			t.Errorf("before Start: GET %s = %d %s, want %d %s", tc.path, code, body, tc.code, tc.body)
 		}
 	}
+	// Probes arrive while the app starts (under -race: no data race).
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; i < 10000; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, p := range []string{"/health", "/ready", "/metrics"} {
+				httpGet(t, app, p)
+			}
+		}
+	})
 	srv := limptest.Start(t, app)
-	for _, p := range []string{"/health", "/ready"} {
+	close(stop)
+	wg.Wait()
+	for _, p := range []string{"/health", "/ready", "/metrics"} {
 		res, err := http.Get(srv.URL + p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
+		if p == "/metrics" {
+			if res.StatusCode != 200 || !strings.Contains(string(b), "limp_connections_open 0") {
+				t.Errorf("started: GET /metrics = %d %.200s", res.StatusCode, b)
+			}
+			continue
+		}
 		if res.StatusCode != 200 || string(b) != `{"status":"ok"}` || res.Header.Get("Content-Type") != "application/json; charset=utf-8" {
 			t.Errorf("started: GET %s = %d %q (%s)", p, res.StatusCode, b, res.Header.Get("Content-Type"))
 		}
