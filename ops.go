@@ -15,6 +15,7 @@ import (
 	"github.com/limp-go/limp/internal/query"
 	"github.com/limp-go/limp/internal/store"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -276,7 +277,7 @@ func (a *App) newMetrics() *metrics {
 		return float64(len(a.conns))
 	})
 	reg.MustRegister(m.calls, m.latency, m.uploads, m.bytes, m.watches, conns,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	return m
 }
