@@ -425,6 +425,7 @@ func (c *conn) safePrepare(data []byte) (call *Call) {
 
 // execute runs a prepared call under the call timeout and replies.
 func (c *conn) execute(call *Call) {
+	start := c.app.metricsStart()
 	ctx, cancel := context.WithTimeout(c.callCtx, c.app.cfg.CallTimeout)
 	defer cancel()
 	defer func() {
@@ -436,29 +437,33 @@ func (c *conn) execute(call *Call) {
 	}()
 	if call.Endpoint == "file/upload" {
 		res, err := c.upload(ctx, call)
-		c.finish(call, res, err)
+		c.finish(call, res, err, start)
 		return
 	}
 	if err := c.attachUploads(call); err != nil {
-		c.replyErr(err, call.CallID, call.Endpoint)
+		c.finish(call, nil, err, start)
 		return
 	}
 	c.app.callAnalytics(ctx, call) // analytic.go
 	res, err := c.app.runClient(ctx, call)
 	res, err = c.app.resultSession(ctx, call, res, err)
-	c.finish(call, res, err)
+	c.finish(call, res, err, start)
 }
 
-// finish switches the session if the call asked for it, then replies.
-func (c *conn) finish(call *Call, res *Result, err error) {
+// finish switches the session if the call asked for it, then replies and
+// counts the call in the metrics (start: see App.metricsStart).
+func (c *conn) finish(call *Call, res *Result, err error, start time.Time) {
 	if err != nil {
-		c.replyErr(err, call.CallID, call.Endpoint)
+		status, msg, args := c.app.wireError(err, call.Endpoint)
+		c.reply(status, msg, args, call.CallID, true)
+		c.app.observeCall(call.Endpoint, status, start)
 		return
 	}
 	if s := call.switchTo; s != nil {
 		c.session.Store(s)
 	}
 	c.reply(res.Status, res.Msg, res.Args, call.CallID, true)
+	c.app.observeCall(call.Endpoint, res.Status, start)
 }
 
 func (c *conn) closeIfUnverified() {

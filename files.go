@@ -517,6 +517,7 @@ func (a *App) serveFiles(w http.ResponseWriter, r *http.Request) bool {
 	switch {
 	case strings.EqualFold(raw[0], "file") && strings.EqualFold(raw[1], "create") && len(raw) == 2:
 		setHTTPHeaders(w.Header(), "POST")
+		setMetricsEndpoint(w, "file/create")
 		if r.Method != http.MethodPost {
 			writeHTTP(w, 405, "Method not allowed.", nil)
 			return true
@@ -525,6 +526,7 @@ func (a *App) serveFiles(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	case strings.EqualFold(raw[1], "retrieve_file"):
 		setHTTPHeaders(w.Header(), "GET")
+		setMetricsEndpoint(w, "*/retrieve_file")
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			writeHTTP(w, 405, "Method not allowed.", nil)
 			return true
@@ -579,6 +581,7 @@ func (a *App) serveFileCreate(w http.ResponseWriter, r *http.Request) {
 		a.writeHTTPError(w, err, "file/create")
 		return
 	}
+	a.observeUpload("http", fileSize(val))
 	writeHTTP(w, 200, "File uploaded.", M{"docs": []any{M{"_id": id}}})
 }
 

@@ -83,6 +83,7 @@ func (a *App) serveHTTPCall(w http.ResponseWriter, r *http.Request) {
 		writeHTTP(w, 404, "404 NOT FOUND", nil)
 		return
 	}
+	setMetricsEndpoint(w, endpoint)
 	switch {
 	case r.Method == http.MethodGet && meth.GetMethod, r.Method == http.MethodPost && meth.PostMethod:
 	default:

@@ -260,6 +260,16 @@ type Config struct {
 	// shutdown) for ":memory:", and GridFS (bucket limp_files) for MongoDB.
 	FilesDir string
 
+	// MetricsPath, when set (e.g. "/metrics"), serves the app's metrics
+	// in the Prometheus text format at that path: limp_calls_total
+	// {endpoint, code}, limp_call_duration_seconds {endpoint},
+	// limp_connections_open, limp_watches_open, limp_uploads_total and
+	// limp_upload_bytes_total {transport}, plus Go and process metrics.
+	// Default "" (off). Use a one-segment path so that it shadows no
+	// /{module}/{method} call; protect it (or Listen) as the metrics name
+	// the app's endpoints.
+	MetricsPath string
+
 	// Logger receives the app's logs; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -343,6 +353,8 @@ type App struct {
 	l10n         l10nState
 	pkgConfigs   map[string][]Config
 	appSysDocs   map[string][]any
+
+	metrics *metrics // nil unless Config.MetricsPath (ops.go)
 }
 
 // ErrShutdown is returned by Shutdown when the app was already shut down.
@@ -499,6 +511,9 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.checkAuthSecurity(); err != nil {
 		return err
 	}
+	if a.cfg.MetricsPath != "" {
+		a.metrics = a.newMetrics()
+	}
 	if a.store == nil {
 		st, err := a.openStore(ctx)
 		if err != nil {
@@ -640,6 +655,9 @@ func (a *App) closeStore() {
 // ServeHTTP serves the websocket at /ws and LIMP's HTTP interface. The App
 // must be started.
 func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if a.serveOps(w, r) { // ops.go: /health, /ready, metrics
+		return
+	}
 	if !a.started.Load() || a.stopping.Load() {
 		http.Error(w, `{"status": 503, "msg": "Service unavailable."}`, http.StatusServiceUnavailable)
 		return
@@ -660,7 +678,7 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer a.callsWG.Done()
 	w, r, done := a.trackHTTP(w, r)
 	defer done()
-	a.serveHTTPCall(w, r)
+	a.serveHTTPObserved(w, r) // ops.go: metrics around serveHTTPCall
 }
 
 // Shutdown stops the app gracefully: new connections are refused, each

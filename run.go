@@ -33,6 +33,8 @@ import (
 //	--version          print versions and exit
 //	--explain M Q      print what query Q (JSON) on module M compiles to and exit
 //	--generate-ref F   write a Markdown API reference to F (- for stdout) and exit
+//	--backup FILE      copy the embedded store (and its files) to FILE and exit;
+//	                   safe while another process serves the same --data
 func (a *App) Run() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -49,7 +51,7 @@ func (a *App) Run() {
 // runOptions is the parsed command line.
 type runOptions struct {
 	env, data, packages, listen string
-	ref, explain                string
+	ref, explain, backup        string
 	port                        int
 	debug, version, durable     bool
 }
@@ -80,6 +82,7 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	fs.BoolVar(&o.version, "version", false, "print versions and exit")
 	fs.StringVar(&o.explain, "explain", "", "print what `MODULE` QUERY_JSON compiles to on each store (JSON) and exit")
 	fs.StringVar(&o.ref, "generate-ref", "", "write a Markdown API reference of the modules to `file` (- for stdout) and exit")
+	fs.StringVar(&o.backup, "backup", "", "write a consistent copy of the embedded store to `file` (and its file contents to file.files) and exit; safe while the app serves")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -117,6 +120,9 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	if o.ref != "" {
 		return a.writeRef(o.ref, stdout)
 	}
+	if o.backup != "" {
+		return a.backupCLI(ctx, o.backup, stdout) // backup.go
+	}
 	if err := a.Start(ctx); err != nil {
 		return err
 	}
@@ -143,6 +149,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	a.Logger().Info("serving", "app", a.cfg.Name, "addr", ln.Addr().String(), "data", redactURI(a.cfg.Data), "limp_go", Version)
+	a.logURLs(ln.Addr()) // backup.go
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

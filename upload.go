@@ -531,6 +531,7 @@ func (c *conn) upload(ctx context.Context, call *Call) (*Result, error) {
 	p.val = val
 	p.next++
 	p.advance()
+	a.observeUpload("ws", size)
 	return OK("Last chunk accepted", nil), nil
 }
 

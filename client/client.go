@@ -97,6 +97,7 @@ type Options struct {
 // for concurrent use. Close it with [Client.Close].
 type Client struct {
 	ws        *websocket.Conn
+	url       string // the websocket URL Dial was given
 	opts      Options
 	log       *slog.Logger
 	anonToken string
@@ -178,7 +179,7 @@ func Dial(ctx context.Context, url string, o *Options) (*Client, error) {
 	}
 	ws.SetReadLimit(opts.ReadLimit)
 
-	c := &Client{
+	c := &Client{url: url,
 		ws:        ws,
 		opts:      opts,
 		log:       opts.Logger,

@@ -24,6 +24,16 @@
 // happens are rejected by the server with CORE_REQ_INVALID_TOKEN; callers
 // should not race other calls against Auth, Reauth or Signout.
 //
+// # Accounts and files
+//
+// [Client.SignUp] creates a user (user/create with the auth hash),
+// [Client.Auth] signs in, [Client.ChangePassword] changes the password
+// with current_hash, [Client.Reauth] resumes a cached session on a new
+// connection. [Client.Upload] sends a file in chunks; [Client.FileURL] and
+// [Client.Download] fetch one over HTTP with the session's X-Auth-Bearer
+// and X-Auth-Token headers. See ExampleClient_SignUp and
+// ExampleClient_Download.
+//
 // # Example
 //
 //	c, err := client.Dial(ctx, "ws://localhost:8081/ws", &client.Options{AppID: "my_app"})

@@ -5,8 +5,10 @@ package limptest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -32,20 +34,66 @@ func Start(t testing.TB, app *limp.App) *Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := app.Start(ctx); err != nil {
-		t.Fatalf("limptest: start app: %v", err)
+	s, err := Serve(ctx, app)
+	if err != nil {
+		t.Fatalf("limptest: %v", err)
 	}
-	srv := httptest.NewServer(app)
-	s := &Server{App: app, URL: srv.URL, WS: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", srv: srv}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := app.Shutdown(ctx); err != nil && !errors.Is(err, limp.ErrShutdown) {
-			t.Errorf("limptest: shutdown: %v", err)
+		if err := s.Close(); err != nil {
+			t.Errorf("limptest: %v", err)
 		}
-		srv.Close()
 	})
 	return s
+}
+
+// Serve starts app and serves it on a loopback port, for code without a
+// testing.TB (Example functions, benchmarks' helpers, tools). Close it
+// with [Server.Close]. Apps in examples set Config.Data to ":memory:"
+// (or use [ExampleConfig]).
+func Serve(ctx context.Context, app *limp.App) (*Server, error) {
+	if err := app.Start(ctx); err != nil {
+		return nil, fmt.Errorf("start app: %w", err)
+	}
+	srv := httptest.NewServer(app)
+	return &Server{App: app, URL: srv.URL, WS: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", srv: srv}, nil
+}
+
+// Close shuts the app down (within 10 s) and stops serving.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.App.Shutdown(ctx)
+	s.srv.Close()
+	if err != nil && !errors.Is(err, limp.ErrShutdown) {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// Dial returns a client connected to the server; the caller closes it. o
+// may be nil; its AnonToken defaults to the app's.
+func (s *Server) Dial(ctx context.Context, o *client.Options) (*client.Client, error) {
+	var opts client.Options
+	if o != nil {
+		opts = *o
+	}
+	if opts.AnonToken == "" {
+		opts.AnonToken = s.App.Config().AnonToken
+	}
+	return client.Dial(ctx, s.WS, &opts)
+}
+
+// ExampleConfig returns cfg prepared for Example functions: the in-memory
+// embedded store and a logger that drops records below error level (so
+// that an example's output is only what it prints).
+func ExampleConfig(cfg limp.Config) limp.Config {
+	if cfg.Data == "" {
+		cfg.Data = ":memory:"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	return cfg
 }
 
 // Config returns cfg prepared for tests: the in-memory embedded store and
