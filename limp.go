@@ -144,6 +144,9 @@ type Config struct {
 	// AllowInsecureDefaults lets a production env start with the default
 	// anon token or admin password.
 	AllowInsecureDefaults bool
+	// Console serves the browser console at /console/ (console.go):
+	// ConsoleAuto (the default) serves it unless Production is set.
+	Console ConsoleMode
 	// Groups are app-declared groups, created or updated at start.
 	Groups []Group
 	// SessionTTL is a session's life after auth or reauth; default 30
@@ -515,6 +518,9 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == "/ws" {
 		a.serveWS(w, r)
+		return
+	}
+	if a.serveConsole(w, r) { // console.go
 		return
 	}
 	a.serveHTTPCall(w, r)

@@ -33,6 +33,7 @@ import (
 //	--version          print versions and exit
 //	--explain M Q      print what query Q (JSON) on module M compiles to and exit
 //	--generate-ref F   write a Markdown API reference to F (- for stdout) and exit
+//	--generate-ts DIR  write TypeScript types of the declarations to DIR/limp-api.ts and exit
 func (a *App) Run() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -50,6 +51,7 @@ func (a *App) Run() {
 type runOptions struct {
 	env, data, packages, listen string
 	ref, explain                string
+	ts                          string
 	port                        int
 	debug, version              bool
 }
@@ -79,6 +81,7 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	fs.BoolVar(&o.version, "version", false, "print versions and exit")
 	fs.StringVar(&o.explain, "explain", "", "print what `MODULE` QUERY_JSON compiles to on each store (JSON) and exit")
 	fs.StringVar(&o.ref, "generate-ref", "", "write a Markdown API reference of the modules to `file` (- for stdout) and exit")
+	fs.StringVar(&o.ts, "generate-ts", "", "write TypeScript types of the modules to `dir`/"+GenerateTSFile+" and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -112,6 +115,9 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	}
 	if o.ref != "" {
 		return a.writeRef(o.ref, stdout)
+	}
+	if o.ts != "" {
+		return a.writeTS(o.ts)
 	}
 	if err := a.Start(ctx); err != nil {
 		return err
