@@ -60,7 +60,7 @@ type AttrDescription struct {
 	Desc     string            `json:"desc,omitempty"`
 	Required bool              `json:"required"`
 	Optional bool              `json:"optional,omitempty"` // may be absent or null when read
-	Server   bool              `json:"server,omitempty"` // set by the server (_id, create_time, user)
+	Server   bool              `json:"server,omitempty"`   // set by the server (_id, create_time, user)
 	Default  json.RawMessage   `json:"default,omitempty"`
 	Items    []AttrDescription `json:"items,omitempty"`
 	Fields   []AttrDescription `json:"fields,omitempty"`
