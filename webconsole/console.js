@@ -117,7 +117,7 @@ function pick(m, meth) {
   // File attrs of the module.
   const fileAttrs = m.attrs.filter((a) => a.type === 'FILE' || (a.type === 'LIST' && a.items?.[0]?.type === 'FILE'));
   $('file-attr').replaceChildren(...fileAttrs.map((a) => h('option', { value: a.name }, a.name)));
-  for (const id of ['file-attr', 'file', 'upload']) $(id).disabled = fileAttrs.length === 0;
+  $('upload-row').hidden = fileAttrs.length === 0;
 }
 
 function log(kind, title, body, res) {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,26 +47,7 @@ func TestConsoleChromium(t *testing.T) {
 	}
 	s := limptest.Start(t, NewApp(limptest.Config(t, limp.Config{})))
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 900),
-	}
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	defer cancel()
+	ctx := browser(t, bin)
 
 	// reply waits for the n-th log entry and returns its status and code.
 	reply := func(n int) (status, code string) {
@@ -188,5 +172,137 @@ func TestConsoleChromium(t *testing.T) {
 	}
 	if len(shot) < 10_000 {
 		t.Errorf("screenshot is only %d bytes", len(shot))
+	}
+}
+
+// browser starts headless Chromium for the test and returns a tab's
+// context, bounded by 90 seconds.
+func browser(t *testing.T, bin string) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(cancelBrowser)
+	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	t.Cleanup(cancel)
+	// Log what the page writes to its console; the goroutine ends with ctx.
+	msgs := chromedp.Console(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range msgs {
+			if err != nil {
+				return
+			}
+			t.Logf("page %s: %s", m.Type, m.Text)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+
+	return ctx
+}
+
+// TestReadmeWebPage runs the README's web page (sign up, sign in, list
+// documents with the TypeScript client) in headless Chromium against the
+// example, so that the README's example keeps working.
+func TestReadmeWebPage(t *testing.T) {
+	bin := chromium()
+	if bin == "" {
+		t.Skip("no chromium binary found (apt-get install chromium, or set $CHROMIUM); .ci/ts installs it")
+	}
+	if testing.Short() {
+		t.Skip("-short: skipping the browser test")
+	}
+	readme, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(readme), "## The TypeScript client")
+	if !ok {
+		t.Fatal("README has no TypeScript client section")
+	}
+	_, rest, ok = strings.Cut(rest, "```html\n")
+	page, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("README's TypeScript section has no html block")
+	}
+	lib, err := os.ReadFile(filepath.Join("..", "..", "clients", "ts", "dist", "index.js"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s := limptest.Start(t, NewApp(limptest.Config(t, limp.Config{})))
+	// A published post to list.
+	ctx := context.Background()
+	admin := s.Client(t, nil)
+	if _, err := admin.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	res, err := admin.Call(ctx, "blog_cat/create", nil, map[string]any{"title": map[string]any{"ar_AE": "عام", "en_AE": "General"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := res.Args["docs"].([]any)[0].(map[string]any)["_id"]
+	if _, err := admin.Call(ctx, "blog/create", nil, map[string]any{"title": map[string]any{"ar_AE": "مرحبا", "en_AE": "Hello README"},
+		"content": map[string]any{"ar_AE": "..."}, "permalink": "hello-readme", "cat": cat, "status": "published"}); err != nil {
+		t.Fatal(err)
+	}
+
+	page = strings.ReplaceAll(page, "ws://127.0.0.1:8081/ws", s.WS)
+	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			_, _ = io.WriteString(w, page)
+		case "/limp.js":
+			w.Header().Set("Content-Type", "text/javascript")
+			_, _ = w.Write(lib)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer web.Close()
+
+	bctx := browser(t, bin)
+	for _, round := range []string{"sign up", "sign in again"} {
+		rctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+		err := chromedp.Do(rctx,
+			chromedp.Navigate(web.URL+"/"),
+			chromedp.SetValue(chromedp.ID("email"), "reader@example.com"),
+			chromedp.SetValue(chromedp.ID("password"), "s3cret pässword"),
+			chromedp.Click(chromedp.CSS("#sign button")),
+			chromedp.WaitVisible(chromedp.CSS("#posts li")),
+		)
+		cancel()
+		if err != nil {
+			msg, _ := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById('msg').textContent + ' | ' + location.href + ' | ' + document.getElementById('email').value`))
+			t.Fatalf("%s: %v (page says %q)", round, err, msg)
+		}
+		msg, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("msg")))
+		if err != nil || msg != "Signed in as reader@example.com" {
+			t.Errorf("%s: msg = %q (%v)", round, msg, err)
+		}
+		posts, err := chromedp.Run(bctx, chromedp.Text(chromedp.ID("posts")))
+		if err != nil || !strings.Contains(posts, "Hello README (published)") {
+			t.Errorf("%s: posts = %q (%v)", round, posts, err)
+		}
 	}
 }
