@@ -48,12 +48,31 @@ func (a *App) ConsoleEnabled() bool {
 // serveConsole serves GET /console/ (the page), /console/<file> (its
 // assets) and /console/api.json (the app's APIDescription, plus the anon
 // token outside production, which the page needs to sign anonymous calls).
-// It reports false for paths outside /console and when the console is off,
-// so that those requests go on to the HTTP interface.
+// It reports false, so that the request goes on to LIMP's HTTP interface,
+// for other paths and methods and when the console is off.
 func (a *App) serveConsole(w http.ResponseWriter, r *http.Request) bool {
 	p := r.URL.Path
 	if p != consolePath && !strings.HasPrefix(p, consolePath+"/") || !a.ConsoleEnabled() {
 		return false
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false // the console is read-only; other methods go to the HTTP interface
+	}
+	var body []byte
+	name := strings.TrimPrefix(p, consolePath+"/")
+	switch {
+	case p == consolePath, name == "api.json":
+	default:
+		if name == "" {
+			name = "index.html"
+		}
+		name = path.Clean("/" + name)[1:]
+		b, err := fs.ReadFile(consoleFiles, "webconsole/"+name)
+		if err != nil || strings.HasPrefix(path.Base(name), ".") {
+			// Not a console file: a module named "console" may serve it.
+			return false
+		}
+		body = b
 	}
 	h := w.Header()
 	h.Set("Server", "limpd")
@@ -63,27 +82,12 @@ func (a *App) serveConsole(w http.ResponseWriter, r *http.Request) bool {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "+
 		"connect-src 'self' ws: wss:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'")
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		h.Set("Allow", "GET, HEAD")
-		writeHTTP(w, 405, "Method not allowed.", nil)
-		return true
-	}
 	if p == consolePath {
 		http.Redirect(w, r, consolePath+"/", http.StatusMovedPermanently)
 		return true
 	}
-	name := strings.TrimPrefix(p, consolePath+"/")
-	switch name {
-	case "api.json":
+	if name == "api.json" {
 		a.serveConsoleAPI(w)
-		return true
-	case "":
-		name = "index.html"
-	}
-	name = path.Clean("/" + name)[1:]
-	b, err := fs.ReadFile(consoleFiles, "webconsole/"+name)
-	if err != nil || strings.HasPrefix(path.Base(name), ".") {
-		writeHTTP(w, 404, "404 NOT FOUND", nil)
 		return true
 	}
 	typ := mime.TypeByExtension(path.Ext(name))
@@ -93,7 +97,7 @@ func (a *App) serveConsole(w http.ResponseWriter, r *http.Request) bool {
 	h.Set("Content-Type", typ)
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
-		_, _ = w.Write(b)
+		_, _ = w.Write(body)
 	}
 	return true
 }
