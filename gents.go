@@ -251,16 +251,24 @@ func tsName(s string) string {
 	return b.String()
 }
 
+// tsKey returns s as a TypeScript property name: itself when it is an
+// identifier, else a JSON string literal (valid TypeScript).
 func tsKey(s string) string {
+	ident := s != ""
 	for i, r := range s {
 		if !(r == '_' || r == '$' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
-			return strconv.Quote(s)
+			ident = false
+			break
 		}
 	}
-	if s == "" {
+	if ident {
+		return s
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
 		return `""`
 	}
-	return s
+	return string(b)
 }
 
 func tsComment(s string) string { return strings.ReplaceAll(s, "*/", "* /") }
