@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/limp-go/limp/internal/jsonv"
+	"github.com/limp-go/limp/internal/store"
 )
 
 // Call is one method call: who makes it, to which endpoint, with which
@@ -49,6 +50,8 @@ type Call struct {
 	skip skipSet
 	// switchTo is the session the connection switches to after the call.
 	switchTo *Session
+	// badSwitch is set when SwitchSession was asked for the system session.
+	badSwitch bool
 }
 
 // App returns the app the call runs in.
@@ -86,7 +89,14 @@ func OK(msg string, args M) *Result {
 // args.session without SwitchSession switches the connection too, once
 // that session is checked (it must be ANON's, or a stored session named
 // with its token); see switch.go.
+//
+// The system session (App.SystemSession) is never given to a client: the
+// call then fails with a 500 instead.
 func (c *Call) SwitchSession(r *Result, s *Session) {
+	if s.System() {
+		c.badSwitch = true
+		return
+	}
 	c.switchTo = s
 	if r.Args == nil {
 		r.Args = M{}
@@ -128,7 +138,7 @@ func verifyHS256(token string, key []byte, dst []byte) ([]byte, error) {
 	if err != nil {
 		return nil, errors.New("header is not base64url")
 	}
-	hv, err := jsonv.Parse(header)
+	hv, err := jsonv.ParseLimited(header, headerLimits)
 	hm, ok := hv.(map[string]any)
 	if err != nil || !ok || hm["alg"] != "HS256" {
 		return nil, errors.New("only HS256 is accepted")
@@ -178,11 +188,17 @@ func decodeB64(s string, dst []byte) ([]byte, error) {
 // is decoded into buf's storage (nil: a new buffer); the claims keep no
 // reference to it.
 func verifyToken(token string, key []byte, now time.Time, buf []byte) (*claims, error) {
+	return verifyTokenLimits(token, key, now, buf, defaultPayloadLimits)
+}
+
+// verifyTokenLimits is verifyToken with the payload decoded within lim
+// (Config.MaxFrameValues and MaxFrameDepth).
+func verifyTokenLimits(token string, key []byte, now time.Time, buf []byte, lim jsonv.Limits) (*claims, error) {
 	payload, err := verifyHS256(token, key, buf)
 	if err != nil {
 		return nil, err
 	}
-	v, err := jsonv.ParseOrdered(payload)
+	v, err := jsonv.ParseOrderedLimited(payload, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -242,6 +258,16 @@ func numericDate(v any) (float64, bool) {
 	}
 	return 0, false
 }
+
+// Decode limits of a frame's parts (Config.MaxFrameValues and
+// MaxFrameDepth bound the payload): the outer frame is {token, call_id}
+// and the JWS header a few names, so either holding more is refused
+// before it costs more than a scan.
+var (
+	outerFrameLimits     = jsonv.Limits{MaxValues: 64, MaxDepth: 8}
+	headerLimits         = jsonv.Limits{MaxValues: 16, MaxDepth: 2}
+	defaultPayloadLimits = jsonv.Limits{MaxValues: DefaultMaxFrameValues, MaxDepth: DefaultMaxFrameDepth}
+)
 
 // frame is a decoded outer websocket frame {token, call_id}.
 type frame struct {
@@ -351,7 +377,7 @@ func plainString(b []byte, i int) (string, int, bool) {
 }
 
 func decodeFrameSlow(data []byte) (frame, error) {
-	v, err := jsonv.Parse(data)
+	v, err := jsonv.ParseLimited(data, outerFrameLimits)
 	if err != nil {
 		return frame{}, errInvalidToken
 	}
@@ -429,6 +455,9 @@ func (a *App) run(ctx context.Context, c *Call) (res *Result, err error) {
 	} else {
 		res, err = a.baseMethod(ctx, c)
 	}
+	if c.badSwitch {
+		return nil, fmt.Errorf("%s: %w", c.Endpoint, errSystemSwitch)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -438,20 +467,24 @@ func (a *App) run(ctx context.Context, c *Call) (res *Result, err error) {
 	return res, nil
 }
 
-// Invoke runs a method internally (from a hook, a handler or a job) with
-// the given session, going through permissions and args checks like a
-// client call. Use it instead of touching the store directly.
-func (a *App) Invoke(ctx context.Context, s *Session, endpoint string, q *Query, doc M) (*Result, error) {
-	m, meth, err := a.dispatch(endpoint)
-	if err != nil {
-		return nil, err
-	}
-	if s == nil {
-		s = a.anon
-	}
-	c := &Call{Endpoint: endpoint, Module: m, Method: meth, Query: q, Doc: doc, Session: s,
-		RemoteAddr: "127.0.0.1", UserAgent: "limp-go", ClientApp: "__sys", app: a}
-	return a.run(ctx, c)
+// Invoke runs endpoint's method as an internal call (from a hook, a
+// handler, a job or start-up code) under session s (nil: ANON), through
+// the same pipeline as a client call (spec §6.8): permissions, args,
+// hooks, handler. opts skip stages, as LIMP's skip_events do (spec §5.4):
+//
+//	app.Invoke(ctx, app.SystemSession(), "report/build", q, doc)
+//	app.Invoke(ctx, s, "user/read", q, nil, limp.SkipPermissions|limp.SkipExtensions)
+//
+// "__sys" methods, which no client can reach, run with the system session
+// (App.SystemSession) or with SkipPermissions. The call has no call_id,
+// attaches no uploads and runs as client app "__sys" from 127.0.0.1; its
+// result is returned. q and doc are not modified (the call works on
+// copies); nil means empty. Errors are *Error for LIMP's refusals (403
+// CORE_SESSION_FORBIDDEN, 400 ..._INVALID_QUERY, ...), others as returned
+// by the method. Use Call.Invoke to call with a client's context. Safe for
+// concurrent use.
+func (a *App) Invoke(ctx context.Context, s *Session, endpoint string, q *Query, doc M, opts ...InvokeOption) (*Result, error) {
+	return a.invoke(ctx, &Call{Session: s, RemoteAddr: "127.0.0.1", UserAgent: "limp-go", ClientApp: "__sys"}, endpoint, q, doc, opts)
 }
 
 // checkArgs validates the call against the method's query_args and
@@ -603,6 +636,11 @@ func (a *App) wireError(err error, endpoint string) (int, string, M) {
 		}
 		args["code"] = e.Code
 		return e.Status, e.Msg, args
+	}
+	var ue *store.UnsupportedError
+	if errors.As(err, &ue) {
+		return 501, fmt.Sprintf("The database server does not support %s, needed by %s.", ue.Feature, ue.Use),
+			M{"code": CodeStoreUnsupported, "feature": ue.Feature}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return 503, "The call took too long and was stopped.", M{"code": "CORE_REQ_TIMEOUT"}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/limp-go/limp/internal/jsonv"
 )
 
 // conn is one websocket connection. Its serve loop owns a reader goroutine
@@ -22,6 +25,7 @@ import (
 type conn struct {
 	app    *App
 	ws     *websocket.Conn
+	nc     net.Conn // the hijacked connection under ws, a *progressConn (outbox.go)
 	ip, ua string
 	origin string
 
@@ -37,6 +41,12 @@ type conn struct {
 	cancel     context.CancelFunc
 	hard       context.Context
 	hardCancel context.CancelFunc
+	// callCtx (a child of hard) is what calls run under; it is also
+	// canceled when the client stops reading its replies (outbox.go).
+	callCtx    context.Context
+	callCancel context.CancelFunc
+
+	out outbox // replies waiting to be written (outbox.go)
 
 	closeMu     sync.Mutex
 	closeStatus websocket.StatusCode
@@ -92,7 +102,8 @@ var heartbeatArgs = M{"code": CodeHeartbeatOK}
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 func (a *App) serveWS(w http.ResponseWriter, r *http.Request) {
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hw := &hijackConn{ResponseWriter: w, timeout: a.cfg.WriteTimeout}
+	ws, err := websocket.Accept(hw, r, &websocket.AcceptOptions{
 		// Origins are checked by conn/verify against Config.ClientApps,
 		// as LIMP does; browsers of any origin may connect otherwise.
 		InsecureSkipVerify: true,
@@ -102,9 +113,10 @@ func (a *App) serveWS(w http.ResponseWriter, r *http.Request) {
 		return // Accept has replied
 	}
 	ws.SetReadLimit(a.cfg.MaxFrameSize)
-	c := &conn{app: a, ws: ws, ip: remoteIP(r), ua: r.Header.Get("User-Agent"), origin: r.Header.Get("Origin")}
+	c := &conn{app: a, ws: ws, nc: hw.nc, ip: remoteIP(r), ua: r.Header.Get("User-Agent"), origin: r.Header.Get("Origin")}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.hard, c.hardCancel = context.WithCancel(context.Background())
+	c.callCtx, c.callCancel = context.WithCancel(c.hard)
 	c.session.Store(a.anon)
 	c.lastCall.Store(time.Now().UnixNano())
 	if len(a.cfg.ClientApps) == 0 {
@@ -144,6 +156,9 @@ func (c *conn) closeWith(status websocket.StatusCode, reason string) {
 func (c *conn) abort() {
 	c.closeWith(websocket.StatusGoingAway, "server is shutting down")
 	c.hardCancel()
+	if c.nc != nil {
+		_ = c.nc.Close() // ends a close handshake under way too
+	}
 	_ = c.ws.CloseNow()
 }
 
@@ -153,6 +168,8 @@ func (c *conn) serve() {
 	a := c.app
 	defer c.cancel()
 	defer c.hardCancel()
+	defer c.callCancel()
+	c.startWriter()
 	c.reply(200, "Connection ready", M{"code": CodeConnReady}, nil, false)
 
 	// The reader goroutine reads frames and does their cheap, ordered
@@ -252,7 +269,8 @@ loop:
 	callsMu.Lock()
 	stopped = true
 	callsMu.Unlock()
-	calls.Wait() // drain: calls in flight finish and reply
+	calls.Wait()   // drain: calls in flight finish and reply
+	c.stopWriter() // the replies are written (each under its deadline)
 	c.closeMu.Lock()
 	status, reason := c.closeStatus, c.closeReason
 	c.closeMu.Unlock()
@@ -260,15 +278,15 @@ loop:
 		status = websocket.StatusNormalClosure
 	}
 	c.cancel()
-	_ = c.ws.Close(status, reason)
+	c.closeBounded(status, reason)
 	<-readerDone
 	if u := c.uploads.Load(); u != nil {
 		u.discardAll()
 	}
 }
 
-// reply sends one reply envelope. Errors (a closed connection) are
-// ignored: the loop notices the closed connection on its own.
+// reply queues one reply envelope for the connection's writer. A closed
+// connection drops it: the loop notices the closed connection on its own.
 func (c *conn) reply(status int, msg string, args M, callID any, withID bool) {
 	bp := bufPool.Get().(*[]byte)
 	b, err := encodeReply((*bp)[:0], status, msg, args, callID, withID)
@@ -276,11 +294,8 @@ func (c *conn) reply(status int, msg string, args M, callID any, withID bool) {
 		c.app.Logger().Error("encode reply", "err", err)
 		b, _ = encodeReply((*bp)[:0], 500, msgServerError, M{"code": CodeServerError}, callID, withID)
 	}
-	_ = c.ws.Write(c.hard, websocket.MessageText, b)
-	if cap(b) <= 64<<10 {
-		*bp = b
-		bufPool.Put(bp)
-	}
+	*bp = b
+	c.send(bp) // outbox.go: queued; waits while the queue is full
 }
 
 func (c *conn) replyErr(err error, callID any, endpoint string) {
@@ -294,14 +309,24 @@ func (c *conn) replyErr(err error, callID any, endpoint string) {
 // it inline, so protocol calls cost no goroutine.
 func (c *conn) prepare(data []byte) *Call {
 	a := c.app
+	sess := c.session.Load()
+	// Quotas count every frame, valid or not, before it is decoded (spec
+	// §2.4 steps 1–2), so invalid frames cost no more than valid ones.
+	// A declined frame is not decoded: the reply echoes the outer call_id
+	// when the frame is the usual plain one.
+	if err := c.checkQuotas(sess); err != nil {
+		f, _ := decodeFrameFast(data)
+		c.replyErr(err, f.callID, "")
+		return nil
+	}
 	f, err := decodeFrame(data)
 	if err != nil {
 		c.replyErr(err, f.callID, "")
 		c.closeIfUnverified()
 		return nil
 	}
-	sess := c.session.Load()
-	cl, err := verifyToken(f.token, []byte(sess.token), time.Now(), c.payloadBuf)
+	cl, err := verifyTokenLimits(f.token, []byte(sess.token), time.Now(), c.payloadBuf,
+		jsonv.Limits{MaxValues: a.cfg.MaxFrameValues, MaxDepth: a.cfg.MaxFrameDepth})
 	if err != nil {
 		c.replyErr(errInvalidToken, f.callID, "")
 		c.closeIfUnverified()
@@ -310,14 +335,6 @@ func (c *conn) prepare(data []byte) *Call {
 	callID := f.callID
 	if cl.hasID {
 		callID = cl.callID
-	}
-	if err := a.checkIPQuota(c.ip); err != nil {
-		c.replyErr(err, callID, "")
-		return nil
-	}
-	if err := c.checkSessionQuota(sess.Anon()); err != nil {
-		c.replyErr(err, callID, "")
-		return nil
 	}
 	if cl.endpoint == "" {
 		c.replyErr(errNoEndpoint, callID, "")
@@ -408,7 +425,7 @@ func (c *conn) safePrepare(data []byte) (call *Call) {
 
 // execute runs a prepared call under the call timeout and replies.
 func (c *conn) execute(call *Call) {
-	ctx, cancel := context.WithTimeout(c.hard, c.app.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(c.callCtx, c.app.cfg.CallTimeout)
 	defer cancel()
 	defer func() {
 		// A.run recovers app code; this guards the framework's own
@@ -426,6 +443,7 @@ func (c *conn) execute(call *Call) {
 		c.replyErr(err, call.CallID, call.Endpoint)
 		return
 	}
+	c.app.callAnalytics(ctx, call) // analytic.go
 	res, err := c.app.run(ctx, call)
 	res, err = c.app.resultSession(ctx, call, res, err)
 	c.finish(call, res, err)
@@ -454,6 +472,8 @@ func (c *conn) verify(cl *claims, callID any) {
 	apps := c.app.cfg.ClientApps
 	if len(apps) == 0 {
 		c.verified.Store(true)
+		c.app.builtinAnalytic("app_conn_verified", &Call{Session: c.session.Load()}, AnalyticEvent{Event: EventConnVerified, Subevent: "__public",
+			Args: M{"REMOTE_ADDR": c.ip, "HTTP_USER_AGENT": c.ua}})
 		c.reply(200, "Connection establised", M{"code": CodeConnOK}, callID, true)
 		return
 	}
@@ -469,5 +489,7 @@ func (c *conn) verify(cl *claims, callID any) {
 	}
 	c.clientApp.Store(&appID)
 	c.verified.Store(true)
+	c.app.builtinAnalytic("app_conn_verified", &Call{Session: c.session.Load()}, AnalyticEvent{Event: EventConnVerified, Subevent: appID,
+		Args: M{"REMOTE_ADDR": c.ip, "HTTP_USER_AGENT": c.ua}})
 	c.reply(200, "Connection establised", M{"code": CodeConnOK}, callID, true)
 }

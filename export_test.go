@@ -15,6 +15,9 @@ func ArgonRuns() int64 { return argonRuns.Load() }
 // (as a custom method or a job would), the docs of module whose attr path
 // equals value, and returns how many it updated.
 func StoreUpdateWhere(ctx context.Context, a *App, module, path string, value any, set map[string]any) (int, error) {
-	ids, err := a.store.Update(ctx, a.modules[module].coll, &query.Query{Filter: &query.Cond{Path: path, Op: query.Eq, Value: value}}, &store.Update{Set: set})
-	return len(ids), err
+	res, err := a.store.Update(ctx, a.modules[module].coll, &query.Query{Filter: &query.Cond{Path: path, Op: query.Eq, Value: value}}, &store.Update{Set: set})
+	if err != nil {
+		return 0, err
+	}
+	return len(res.Matched), nil
 }

@@ -170,10 +170,11 @@ func (a *App) updateOne(ctx context.Context, c *Call, u *store.Update) (*Result,
 		return nil, err
 	}
 	q.Limit = 1
-	ids, err := a.store.Update(ctx, c.Module.coll, q, u)
+	res, err := a.store.Update(ctx, c.Module.coll, q, u)
 	if err != nil {
 		return nil, c.Module.storeError(err)
 	}
+	ids := res.Matched
 	if len(ids) == 0 {
 		return nil, c.Module.Error(400, CodeInvalidDoc, "Doc is invalid.")
 	}

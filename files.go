@@ -204,7 +204,7 @@ func fileFromValue(v any) (*File, error) {
 				f.Height = n
 			}
 		case "__file":
-			return nil, errors.New("uploaded file reference was not attached (HTTP uploads are attached to websocket calls of the same user)")
+			return nil, errors.New("uploaded file reference was not attached (an HTTP upload attaches only to a websocket call of the same user, at the module and attr it was uploaded for)")
 		default:
 			return nil, fmt.Errorf("unknown key %q", truncate(k))
 		}
@@ -266,11 +266,13 @@ type fileState struct {
 }
 
 // httpUpload is a file uploaded by POST /file/create, waiting for a call
-// that names it as {"__file": id}.
+// that names it as {"__file": id} at its target: attr path attr of module.
 type httpUpload struct {
-	owner string // the uploader: user _id, plus IP for ANON
-	val   M
-	until time.Time
+	owner  string // the uploader: user _id, plus IP for ANON
+	module string
+	attr   string
+	val    M
+	until  time.Time
 }
 
 func (c *Config) setFileDefaults() {
@@ -359,104 +361,6 @@ func (a *App) fileValue(ctx context.Context, id string, meta fileMeta) (M, error
 	return f.value(), nil
 }
 
-// fileAttr returns the FILE attr (or LIST of FILE's item) a call's
-// top-level doc key names, or nil.
-func fileAttr(call *Call, key string) *Attr {
-	var at *Attr
-	if call.Module != nil {
-		at = call.Module.byName[key]
-	}
-	if at == nil && call.Method != nil {
-		for _, set := range call.Method.DocArgs {
-			if x := set[key]; x != nil {
-				at = x
-				break
-			}
-		}
-	}
-	if at != nil && at.Type == TypeList && len(at.Items) == 1 {
-		at = at.Items[0]
-	}
-	if at == nil || at.Type != TypeFile {
-		return nil
-	}
-	return at
-}
-
-// checkAttached checks attached files against the call's FILE attr, with
-// LIMP codes for the failures (413 CORE_FILE_TOO_LARGE, 400
-// CORE_FILE_INVALID_TYPE, ...).
-func (a *App) checkAttached(call *Call, key string, files []any) error {
-	at := fileAttr(call, key)
-	var spec *FileSpec
-	if at != nil {
-		spec = at.File
-	}
-	for _, v := range files {
-		f, err := fileFromValue(v)
-		if err != nil {
-			return Errorf(400, CodeFileInvalidDoc, "File of attr '%s' is invalid: %v.", key, err)
-		}
-		if status, code, msg := spec.check(f, a.cfg.MaxFileSize); msg != "" {
-			return Errorf(status, "CORE_FILE_"+code, "Invalid attr '%s': %s.", key, msg)
-		}
-	}
-	return nil
-}
-
-// attachHTTPFiles replaces the {"__file": id} items among the top-level
-// doc values by the files uploaded with POST /file/create by the same
-// user.
-func (a *App) attachHTTPFiles(call *Call) error {
-	for k, v := range call.Doc {
-		switch x := v.(type) {
-		case map[string]any:
-			if !isFileRef(x) {
-				continue
-			}
-			f, err := a.takeHTTPUpload(call, x)
-			if err != nil {
-				return err
-			}
-			if err := a.checkAttached(call, k, []any{f}); err != nil {
-				return err
-			}
-			call.Doc[k] = []any{f}
-		case []any:
-			refs := false
-			for _, it := range x {
-				if m, ok := it.(map[string]any); ok && isFileRef(m) {
-					refs = true
-				}
-			}
-			if !refs {
-				continue
-			}
-			out := make([]any, len(x))
-			for i, it := range x {
-				out[i] = it
-				if m, ok := it.(map[string]any); ok && isFileRef(m) {
-					f, err := a.takeHTTPUpload(call, m)
-					if err != nil {
-						return err
-					}
-					out[i] = f
-				}
-			}
-			if err := a.checkAttached(call, k, out); err != nil {
-				return err
-			}
-			call.Doc[k] = out
-		}
-	}
-	return nil
-}
-
-func isFileRef(m map[string]any) bool {
-	_, ok := m["__file"]
-	return ok && len(m) == 1
-}
-
 // uploaderKey identifies who uploaded a file over HTTP: the user, and for
 // ANON (shared by every anonymous client) also the IP.
 func uploaderKey(s *Session, ip string) string {
@@ -466,21 +370,9 @@ func uploaderKey(s *Session, ip string) string {
 	return s.UserID.Hex()
 }
 
-func (a *App) takeHTTPUpload(call *Call, ref map[string]any) (M, error) {
-	id, _ := ref["__file"].(string)
-	fs := &a.files
-	fs.mu.Lock()
-	defer fs.mu.Unlock()
-	u := fs.http[id]
-	if u == nil || time.Now().After(u.until) || u.owner != uploaderKey(call.Session, call.RemoteAddr) {
-		return nil, Errorf(400, CodeFileNotFound, "Uploaded file %q was not found (unknown, expired, already used or uploaded by someone else).", truncate(id))
-	}
-	delete(fs.http, id)
-	return u.val, nil
-}
-
-// addHTTPUpload registers an HTTP upload and returns its id.
-func (a *App) addHTTPUpload(owner string, val M) (string, error) {
+// addHTTPUpload registers an HTTP upload for attr path attr of module and
+// returns its id.
+func (a *App) addHTTPUpload(owner, module, attr string, val M) (string, error) {
 	fs := &a.files
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
@@ -505,7 +397,7 @@ func (a *App) addHTTPUpload(owner string, val M) (string, error) {
 		return "", Errorf(413, CodeFileUploadLimit, "Too many files uploaded and not yet used (at most %d).", a.cfg.MaxUploads)
 	}
 	id := oid.New().Hex()
-	fs.http[id] = &httpUpload{owner: owner, val: val, until: now.Add(a.cfg.UploadTimeout)}
+	fs.http[id] = &httpUpload{owner: owner, module: module, attr: attr, val: val, until: now.Add(a.cfg.UploadTimeout)}
 	return id, nil
 }
 
@@ -668,12 +560,21 @@ func (a *App) serveFileCreate(w http.ResponseWriter, r *http.Request) {
 		a.writeHTTPError(w, err, "file/create")
 		return
 	}
-	val, err := a.receiveMultipart(ctx, w, r, sess)
-	if err != nil {
+	if err := a.checkUploadRoom(uploaderKey(sess, remoteIP(r))); err != nil {
 		a.writeHTTPError(w, err, "file/create")
 		return
 	}
-	id, err := a.addHTTPUpload(uploaderKey(sess, remoteIP(r)), val)
+	body, _ := r.Body.(*bodyReader) // httplimits.go
+	var to httpUpload
+	val, err := a.receiveMultipart(ctx, w, r, sess, &to)
+	if err != nil {
+		if body != nil && body.timedOut {
+			err = errBodyTooSlow // whatever the form parser made of it
+		}
+		a.writeHTTPError(w, err, "file/create")
+		return
+	}
+	id, err := a.addHTTPUpload(uploaderKey(sess, remoteIP(r)), to.module, to.attr, val)
 	if err != nil {
 		a.writeHTTPError(w, err, "file/create")
 		return
@@ -681,12 +582,15 @@ func (a *App) serveFileCreate(w http.ResponseWriter, r *http.Request) {
 	writeHTTP(w, 200, "File uploaded.", M{"docs": []any{M{"_id": id}}})
 }
 
-// receiveMultipart reads the /file/create form, storing the file part.
+// receiveMultipart reads the /file/create form, spooling the file part,
+// and sets to's module and attr to the form's target.
 // When the fields come before the file (as ng-limp sends them), the
 // module, attr, privilege, type and size limit are checked before any
-// byte is stored; otherwise the stored content of a refused form is left
-// to CollectFiles.
-func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *Session) (M, error) {
+// byte is spooled. The spooled file is committed to the file store only
+// once the whole form is read and checked: a refused or failed form
+// (fields after the file refused, a body that came too slowly, a broken
+// form) removes its spool before the reply.
+func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *http.Request, sess *Session, to *httpUpload) (M, error) {
 	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxFileSize+64<<10)
 	mr, err := r.MultipartReader()
 	if err != nil {
@@ -695,10 +599,17 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 	fields := map[string]string{}
 	var (
 		id    string
+		spool blob.Writer // the file part, until committed
+		head  headBuffer  // its first bytes, for an image's dimensions
 		size  int64
 		at    *Attr
 		limit = a.cfg.MaxFileSize
 	)
+	defer func() {
+		if spool != nil {
+			_ = spool.Abort()
+		}
+	}()
 	tooLarge := func() error {
 		return Errorf(413, CodeFileTooLarge, "File is over the %d bytes accepted.", limit)
 	}
@@ -717,7 +628,7 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 		name := part.FormName()
 		switch name {
 		case "file":
-			if id != "" {
+			if spool != nil {
 				return nil, errUploadForm("more than one file")
 			}
 			if fields["name"] == "" {
@@ -744,22 +655,17 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 			if err != nil {
 				return nil, err
 			}
-			bw, err := s.Create(ctx)
-			if err != nil {
+			if spool, err = s.Create(ctx); err != nil {
 				return nil, err
 			}
-			_, err = io.Copy(&limitWriter{w: bw, max: limit}, part)
+			_, err = io.Copy(io.MultiWriter(&limitWriter{w: spool, max: limit}, &head), part)
 			if err != nil {
-				_ = bw.Abort()
 				if errors.Is(err, errOverSize) || errors.As(err, &mbe) {
 					return nil, tooLarge()
 				}
 				return nil, errUploadForm("reading the file: %v", err)
 			}
-			size = bw.Size()
-			if id, err = bw.Commit(ctx); err != nil {
-				return nil, err
-			}
+			size = spool.Size()
 		case "__module", "__attr", "name", "type", "lastModified":
 			b, err := io.ReadAll(io.LimitReader(part, 1024))
 			if err != nil {
@@ -770,7 +676,7 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 			_, _ = io.Copy(io.Discard, io.LimitReader(part, 1<<20))
 		}
 	}
-	if id == "" {
+	if spool == nil {
 		return nil, errUploadForm("missing the 'file' part")
 	}
 	if at == nil {
@@ -794,24 +700,45 @@ func (a *App) receiveMultipart(ctx context.Context, w http.ResponseWriter, r *ht
 		}
 		meta.lastModified = n
 	}
-	val, err := a.fileValue(ctx, id, meta)
-	if err != nil {
-		return nil, err
+	f := &File{Name: meta.name, Type: meta.typ, Size: meta.size, LastModified: meta.lastModified}
+	f.Width, f.Height = head.imageDims(meta.typ)
+	if f.Width == 0 && head.truncated && strings.HasPrefix(meta.typ, "image/") {
+		// Dimensions past the head: read from the committed content
+		// (a refusal then leaves it to CollectFiles).
+		if id, err = spool.Commit(ctx); err != nil {
+			spool = nil
+			return nil, err
+		}
+		spool = nil
+		val, err := a.fileValue(ctx, id, meta)
+		if err != nil {
+			return nil, err
+		}
+		f, _ = fileFromValue(val)
 	}
-	f, _ := fileFromValue(val)
 	if status, code, msg := at.File.check(f, a.cfg.MaxFileSize); msg != "" {
 		return nil, Errorf(status, "CORE_FILE_"+code, "Invalid attr '%s': %s.", fields["__attr"], msg)
 	}
-	return val, nil
+	if spool != nil {
+		id, err = spool.Commit(ctx)
+		spool = nil // Commit releases the spool, committed or not
+		if err != nil {
+			return nil, err
+		}
+	}
+	f.ID = id
+	to.module, to.attr = fields["__module"], fields["__attr"]
+	return f.value(), nil
 }
 
 func errUploadForm(format string, args ...any) error {
 	return Errorf(400, CodeFileInvalidDoc, "Upload form is invalid: "+format+".", args...)
 }
 
-// uploadTarget checks the form's __module and __attr (a FILE attr, or
-// LIST of FILE) and that the session may write the module; it returns
-// the FILE attr.
+// uploadTarget checks the form's __module and __attr (the path of a FILE
+// attr, or LIST of FILE, e.g. "cover" or "gallery.photos") and that the
+// session may write the module; it returns the FILE attr. The upload
+// attaches only to a call of that module naming that attr.
 func (a *App) uploadTarget(sess *Session, fields map[string]string) (*Attr, error) {
 	m := a.module(fields["__module"])
 	if m == nil {
@@ -819,7 +746,7 @@ func (a *App) uploadTarget(sess *Session, fields map[string]string) (*Attr, erro
 	}
 	key := fields["__attr"]
 	var at *Attr
-	if x := m.byName[key]; x != nil {
+	if x := m.lookupAttr(key); x != nil && attrPath(key) == key {
 		if x.Type == TypeList && len(x.Items) == 1 {
 			x = x.Items[0]
 		}

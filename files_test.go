@@ -86,7 +86,7 @@ func (s *memStore) Insert(ctx context.Context, c *schema.Collection, docs ...map
 	return nil
 }
 
-func (s *memStore) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) ([]oid.ID, error) {
+func (s *memStore) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) (*store.UpdateResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []oid.ID
@@ -106,7 +106,7 @@ func (s *memStore) Update(ctx context.Context, c *schema.Collection, q *query.Qu
 		}
 		ids = append(ids, d["_id"].(oid.ID))
 	}
-	return ids, nil
+	return &store.UpdateResult{Matched: ids, Modified: int64(len(ids))}, nil
 }
 
 func (s *memStore) Delete(ctx context.Context, c *schema.Collection, q *query.Query, hard bool) ([]oid.ID, error) {

@@ -106,12 +106,15 @@ func (a *App) serveHTTPCall(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &mbe):
 			writeHTTP(w, 413, "Request body is too large.", M{"code": CodeRequestTooLarge})
 			return
+		case errors.Is(err, errBodyTimeout):
+			a.writeHTTPError(w, errBodyTooSlow, "")
+			return
 		case err != nil:
 			writeHTTP(w, 400, "Request body could not be read.", M{"code": "CORE_REQ_INVALID_BODY"})
 			return
 		}
 		if len(strings.TrimSpace(string(body))) > 0 {
-			v, err := jsonv.Parse(body)
+			v, err := jsonv.ParseLimited(body, jsonv.Limits{MaxValues: a.cfg.MaxFrameValues, MaxDepth: a.cfg.MaxFrameDepth})
 			obj, ok := v.(map[string]any)
 			if err != nil || !ok {
 				writeHTTP(w, 400, "Request body must be a JSON object.", M{"code": "CORE_REQ_INVALID_BODY"})
@@ -129,6 +132,7 @@ func (a *App) serveHTTPCall(w http.ResponseWriter, r *http.Request) {
 	}
 	call := &Call{Endpoint: endpoint, Module: m, Method: meth, Query: q, Doc: doc, Session: sess,
 		RemoteAddr: remoteIP(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"), ClientApp: "__http", app: a}
+	a.callAnalytics(ctx, call) // analytic.go
 	res, err := a.run(ctx, call)
 	if err != nil {
 		a.writeHTTPError(w, err, endpoint)

@@ -31,6 +31,16 @@ const (
 	DefaultMaxFrameSize  = 4 << 20
 	DefaultCallsInFlight = 32
 	DefaultDrainTimeout  = 15 * time.Second
+
+	DefaultMaxQueuedBytes    = 4 << 20
+	DefaultWriteTimeout      = 10 * time.Second
+	DefaultMinDataRate       = 8 << 10
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultReadTimeout       = 30 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxFrameValues    = 20000
+	DefaultMaxFrameDepth     = 32
 )
 
 // Fixed ids of the system documents (spec §0).
@@ -122,8 +132,67 @@ type Config struct {
 	// CallTimeout bounds one call, store work included; default 30 s.
 	CallTimeout time.Duration
 	// DrainTimeout bounds the graceful drain on shutdown by signal;
-	// default 15 s.
+	// default 15 s. When it ends, every connection and HTTP request still
+	// open is closed at once (see [App.Shutdown]).
 	DrainTimeout time.Duration
+
+	// MaxQueuedBytes bounds the reply bytes a websocket connection may
+	// have queued for writing; default DefaultMaxQueuedBytes (4 MiB). A
+	// reply that does not fit waits for room, holding its call's slot
+	// (CallsInFlight); replies waiting may add up to MaxQueuedBytes more,
+	// and one past that closes the connection with status 1008 (its
+	// client is far behind). A connection thus holds at most twice
+	// MaxQueuedBytes of replies; a single reply larger than the bound is
+	// sent when nothing else is queued.
+	MaxQueuedBytes int64
+	// WriteTimeout is the deadline of every write to a client: each chunk
+	// of at most 64 KiB of a websocket reply, and each write of an HTTP
+	// response (plus its bytes at MinDataRate); default 10 s. A websocket
+	// whose client takes no bytes for WriteTimeout does not read its
+	// replies: it is closed with status 1008 and its queue, waiting
+	// replies and calls are dropped. An HTTP write that misses it ends
+	// the request. It also bounds a websocket's close handshake.
+	WriteTimeout time.Duration
+	// MinDataRate is the slowest rate, in bytes per second, a client may
+	// send a request body or take an HTTP response at; default 8192
+	// (8 KiB/s). See ReadTimeout and WriteTimeout.
+	MinDataRate int64
+	// ReadHeaderTimeout bounds reading an HTTP request's headers; default
+	// 10 s. Used by the server Run and Serve start.
+	ReadHeaderTimeout time.Duration
+	// ReadTimeout bounds an HTTP request body's silence: reading a body
+	// fails once it has taken ReadTimeout plus its bytes at MinDataRate,
+	// or ReadTimeout passes without a byte; the request is then answered
+	// 408 (or dropped) and what it spooled removed. Default 30 s. Run and
+	// Serve also set it as the server's ReadTimeout; the App applies the
+	// body deadlines itself, so they hold under any http.Server.
+	ReadTimeout time.Duration
+	// IdleTimeout closes a keep-alive HTTP connection idle this long;
+	// default 120 s (Run and Serve).
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds an HTTP request's headers; default 64 KiB
+	// (Run and Serve).
+	MaxHeaderBytes int
+	// MaxFrameValues and MaxFrameDepth bound what one websocket frame or
+	// HTTP JSON body may hold, checked while it is decoded (before any
+	// map is built): object keys and array elements counted together
+	// (default 20 000, the outer frame and its JWT payload each), and
+	// nesting of objects and arrays (default 32). Past either, the frame
+	// is refused like any invalid one (403 CORE_REQ_INVALID_TOKEN) and
+	// the HTTP body with 400 CORE_REQ_INVALID_BODY. Every frame, valid
+	// or not, counts against the quotas before it is decoded.
+	MaxFrameValues, MaxFrameDepth int
+
+	// Durable makes every write of the embedded store wait until it is
+	// on disk (SQLite WAL with synchronous=FULL), so that an
+	// acknowledged write survives a power loss or an OS crash. The
+	// default (WAL with synchronous=NORMAL) survives a crash of the
+	// process (nothing acknowledged is lost) but a power loss or OS crash
+	// may drop the writes of the last moments (those since the last WAL
+	// checkpoint sync); writes are faster (see BENCHMARKS.md). Also
+	// --durable. Ignored by the MongoDB store, whose write concern
+	// decides.
+	Durable bool
 
 	// User is a struct (or pointer to one) whose fields are the app's
 	// user attrs, besides the core ones (name, locale, groups,
@@ -196,6 +265,20 @@ type Config struct {
 
 	// Logger receives the app's logs; nil means slog.Default().
 	Logger *slog.Logger
+
+	// UserDocSettings are the setting vars merged into every user doc
+	// read (user/read, the session's user) as settings: {var: val}, from
+	// the user's settings of type user and user_sys (spec §6.17).
+	UserDocSettings []string
+	// AnalyticsEvents turns built-in analytics events off by LIMP's
+	// names (app_conn_verified, session_conn_auth, session_user_auth,
+	// session_conn_reauth, session_user_reauth, session_conn_deauth,
+	// session_user_deauth); a name not set is on (spec §6.15).
+	AnalyticsEvents map[string]bool
+	// AnalyticsQueue bounds the analytics events waiting to be written;
+	// a full queue drops new events (App.AnalyticsDropped). Default
+	// DefaultAnalyticsQueue (4096).
+	AnalyticsQueue int
 }
 
 // App is a LIMP app: its modules, its store and its connections. It is an
@@ -224,7 +307,13 @@ type App struct {
 	drain   chan struct{} // closed when Shutdown starts
 
 	callsWG sync.WaitGroup // HTTP calls in flight
-	bgWG    sync.WaitGroup // background jobs (file collection)
+
+	// hardCtx ends when Shutdown's context does: every request and call
+	// still running is canceled (httplimits.go).
+	hardCtx    context.Context
+	hardCancel context.CancelFunc
+	httpReqs   httpReqs
+	bgWG       sync.WaitGroup // background jobs (file collection)
 
 	types map[string]TypeFunc // app-defined attr types
 
@@ -234,6 +323,8 @@ type App struct {
 	authFails limiter // failed sign-ins per account and per IP
 
 	live liveSessions // revocation of live sessions (revoke.go)
+
+	analytics analyticsQueue // analytics writer (analytic.go)
 }
 
 // ErrShutdown is returned by Shutdown when the app was already shut down.
@@ -242,7 +333,9 @@ var ErrShutdown = errors.New("limp: app already shut down")
 // New returns an App for cfg. Register modules, then Start (or Run) it.
 func New(cfg Config) *App {
 	a := &App{cfg: cfg, modules: map[string]*Module{}, conns: map[*conn]struct{}{}, drain: make(chan struct{})}
+	a.hardCtx, a.hardCancel = context.WithCancel(context.Background())
 	a.registerCore()
+	a.registerServices()
 	return a
 }
 
@@ -317,6 +410,7 @@ func (c *Config) setDefaults() {
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
+	c.setResilienceDefaults()
 	if len(c.AuthAttrs) == 0 {
 		c.AuthAttrs = []string{"email"}
 	}
@@ -415,6 +509,7 @@ func (a *App) Start(ctx context.Context) error {
 		a.bgWG.Add(1)
 		go a.collectFilesLoop(every)
 	}
+	a.startAnalytics()
 	a.started.Store(true)
 	return nil
 }
@@ -429,7 +524,7 @@ func (a *App) collectFilesLoop(every time.Duration) {
 		case <-a.drain:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), every/2)
+			ctx, cancel := context.WithTimeout(a.hardCtx, every/2)
 			n, err := a.CollectFiles(ctx, every)
 			cancel()
 			if err != nil {
@@ -472,6 +567,7 @@ func (a *App) load() error {
 	if err := a.prepareUser(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, a.prepareServices()...)
 	for _, m := range a.order {
 		if err := m.init(a); err != nil {
 			errs = append(errs, err)
@@ -520,6 +616,18 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.serveWS(w, r)
 		return
 	}
+	// Under connsMu, as serveWS: Shutdown's wait never races an Add.
+	a.connsMu.Lock()
+	if a.stopping.Load() {
+		a.connsMu.Unlock()
+		http.Error(w, `{"status": 503, "msg": "Service unavailable."}`, http.StatusServiceUnavailable)
+		return
+	}
+	a.callsWG.Add(1)
+	a.connsMu.Unlock()
+	defer a.callsWG.Done()
+	w, r, done := a.trackHTTP(w, r)
+	defer done()
 	if a.serveConsole(w, r) { // console.go
 		return
 	}
@@ -529,8 +637,10 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Shutdown stops the app gracefully: new connections are refused, each
 // connection stops reading, finishes its calls in flight and is closed with
 // status 1001 (going away); then the store is closed. If ctx ends first,
-// the remaining connections are closed at once and ctx's error is
-// returned. It does not stop an http.Server serving the App: call its
+// the remaining websockets are closed at once, every HTTP request still
+// served (a slow upload, a download to a client that does not read) has
+// its context canceled and its reads and writes failed, and Shutdown
+// returns ctx's error as soon as their handlers have returned. It does not stop an http.Server serving the App: call its
 // Shutdown too (Run does both).
 func (a *App) Shutdown(ctx context.Context) error {
 	// Under connsMu, so that every serveWS either sees stopping or has
@@ -546,6 +656,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	go func() {
 		a.connWG.Wait()
 		a.callsWG.Wait()
+		a.stopAnalytics() // after the calls that queue events
 		a.bgWG.Wait()
 		close(done)
 	}()
@@ -554,6 +665,8 @@ func (a *App) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		err = ctx.Err()
+		a.hardCancel()
+		a.abortHTTP()
 		a.connsMu.Lock()
 		for c := range a.conns {
 			c.abort()
@@ -561,6 +674,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.connsMu.Unlock()
 		<-done
 	}
+	a.hardCancel()
 	a.closeStore()
 	return err
 }

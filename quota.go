@@ -130,6 +130,15 @@ func (c *conn) checkSessionQuota(anon bool) error {
 	return nil
 }
 
+// checkQuotas counts one websocket frame against the IP quota and, unless
+// that declines it, the connection's quota.
+func (c *conn) checkQuotas(sess *Session) error {
+	if err := c.app.checkIPQuota(c.ip); err != nil {
+		return err
+	}
+	return c.checkSessionQuota(sess.Anon())
+}
+
 // Sign-in throttling (issue 10 item 2; OWASP Authentication Cheat Sheet,
 // "Protect against automated attacks", and its warning that account
 // lockout lets anyone lock anyone out). Every sign-in attempt (auth,

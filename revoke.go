@@ -261,12 +261,12 @@ func (s watchedStore) Insert(ctx context.Context, c *schema.Collection, docs ...
 	return err
 }
 
-func (s watchedStore) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) ([]oid.ID, error) {
-	ids, err := s.Store.Update(ctx, c, q, u)
-	if len(ids) > 0 && !loginTimeOnly(s.a, c, u) {
-		s.written(ctx, c, ids)
+func (s watchedStore) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) (*store.UpdateResult, error) {
+	res, err := s.Store.Update(ctx, c, q, u)
+	if res != nil && len(res.Matched) > 0 && !loginTimeOnly(s.a, c, u) {
+		s.written(ctx, c, res.Matched)
 	}
-	return ids, err
+	return res, err
 }
 
 func (s watchedStore) Delete(ctx context.Context, c *schema.Collection, q *query.Query, hard bool) ([]oid.ID, error) {

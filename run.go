@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // Run runs the app as a LIMP daemon from a main: it parses LIMP's command
@@ -30,6 +29,7 @@ import (
 //	                   default all interfaces, or loopback only while the
 //	                   default admin password or anon token is in use
 //	--data PATH|URI    embedded store file, or mongodb:// URI (also $LIMP_DATA)
+//	--durable          embedded store: sync every write to disk (Config.Durable)
 //	--version          print versions and exit
 //	--explain M Q      print what query Q (JSON) on module M compiles to and exit
 //	--generate-ref F   write a Markdown API reference to F (- for stdout) and exit
@@ -53,7 +53,7 @@ type runOptions struct {
 	ref, explain                string
 	ts                          string
 	port                        int
-	debug, version              bool
+	debug, version, durable     bool
 }
 
 // RunArgs is Run with explicit arguments and output: it serves until ctx
@@ -78,6 +78,7 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	fs.IntVar(&o.port, "port", o.port, "listen `port`")
 	fs.StringVar(&o.listen, "listen", o.listen, "listen `address` host:port (overrides --port; also $LISTEN)")
 	fs.StringVar(&o.data, "data", o.data, "embedded store file `path`, or a mongodb:// URI")
+	fs.BoolVar(&o.durable, "durable", false, "embedded store: every write waits until it is on disk (survives power loss; slower)")
 	fs.BoolVar(&o.version, "version", false, "print versions and exit")
 	fs.StringVar(&o.explain, "explain", "", "print what `MODULE` QUERY_JSON compiles to on each store (JSON) and exit")
 	fs.StringVar(&o.ref, "generate-ref", "", "write a Markdown API reference of the modules to `file` (- for stdout) and exit")
@@ -110,6 +111,9 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	if o.data != "" {
 		a.cfg.Data = o.data
 	}
+	if o.durable {
+		a.cfg.Durable = true
+	}
 	if o.packages != "" {
 		a.cfg.Packages = strings.Split(o.packages, ",")
 	}
@@ -137,7 +141,10 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           a,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
+		ReadTimeout:       a.cfg.ReadTimeout,
+		IdleTimeout:       a.cfg.IdleTimeout,
+		MaxHeaderBytes:    a.cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(a.Logger().Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
@@ -155,8 +162,11 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	defer cancel()
 	// Stop accepting first; hijacked websockets are drained by the App.
 	_ = ln.Close()
-	appErr := a.Shutdown(dctx)
+	appErr := a.Shutdown(dctx) // ends every handler when dctx ends
 	srvErr := srv.Shutdown(dctx)
+	if srvErr != nil {
+		_ = srv.Close() // drain timeout: drop what is left at once
+	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("limp: serve: %w", err)
 	}

@@ -36,6 +36,7 @@ type Session struct {
 	Doc M
 
 	token string // the HMAC key of the session's calls; never logged
+	sys   bool   // the system session (App.SystemSession): every privilege, "__sys" included
 
 	// live is the session's revocation counter and liveGen, groupGen
 	// the generations it was built at (revoke.go); nil for ANON.
@@ -100,12 +101,13 @@ func clonePrivileges(p Privileges) Privileges {
 
 // HasPrivilege reports whether the session grants privilege priv of module
 // mod, expanding "*" wildcards against the module's declared privileges
-// (spec §5.2) without mutating anything. "__sys" is never granted.
+// (spec §5.2) without mutating anything. "__sys" is never granted, except
+// to the system session (App.SystemSession), which holds every privilege.
 func (s *Session) HasPrivilege(mod *Module, priv string) bool {
-	if priv == "*" {
+	if priv == "*" || s.System() {
 		return true
 	}
-	if priv == "__sys" || s == nil {
+	if priv == "__sys" || strings.HasSuffix(priv, ".__sys") || s == nil {
 		return false
 	}
 	modName := mod.Name
@@ -449,6 +451,9 @@ func (a *App) sessionFor(ctx context.Context, user map[string]any) (*Session, er
 		}
 	}
 	clean["privileges"] = privilegesValue(s.Privileges)
+	if err := a.mergeUserSettings(ctx, []map[string]any{clean}); err != nil { // settings.go
+		return nil, err
+	}
 	s.User = clean
 	return s, nil
 }

@@ -19,7 +19,7 @@ func (a *App) openStore(ctx context.Context) (store.Store, error) {
 	if isMongo(data) {
 		return mongo.Open(ctx, data, &mongo.Options{Logger: a.log, Locales: a.cfg.Locales})
 	}
-	return sqlite.Open(ctx, data, &sqlite.Options{Logger: a.log})
+	return sqlite.Open(ctx, data, &sqlite.Options{Logger: a.log, Durable: a.cfg.Durable})
 }
 
 func isMongo(data string) bool {

@@ -217,6 +217,27 @@ func wantUploadErr(t *testing.T, err error, status int, code string) {
 	}
 }
 
+// upTarget is the document of the module uploads attach to in these
+// tests: LIST of FILE attrs image, f and g.
+type upTarget struct {
+	Doc
+	Title string `json:"title"`
+	Image []File `json:"image"`
+	F     []File `json:"f"`
+	G     []File `json:"g"`
+}
+
+// fileCall returns a create call of a module declaring doc's FILE attrs
+// (uploads attach only to such calls).
+func fileCall(t *testing.T, c *conn, doc M) *Call {
+	t.Helper()
+	m := NewModule[upTarget]("up", Methods{"create": {Permissions: Perms("*")}, "read": {Permissions: Perms("*")}})
+	if err := m.init(c.app); err != nil {
+		t.Fatal(err)
+	}
+	return &Call{Endpoint: "up/create", Module: m, Method: m.Methods["create"], Doc: doc, Query: &Query{}, app: c.app}
+}
+
 func TestUploadChunksAndAttach(t *testing.T) {
 	c, store := uploadConn(t, Config{})
 	data := []byte("hello, limp files")
@@ -241,7 +262,7 @@ func TestUploadChunksAndAttach(t *testing.T) {
 	if store.TempFiles() != 0 {
 		t.Fatalf("%d temp files after finished uploads", store.TempFiles())
 	}
-	call := &Call{Doc: M{"title": "x", "image": []any{M{}}}}
+	call := fileCall(t, c, M{"title": "x", "image": []any{M{}}})
 	if err := c.attachUploads(call); err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +287,7 @@ func TestUploadChunksAndAttach(t *testing.T) {
 		t.Fatalf("stored %q, want %q", got, data)
 	}
 	// Consumed: the next call gets nothing.
-	call = &Call{Doc: M{"image": []any{}}}
+	call = fileCall(t, c, M{"image": []any{}})
 	if err := c.attachUploads(call); err != nil {
 		t.Fatal(err)
 	}
@@ -446,10 +467,10 @@ func TestUploadIncompleteRefusesCall(t *testing.T) {
 	if _, err := sendChunk(c, chunkDoc("f", "0", 1, 2, "a", 10, []byte("12345"))); err != nil {
 		t.Fatal(err)
 	}
-	err := c.attachUploads(&Call{Doc: M{"f": []any{}}})
+	err := c.attachUploads(fileCall(t, c, M{"f": []any{}}))
 	wantUploadErr(t, err, 400, CodeFileIncomplete)
 	// Other attrs are not affected.
-	if err := c.attachUploads(&Call{Doc: M{"g": []any{}}}); err != nil {
+	if err := c.attachUploads(fileCall(t, c, M{"g": []any{}})); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -645,4 +666,49 @@ func FuzzParseUploadDoc(f *testing.F) {
 			t.Fatalf("accepted an invalid doc: %+v", d)
 		}
 	})
+}
+
+// TestUploadStaysPendingForItsTarget: a call that does not take the
+// upload's attr as a FILE neither uses it up nor fails on it when
+// unfinished (issue 10 item 4).
+func TestUploadStaysPendingForItsTarget(t *testing.T) {
+	c, _ := uploadConn(t, Config{})
+	if _, err := sendChunk(c, chunkDoc("image", "0", 1, 1, "a.txt", 2, []byte("ok"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sendChunk(c, chunkDoc("f", "0", 1, 2, "b.txt", 4, []byte("ok"))); err != nil {
+		t.Fatal(err)
+	}
+	anon := c.app.newAnonSession()
+	svc := NewService("svc", Methods{"run": {Permissions: Perms("*"), Handler: func(context.Context, *Call) (*Result, error) { return nil, nil }}})
+	locked := NewModule[upTarget]("locked", Methods{"create": {Permissions: Perms("admin")}})
+	for _, m := range []*Module{svc, locked} {
+		if err := m.init(c.app); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := fileCall(t, c, nil)
+	for name, call := range map[string]*Call{
+		"service without the attrs": {Module: svc, Method: svc.Methods["run"], Session: anon},
+		"read":                      {Module: read.Module, Method: read.Module.Methods["read"], Session: anon},
+		"refused by permissions":    {Module: locked, Method: locked.Methods["create"], Session: anon},
+	} {
+		call.Doc, call.Query, call.app = M{"image": []any{M{}}, "f": []any{M{}}}, &Query{}, c.app
+		if err := c.attachUploads(call); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if l := call.Doc["image"].([]any); len(l) != 1 || len(l[0].(M)) != 0 {
+			t.Fatalf("%s: image = %v, want the doc's own value", name, l)
+		}
+		if n := len(c.uploads.Load().files); n != 2 {
+			t.Fatalf("%s: %d uploads pending, want 2", name, n)
+		}
+	}
+	call := fileCall(t, c, M{"image": []any{M{}}})
+	if err := c.attachUploads(call); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := fileFromValue(call.Doc["image"].([]any)[0]); err != nil || f.Name != "a.txt" {
+		t.Fatalf("target got %v (%v)", call.Doc["image"], err)
+	}
 }

@@ -83,6 +83,46 @@ type decoder struct {
 	pos     int
 	depth   int
 	ordered bool
+	// maxDepth bounds nesting (MaxDepth when 0); maxValues, when > 0,
+	// bounds object members plus array elements, counted in values.
+	maxDepth, maxValues, values int
+}
+
+// Limits bound what one document may hold, checked while it is decoded,
+// before the value is built: MaxValues counts object members and array
+// elements together (0: no bound), MaxDepth the nesting of objects and
+// arrays (0 or more than the package's MaxDepth: MaxDepth).
+type Limits struct {
+	MaxValues, MaxDepth int
+}
+
+// ErrTooMany is wrapped by the error for input holding more values than
+// Limits.MaxValues.
+var ErrTooMany = errors.New("too many values")
+
+// ParseLimited is Parse within l; input past a limit fails with an error
+// wrapping ErrTooMany or ErrTooDeep as soon as the limit is reached.
+func ParseLimited(data []byte, l Limits) (any, error) {
+	d := decoder{data: data, maxDepth: l.MaxDepth, maxValues: l.MaxValues}
+	return d.top()
+}
+
+// ParseOrderedLimited is ParseOrdered within l (see ParseLimited).
+func ParseOrderedLimited(data []byte, l Limits) (any, error) {
+	d := decoder{data: data, ordered: true, maxDepth: l.MaxDepth, maxValues: l.MaxValues}
+	return d.top()
+}
+
+// count counts one member or element against maxValues.
+func (d *decoder) count() error {
+	if d.maxValues <= 0 {
+		return nil
+	}
+	d.values++
+	if d.values > d.maxValues {
+		return fmt.Errorf("invalid JSON at offset %d: %w (more than %d keys and elements)", d.pos, ErrTooMany, d.maxValues)
+	}
+	return nil
 }
 
 func (d *decoder) errorf(format string, args ...any) error {
@@ -147,8 +187,12 @@ func (d *decoder) literal(lit string) error {
 
 func (d *decoder) enter() error {
 	d.depth++
-	if d.depth > MaxDepth {
-		return fmt.Errorf("invalid JSON at offset %d: %w (more than %d levels)", d.pos, ErrTooDeep, MaxDepth)
+	limit := MaxDepth
+	if d.maxDepth > 0 && d.maxDepth < MaxDepth {
+		limit = d.maxDepth
+	}
+	if d.depth > limit {
+		return fmt.Errorf("invalid JSON at offset %d: %w (more than %d levels)", d.pos, ErrTooDeep, limit)
 	}
 	return nil
 }
@@ -179,6 +223,9 @@ func (d *decoder) object() (any, error) {
 		d.skipSpace()
 		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
 			return nil, d.errorf("expected a string key")
+		}
+		if err := d.count(); err != nil {
+			return nil, err
 		}
 		k, err := d.string()
 		if err != nil {
@@ -261,6 +308,9 @@ func (d *decoder) array() (any, error) {
 	}
 	for {
 		d.skipSpace()
+		if err := d.count(); err != nil {
+			return nil, err
+		}
 		v, err := d.value()
 		if err != nil {
 			return nil, err

@@ -530,6 +530,18 @@ func (p *parser) checkValue(c *Cond, t *schema.Type) error {
 		}
 		out := make([]any, len(l))
 		for i, e := range l {
+			// On a typed LIST attr a list member is whole-array
+			// equality (MongoDB's {$in: [[...]]}): check its items.
+			if sub, ok := norm(e).([]any); ok && list && w != wantAny {
+				items := make([]any, len(sub))
+				for j, x := range sub {
+					if items[j], err = one(x, false); err != nil {
+						return err
+					}
+				}
+				out[i] = items
+				continue
+			}
 			if out[i], err = one(e, c.Op != All); err != nil {
 				return err
 			}

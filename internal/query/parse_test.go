@@ -200,6 +200,13 @@ func TestParseFilters(t *testing.T) {
 		{`[{"cats":{"$in":["` + hex1 + `"]}}]`, `cats $in [ID(6071)]`},
 		{`[{"cat._id":"` + hex1 + `"}]`, `cat→cats:_id $eq ID(6071)`},
 		{`[{"cats._id":{"$in":["` + hex1 + `"]}}]`, `cats→cats:_id $in [ID(6071)]`},
+		// A list member of $in/$nin/$all on a LIST attr is whole-array
+		// equality (MongoDB): its items are checked and converted.
+		{`[{"tags":{"$in":[[],"web"]}}]`, `tags $in [[] "web"]`},
+		{`[{"tags":{"$nin":[["a","b"]]}}]`, `tags $nin [["a" "b"]]`},
+		{`[{"tags":{"$all":[["a"]]}}]`, `tags $all [["a"]]`},
+		{`[{"cats":{"$in":[["` + hex1 + `"]]}}]`, `cats $in [[ID(6071)]]`},
+		{`[{"extra":{"$in":[[1,{"x":2.0}]]}}]`, `extra $in [[1 map[x:2]]]`},
 		{`[{"cat.title.en_AE":{"$regex":"^a"},"cat.rank":{"$bet":[1,2]}}]`, `AND(cat→cats:title.en_AE $regex "^a", cat→cats:rank $bet 1..2)`},
 	}
 	for _, tc := range cases {
@@ -349,6 +356,11 @@ func TestParseErrors(t *testing.T) {
 		{`[{"n":{}}]`, `n`},
 		{`[{"status":5}]`, `status`},
 		{`[{"status":{"$in":["a",1]}}]`, `status`},
+		{`[{"status":{"$in":[["a"]]}}]`, `status`},
+		{`[{"tags":{"$in":[["a",5]]}}]`, `tags`},
+		{`[{"tags":{"$in":[[null]]}}]`, `tags`},
+		{`[{"cats":{"$in":[["zz"]]}}]`, `cats`},
+		{`[{"n":{"$in":[[1]]}}]`, `n`},
 		{`[{"status":{"$gt":false}}]`, `status`},
 		{`[{"when":{"$gte":20200101}}]`, `when`},
 		{`[{"tags":5}]`, `tags`},

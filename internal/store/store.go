@@ -9,7 +9,8 @@
 // storage form, so both stores hand back identical values.
 //
 // Soft deletion: a document with "__deleted": true is invisible to Read,
-// Update, Delete and unique checks. Stores never return "__deleted".
+// Update, soft Delete and unique checks; a hard Delete removes it too.
+// Stores never return "__deleted".
 package store
 
 import (
@@ -45,13 +46,14 @@ type Store interface {
 
 	// Update applies u to the documents matching q.Filter (at most q.Limit
 	// of them in q.Sort order when q.Limit > 0), atomically, and returns
-	// the ids of the documents it updated. A unique violation returns a
-	// *DuplicateError and changes nothing.
-	Update(ctx context.Context, c *schema.Collection, q *query.Query, u *Update) ([]oid.ID, error)
+	// the ids of the documents it matched and how many it changed. A
+	// unique violation returns a *DuplicateError and changes nothing.
+	Update(ctx context.Context, c *schema.Collection, q *query.Query, u *Update) (*UpdateResult, error)
 
 	// Delete removes the documents matching q.Filter (at most q.Limit when
-	// q.Limit > 0) and returns their ids. Soft deletion sets "__deleted";
-	// hard deletion removes them.
+	// q.Limit > 0) and returns their ids. Soft deletion sets "__deleted"
+	// on live documents; hard deletion removes matching documents whether
+	// live or soft-deleted (a purge).
 	Delete(ctx context.Context, c *schema.Collection, q *query.Query, hard bool) ([]oid.ID, error)
 
 	// Tx runs fn in a transaction: every store call made with the context
@@ -71,6 +73,19 @@ type Result struct {
 	Total  int64
 	Docs   []map[string]any
 	Groups map[string][]Bucket
+}
+
+// UpdateResult is what Update returns.
+type UpdateResult struct {
+	// Matched lists the ids of the documents the query selected, in its
+	// order.
+	Matched []oid.ID
+	// Modified counts the matched documents whose stored value the update
+	// changed (MongoDB's modifiedCount, LIMP's update count, spec §8.5):
+	// setting a value a document already holds, appending with $unique a
+	// value already present or removing an absent one changes nothing.
+	// The kinds of numbers count: setting 2.0 where 2 is stored changes it.
+	Modified int64
 }
 
 // Bucket is one `$group` bucket: the values of the attr in [Min, Max]
@@ -155,3 +170,50 @@ func (e *DuplicateError) Error() string {
 
 // ErrClosed is returned by a store used after Close.
 var ErrClosed = errors.New("store is closed")
+
+// UnsupportedError reports a call that needs an optional server feature the
+// deployment lacks (found when the store was opened), e.g. "text indexes"
+// for a `$search` on a server without them. The call changes nothing; the
+// root package answers it with 501 CORE_STORE_UNSUPPORTED naming Feature.
+type UnsupportedError struct {
+	// Feature names what is missing: "transactions", "text indexes",
+	// "2dsphere indexes", "$lookup", "$bucketAuto", "change streams" or
+	// "nested arrays".
+	Feature string
+	// Use names what needed it, e.g. "$search".
+	Use string
+}
+
+func (e *UnsupportedError) Error() string {
+	return fmt.Sprintf("%s needs %s, which the database server does not support", e.Use, e.Feature)
+}
+
+// Optional server features a store may lack, as named in UnsupportedError
+// and Features.
+const (
+	FeatureTransactions  = "transactions"
+	FeatureText          = "text indexes"
+	FeatureGeo           = "2dsphere indexes"
+	FeatureLookup        = "$lookup"
+	FeatureBucketAuto    = "$bucketAuto"
+	FeatureChangeStreams = "change streams"
+	// FeatureNestedArrays is storing a list directly inside a list
+	// ([[1, 2]]), which FerretDB v1.x refuses.
+	FeatureNestedArrays = "nested arrays"
+)
+
+// Features is implemented by stores whose server may lack optional
+// features (the MongoDB store, found by probing at Open). Supports reports
+// whether the feature (one of the Feature constants) is available; a store
+// that does not implement Features supports them all.
+type Features interface {
+	Supports(feature string) bool
+}
+
+// Supports reports whether s supports feature (see Features).
+func Supports(s Store, feature string) bool {
+	if f, ok := s.(Features); ok {
+		return f.Supports(feature)
+	}
+	return true
+}

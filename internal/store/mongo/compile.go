@@ -78,6 +78,12 @@ func concat(a, b []bson.D) []bson.D {
 // Compile compiles q over collection c into an aggregation pipeline. It is
 // pure and deterministic: the same input always yields the same stages.
 func Compile(c *schema.Collection, q *query.Query) (Pipeline, error) {
+	return compile(c, q, false)
+}
+
+// compile is Compile; purge selects soft-deleted documents too (a hard
+// delete): the first $match has no soft-delete guard.
+func compile(c *schema.Collection, q *query.Query, purge bool) (Pipeline, error) {
 	if q == nil {
 		q = &query.Query{}
 	}
@@ -117,6 +123,9 @@ func Compile(c *schema.Collection, q *query.Query) (Pipeline, error) {
 	}
 
 	first := bson.D{{Key: deletedField, Value: bson.D{{Key: "$ne", Value: true}}}}
+	if purge {
+		first = bson.D{}
+	}
 	if q.Search != "" {
 		first = append(first, bson.E{Key: "$text", Value: bson.D{{Key: "$search", Value: q.Search}}})
 	}
@@ -195,10 +204,9 @@ func Compile(c *schema.Collection, q *query.Query) (Pipeline, error) {
 		if g.Count < 1 {
 			return p, fmt.Errorf("compile $group: count %d for %q is not positive", g.Count, g.By)
 		}
-		// Null and missing values are left out of the buckets, as the
-		// embedded store does ($bucketAuto would give them a bucket).
+		// $bucketAuto counts a missing value as null, the lowest: the
+		// counts add up to the total (the embedded store does the same).
 		p.Groups = append(p.Groups, GroupPipeline{By: g.By, Stages: concat(p.Match, []bson.D{
-			{{Key: "$match", Value: bson.D{{Key: g.By, Value: bson.D{{Key: "$ne", Value: nil}}}}}},
 			{{Key: "$bucketAuto", Value: bson.D{
 				{Key: "groupBy", Value: "$" + g.By},
 				{Key: "buckets", Value: int32(min(g.Count, math.MaxInt32))},

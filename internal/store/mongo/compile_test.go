@@ -154,6 +154,20 @@ func TestCompileGolden(t *testing.T) {
 		{"geo", &query.Query{GeoNear: &query.GeoNear{Attr: "loc", Lng: 55.27, Lat: 25.2, MaxDistance: 1000}, Filter: cond("status", query.Eq, "published"), Limit: 5}},
 		{"geo_with_join", &query.Query{GeoNear: &query.GeoNear{Attr: "loc", Lng: 1, Lat: 2, MaxDistance: 3},
 			Filter: &query.Cond{Path: "title.en_AE", Op: query.Eq, Value: "x", Join: catJoin}}},
+		// Issue 11: MongoDB's own semantics need no rewriting: an array
+		// member of $in/$nin is whole-array equality, an object operand
+		// compares numbers as numbers, a sort on an object orders field
+		// by field, a NUL survives in a value, and $group buckets every
+		// document (null and missing as the lowest value).
+		{"in_array_members", &query.Query{Filter: query.And{
+			cond("tags", query.In, []any{[]any{}, "web"}),
+			cond("tags", query.Nin, []any{[]any{"a", "b"}}),
+			cond("tags", query.All, []any{[]any{"a", "b"}}),
+		}}},
+		{"eq_object_numbers", &query.Query{Filter: cond("meta", query.Eq, map[string]any{"score": int64(2), "label": "l"}),
+			Sort: []query.Sort{{Path: "meta"}, {Path: "tags", Desc: true}}}},
+		{"regex_nul", &query.Query{Filter: query.And{cond("body", query.Regex, "tail$"), cond("body", query.Ne, "head\x00tail")}}},
+		{"group_list", &query.Query{Group: []query.Group{{By: "tags", Count: 10}}}},
 		{"values", &query.Query{Filter: cond("meta", query.Eq, map[string]any{
 			"b": []any{int64(1), 2.0, "s", true, nil, u1}, "a": map[string]any{"z": int64(1), "y": 0.5},
 		})}},
@@ -300,7 +314,7 @@ func TestIndexesGolden(t *testing.T) {
 			for _, ix := range Indexes(blogColl, tt.locales) {
 				d := bson.D{{Key: "name", Value: ix.Name}, {Key: "key", Value: ix.Keys}}
 				if ix.Unique {
-					d = append(d, bson.E{Key: "unique", Value: true}, bson.E{Key: "partialFilterExpression", Value: ix.Partial})
+					d = append(d, bson.E{Key: "unique", Value: true}, bson.E{Key: "sparse", Value: true})
 				}
 				if ix.Text {
 					d = append(d, bson.E{Key: "default_language", Value: textLanguage}, bson.E{Key: "language_override", Value: textLanguageOverride})
@@ -309,5 +323,23 @@ func TestIndexesGolden(t *testing.T) {
 			}
 			golden(t, "indexes_"+tt.name, indentJSON(t, bson.D{{Key: "indexes", Value: a}}))
 		})
+	}
+}
+
+// TestCompilePurgeGolden pins the selection of a hard delete: no
+// soft-delete guard, so soft-deleted documents are purged too.
+func TestCompilePurgeGolden(t *testing.T) {
+	q := &query.Query{Filter: &query.Cond{Path: "status", Op: query.Eq, Value: "draft"}, Limit: 3}
+	p, err := compile(blogColl, q, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "compile_purge", indentJSON(t, bson.D{{Key: "pipeline", Value: stagesA(p.Match)}}))
+	live, err := Compile(blogColl, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := bson.MarshalExtJSON(live.Match[0], true, false); !bytes.Contains(b, []byte(deletedField)) {
+		t.Errorf("a read lost its soft-delete guard: %s", b)
 	}
 }

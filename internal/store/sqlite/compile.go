@@ -63,13 +63,19 @@ func (p *Compiled) Count() (string, []any) {
 }
 
 // Group returns the statement computing the buckets of g, MongoDB's
-// $bucketAuto (without granularity) over the non-null values at g.By of
-// the matching documents: with n values and N = g.Count buckets, each
-// bucket takes round(n/N) values (at least 1) in ascending order, then
-// every further value equal to its last one (a value never spans two
-// buckets); the N-th bucket takes everything left, so there may be fewer
-// than N buckets. It returns rows (min, max, count), in order; Read sets
-// each bucket's max to the next bucket's min, as MongoDB does.
+// $bucketAuto (without granularity) over the values at g.By of the
+// matching documents, a missing value counting as null (the lowest): with
+// n values and N = g.Count buckets, each bucket takes round(n/N) values
+// (at least 1) in ascending BSON order, then every further value equal to
+// its last one (a value never spans two buckets); the N-th bucket takes
+// everything left, so there may be fewer than N buckets. It returns rows
+// (min, max, count), in order; Read sets each bucket's max to the next
+// bucket's min, as MongoDB does. A path the schema declares scalar (see
+// groupPlain) yields SQL values; any other path (LIST, DICT, ANY, through
+// a LIST, undeclared) yields JSON texts (NULL for missing) of the value
+// MongoDB's "$path" expression gives, ordered by their bsonorder key, so
+// lists and objects bucket as whole values (element by element, field by
+// field, numbers as numbers).
 //
 // The statement groups the values (d: each distinct value, its count and
 // the count of smaller values), then finds where each bucket starts with a
@@ -81,18 +87,20 @@ func (p *Compiled) Group(c *schema.Collection, g query.Group) (string, []any, er
 	if g.Count < 1 {
 		return "", nil, fmt.Errorf("$group count %d for %q is not positive", g.Count, g.By)
 	}
-	val, err := scalarExpr(c, "doc", "id", g.By)
+	key, rep, err := groupExprs(c, g.By)
 	if err != nil {
 		return "", nil, fmt.Errorf("$group: %w", err)
 	}
+	in := " FROM d AS x WHERE x.cb >= e.lo AND (e.hi IS NULL OR x.cb < e.hi)"
 	sql := "WITH RECURSIVE k(n) AS (SELECT ?), " +
-		"d(v, c, cb) AS MATERIALIZED (SELECT v, count(*), sum(count(*)) OVER (ORDER BY v) - count(*) FROM (SELECT " + val +
-		" AS v FROM " + p.From + " WHERE " + p.Where + ") WHERE v IS NOT NULL GROUP BY v), " +
+		"d(v, j, c, cb) AS MATERIALIZED (SELECT v, min(j), count(*), sum(count(*)) OVER (ORDER BY v) - count(*) FROM (SELECT " + key +
+		" AS v, " + rep + " AS j FROM " + p.From + " WHERE " + p.Where + ") GROUP BY v), " +
 		"sz(s, n) AS MATERIALIZED (SELECT max(1, CAST(round(CAST(sum(d.c) AS REAL) / k.n) AS INTEGER)), k.n FROM d, k), " +
 		"r(b, lo) AS (SELECT 0, 0 UNION ALL SELECT r.b + 1, (SELECT min(d.cb) FROM d WHERE d.cb >= r.lo + sz.s) " +
 		"FROM r, sz WHERE r.lo IS NOT NULL AND r.b + 1 < sz.n), " +
 		"e(b, lo, hi) AS (SELECT b, lo, lead(lo) OVER (ORDER BY b) FROM r WHERE lo IS NOT NULL) " +
-		"SELECT min(d.v), max(d.v), sum(d.c) FROM e JOIN d ON d.cb >= e.lo AND (e.hi IS NULL OR d.cb < e.hi) GROUP BY e.b ORDER BY e.b"
+		"SELECT (SELECT x.j FROM d AS x WHERE x.cb = e.lo), (SELECT x.j" + in + " ORDER BY x.cb DESC LIMIT 1), " +
+		"(SELECT sum(x.c)" + in + ") FROM e WHERE EXISTS (SELECT 1 FROM d) ORDER BY e.b"
 	args := append([]any{int64(min(g.Count, math.MaxInt32))}, p.Args...)
 	return sql, args, nil
 }
@@ -102,12 +110,21 @@ func ftsName(name string) string   { return quoteIdent("f_" + name) }
 
 // Compile compiles q over collection c. It is pure and deterministic.
 func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
+	return compile(c, q, false)
+}
+
+// compile is Compile; purge selects soft-deleted documents too (a hard
+// delete).
+func compile(c *schema.Collection, q *query.Query, purge bool) (*Compiled, error) {
 	if q == nil {
 		q = &query.Query{}
 	}
 	b := &builder{c: c, table: tableName(c.Name), multikey: multikeyPaths(c)}
 	p := &Compiled{Table: b.table, From: b.table, Limit: -1}
 	where := []string{b.table + ".deleted = 0"}
+	if purge {
+		where[0] = "1"
+	}
 	var order []string
 	if q.Search != "" && q.GeoNear != nil {
 		return nil, errors.New("compile query: $search and $geo_near cannot be combined")
@@ -118,11 +135,17 @@ func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
 		}
 		f := ftsName(c.Name)
 		p.From = b.table + " JOIN " + f + " ON " + f + ".rowid = " + b.table + ".rowid"
-		m := matchExpr(q.Search)
+		m, phrases, negated := searchSQL(q.Search)
 		if m == "" {
 			where = append(where, "0")
 		} else {
 			where = append(where, f+" MATCH "+b.arg(m))
+			for _, ph := range phrases {
+				where = append(where, "instr("+f+".raw, "+b.arg(ph)+") > 0")
+			}
+			for _, ph := range negated {
+				where = append(where, "instr("+f+".raw, "+b.arg(ph)+") = 0")
+			}
 		}
 		order = append(order, "bm25("+f+")")
 	}
@@ -188,79 +211,6 @@ func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
 		p.Offset = q.Skip
 	}
 	return p, nil
-}
-
-// matchExpr turns a client `$search` string into an FTS5 query with
-// MongoDB $text semantics: words match any of them; a "quoted phrase"
-// must be present (several phrases: all of them), the words then only
-// rank; a word or phrase after "-" excludes the documents holding it; a
-// search with nothing but exclusions matches nothing. Words are runs of
-// letters and digits, each emitted as a quoted FTS5 string, so no FTS5
-// syntax passes through. "" means the search matches nothing.
-func matchExpr(s string) string {
-	var terms, phrases, nots []string
-	isWord := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsNumber(r) }
-	// phrase renders the words of s as one FTS5 phrase ("" if none).
-	phrase := func(s string) string {
-		ws := strings.FieldsFunc(s, func(r rune) bool { return !isWord(r) })
-		if len(ws) == 0 {
-			return ""
-		}
-		return `"` + strings.Join(ws, " ") + `"`
-	}
-	for i := 0; i < len(s); {
-		neg := s[i] == '-' && (i == 0 || s[i-1] == ' ' || s[i-1] == '\t' || s[i-1] == '\n')
-		j := i
-		if neg {
-			j++
-		}
-		if j < len(s) && s[j] == '"' {
-			end := strings.IndexByte(s[j+1:], '"')
-			var body string
-			if end < 0 {
-				body, i = s[j+1:], len(s)
-			} else {
-				body, i = s[j+1:j+1+end], j+2+end
-			}
-			if p := phrase(body); p != "" {
-				if neg {
-					nots = append(nots, p)
-				} else {
-					phrases = append(phrases, p)
-				}
-			}
-			continue
-		}
-		end := strings.IndexAny(s[j:], " \t\n\"")
-		if end < 0 {
-			end = len(s) - j
-		}
-		if end == 0 { // a space, or a quote right after a word
-			i = j + 1
-			continue
-		}
-		for _, w := range strings.FieldsFunc(s[j:j+end], func(r rune) bool { return !isWord(r) }) {
-			if neg {
-				nots = append(nots, `"`+w+`"`)
-			} else {
-				terms = append(terms, `"`+w+`"`)
-			}
-		}
-		i = j + end
-	}
-	var pos string
-	switch {
-	case len(phrases) > 0:
-		pos = strings.Join(phrases, " AND ")
-	case len(terms) > 0:
-		pos = strings.Join(terms, " OR ")
-	default:
-		return ""
-	}
-	if len(nots) > 0 {
-		return "(" + pos + ") NOT (" + strings.Join(nots, " OR ") + ")"
-	}
-	return pos
 }
 
 // builder accumulates the WHERE clause's arguments.
@@ -544,8 +494,10 @@ func (b *builder) condOn(t target, c *query.Cond) (string, error) {
 		if _, err := compileRegex(s); err != nil {
 			return "", err
 		}
+		// The value crosses into Go as JSON text (json_quote), so that a
+		// string holding NUL arrives whole.
 		return b.walk(t, c.Path, func(l leaf) string {
-			return "(" + l.typ + " = 'text' AND limp_regexp(" + b.arg(s) + ", " + l.val + "))"
+			return "(" + l.typ + " = 'text' AND limp_regexp(" + b.arg(s) + ", json_quote(" + l.val + ")))"
 		}, nil)
 	}
 	return "", fmt.Errorf("unknown operator %d", c.Op)
@@ -681,6 +633,9 @@ func sortExpr(c *schema.Collection, path string, desc bool) (string, error) {
 	if desc {
 		d = "1"
 	}
+	if code := typeCode(c.Attrs[segs[0]]); code != "" {
+		d += ", " + sqlString(code) // IDs rank as ObjectIds
+	}
 	return "limp_sortkey(doc -> '" + jsonPath(segs[:1], nil) + "', '" + strings.Join(segs[1:], ".") + "', " + d + ")", nil
 }
 
@@ -737,7 +692,8 @@ func jsonPath(segs []string, kinds []*schema.Type) string {
 }
 
 // sqlValue converts a canonical value to what is bound or compared: oid.ID
-// as hex, lists and objects as their JSON text (wrapped in jsonText).
+// as hex, lists and objects holding a number as their bsonorder key
+// (wholeKey), other lists and objects as their JSON text (jsonText).
 func sqlValue(v any) any {
 	switch x := v.(type) {
 	case oid.ID:
@@ -745,17 +701,49 @@ func sqlValue(v any) any {
 	case int:
 		return int64(x)
 	case []any, map[string]any:
-		b, err := jsonv.Marshal(x)
-		if err != nil {
-			return jsonText("")
+		if !hasNumber(x, 0) {
+			if b, err := jsonv.Marshal(normalize(x)); err == nil {
+				return jsonText(b)
+			}
 		}
-		return jsonText(b)
+		return wholeKey(valKey(x))
 	}
 	return v
 }
 
-// jsonText is a list or object operand, compared as JSON text.
+// wholeKey is a list or object operand holding a number: its bsonorder
+// key, compared with limp_valkey of the stored value, so that numbers
+// compare as numbers at every depth (2 == 2.0), as in MongoDB.
+type wholeKey []byte
+
+// jsonText is a list or object operand without numbers: equal values then
+// have equal canonical JSON texts (both sides written by jsonv), so the
+// text compares in SQL, without a Go call per row.
 type jsonText string
+
+// hasNumber reports whether v holds a number at any depth.
+func hasNumber(v any, depth int) bool {
+	if depth > 64 {
+		return true
+	}
+	switch x := v.(type) {
+	case int, int64, float64:
+		return true
+	case []any:
+		for _, e := range x {
+			if hasNumber(e, depth+1) {
+				return true
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if hasNumber(e, depth+1) {
+				return true
+			}
+		}
+	}
+	return false
+}
 
 func (b *builder) eq(l leaf, v any) string {
 	switch x := v.(type) {
@@ -780,10 +768,9 @@ func (b *builder) eq(l leaf, v any) string {
 		}
 		return "(" + l.typ + " = 'text' AND " + l.val + " = " + b.arg(x) + ")"
 	case jsonText:
-		if x == "" {
-			return "0"
-		}
 		return "(" + l.typ + " IN ('array', 'object') AND " + l.val + " = " + b.arg(string(x)) + ")"
+	case wholeKey:
+		return "(" + l.typ + " IN ('array', 'object') AND limp_valkey(" + l.val + ") = " + b.arg([]byte(x)) + ")"
 	}
 	return "0"
 }

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -194,28 +195,32 @@ func (s *Store) syncFTS(ctx context.Context, q querier, c *schema.Collection) er
 		_, err := q.ExecContext(ctx, "DELETE FROM limp_meta WHERE key = ?", key)
 		return err
 	}
-	want := strings.Join(c.Search, ",")
+	want := ftsVersion + strings.Join(c.Search, ",")
 	var have string
 	err := q.QueryRowContext(ctx, "SELECT value FROM limp_meta WHERE key = ?", key).Scan(&have)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return err
 	}
-	if _, err := q.ExecContext(ctx, "CREATE VIRTUAL TABLE IF NOT EXISTS "+f+" USING fts5(content, tokenize = 'unicode61 remove_diacritics 2')"); err != nil {
-		return fmt.Errorf("create full-text table: %w", err)
-	}
 	if have == want {
+		if _, err := q.ExecContext(ctx, "CREATE VIRTUAL TABLE IF NOT EXISTS "+f+ftsColumns); err != nil {
+			return fmt.Errorf("create full-text table: %w", err)
+		}
 		return nil
 	}
-	if _, err := q.ExecContext(ctx, "DELETE FROM "+f); err != nil {
+	// Another layout or other attrs: rebuild the table.
+	if _, err := q.ExecContext(ctx, "DROP TABLE IF EXISTS "+f); err != nil {
 		return err
 	}
-	rows, err := q.QueryContext(ctx, "SELECT rowid, doc FROM "+tableName(c.Name)+" WHERE deleted = 0")
+	if _, err := q.ExecContext(ctx, "CREATE VIRTUAL TABLE "+f+ftsColumns); err != nil {
+		return fmt.Errorf("create full-text table: %w", err)
+	}
+	rows, err := q.QueryContext(ctx, "SELECT rowid, doc FROM "+tableName(c.Name))
 	if err != nil {
 		return err
 	}
 	type entry struct {
 		rowid int64
-		text  string
+		text  ftsEntry
 	}
 	var todo []entry
 	for rows.Next() {
@@ -238,7 +243,7 @@ func (s *Store) syncFTS(ctx context.Context, q querier, c *schema.Collection) er
 		return err
 	}
 	for _, e := range todo {
-		if _, err := q.ExecContext(ctx, "INSERT INTO "+f+" (rowid, content) VALUES (?, ?)", e.rowid, e.text); err != nil {
+		if _, err := q.ExecContext(ctx, ftsInsert(c), e.rowid, e.text.terms, e.text.raw); err != nil {
 			return err
 		}
 	}
@@ -341,10 +346,19 @@ func (s *Store) group(ctx context.Context, db querier, c *schema.Collection, p *
 		return nil, err
 	}
 	defer rows.Close()
-	t := c.Lookup(g.By)
+	t := groupType(c, g.By)
+	plain := groupPlain(c, g.By)
+	var bad error
 	conv := func(v any) any {
 		if b, ok := v.([]byte); ok {
 			v = string(b)
+		}
+		if js, ok := v.(string); ok && !plain {
+			x, err := jsonv.Parse([]byte(js))
+			if err != nil {
+				bad = err
+			}
+			v = x
 		}
 		if t != nil && t.Kind == schema.Bool {
 			if n, ok := v.(int64); ok {
@@ -368,6 +382,9 @@ func (s *Store) group(ctx context.Context, db querier, c *schema.Collection, p *
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
+	if bad != nil {
+		return nil, fmt.Errorf("decode bucket bound: %w", bad)
+	}
 	for i := range bs {
 		if i+1 < len(bs) {
 			bs[i].Max = bs[i+1].Min
@@ -389,7 +406,7 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 	type row struct {
 		id      string
 		body    []byte
-		text    string
+		text    ftsEntry
 		deleted bool
 	}
 	rows := make([]row, len(docs))
@@ -399,7 +416,7 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 			return fmt.Errorf("insert into %s: document %d: %w", c.Name, i, err)
 		}
 		rows[i] = row{id: id.Hex(), body: body, deleted: d[deletedField] == true}
-		if len(c.Search) > 0 && !rows[i].deleted {
+		if len(c.Search) > 0 {
 			rows[i].text = searchText(c, d)
 		}
 	}
@@ -411,12 +428,12 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 			if err != nil {
 				return dupError(c, err)
 			}
-			if len(c.Search) > 0 && !r.deleted {
+			if len(c.Search) > 0 {
 				rowid, err := res.LastInsertId()
 				if err != nil {
 					return err
 				}
-				if _, err := q.ExecContext(ctx, "INSERT INTO "+ftsName(c.Name)+" (rowid, content) VALUES (?, ?)", rowid, r.text); err != nil {
+				if _, err := q.ExecContext(ctx, ftsInsert(c), rowid, r.text.terms, r.text.raw); err != nil {
 					return err
 				}
 			}
@@ -438,11 +455,16 @@ type match struct {
 // matches selects the documents q.Filter matches, at most q.Limit in
 // q.Sort order.
 func (s *Store) matches(ctx context.Context, c *schema.Collection, q *query.Query, withDoc bool) ([]match, error) {
+	return s.selectRows(ctx, c, q, withDoc, false)
+}
+
+// selectRows is matches; purge selects soft-deleted documents too.
+func (s *Store) selectRows(ctx context.Context, c *schema.Collection, q *query.Query, withDoc, purge bool) ([]match, error) {
 	if q == nil {
 		q = &query.Query{}
 	}
 	sel := &query.Query{Filter: q.Filter, Search: q.Search, Sort: q.Sort, Limit: q.Limit, GeoNear: q.GeoNear}
-	p, err := Compile(c, sel)
+	p, err := compile(c, sel, purge)
 	if err != nil {
 		return nil, err
 	}
@@ -479,12 +501,14 @@ func ids(ms []match) []oid.ID {
 	return out
 }
 
-// Update applies u to the matching documents atomically.
-func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) ([]oid.ID, error) {
+// Update applies u to the matching documents atomically; a document the
+// update leaves as it was is not written (nor counted modified).
+func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) (*store.UpdateResult, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
 	var out []oid.ID
+	var modified int64
 	t := tableName(c.Name)
 	err := s.Tx(ctx, func(ctx context.Context) error {
 		ms, err := s.matches(ctx, c, q, true)
@@ -505,6 +529,10 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 			if !ok {
 				return fmt.Errorf("stored document %s is %T", m.id, v)
 			}
+			before, err := jsonv.Marshal(doc)
+			if err != nil {
+				return fmt.Errorf("document %s: %w", m.id, err)
+			}
 			if err := applyUpdate(doc, u); err != nil {
 				return fmt.Errorf("document %s: %w", m.id, err)
 			}
@@ -515,6 +543,10 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 			if err != nil {
 				return fmt.Errorf("document %s: %w", m.id, err)
 			}
+			if bytes.Equal(body, before) {
+				continue // unchanged: MongoDB neither writes nor counts it
+			}
+			modified++
 			if _, err := db.ExecContext(ctx, "UPDATE "+t+" SET doc = ? WHERE rowid = ?", string(body), m.rowid); err != nil {
 				return dupError(c, err)
 			}
@@ -523,7 +555,8 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 				if _, err := db.ExecContext(ctx, "DELETE FROM "+f+" WHERE rowid = ?", m.rowid); err != nil {
 					return err
 				}
-				if _, err := db.ExecContext(ctx, "INSERT INTO "+f+" (rowid, content) VALUES (?, ?)", m.rowid, searchText(c, doc)); err != nil {
+				e := searchText(c, doc)
+				if _, err := db.ExecContext(ctx, ftsInsert(c), m.rowid, e.terms, e.raw); err != nil {
 					return err
 				}
 			}
@@ -533,10 +566,11 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", c.Name, err)
 	}
-	return out, nil
+	return &store.UpdateResult{Matched: out, Modified: modified}, nil
 }
 
-// Delete removes (hard) or marks deleted (soft) the matching documents.
+// Delete removes (hard: live and soft-deleted documents alike, a purge)
+// or marks deleted (soft: live documents) the matching documents.
 func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query, hard bool) ([]oid.ID, error) {
 	if err := s.check(); err != nil {
 		return nil, err
@@ -544,7 +578,7 @@ func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query
 	var out []oid.ID
 	t := tableName(c.Name)
 	err := s.Tx(ctx, func(ctx context.Context) error {
-		ms, err := s.matches(ctx, c, q, false)
+		ms, err := s.selectRows(ctx, c, q, false, hard)
 		if err != nil || len(ms) == 0 {
 			return err
 		}
@@ -567,7 +601,9 @@ func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query
 		if _, err := db.ExecContext(ctx, stmt, list.String()); err != nil {
 			return err
 		}
-		if len(c.Search) > 0 {
+		// The full-text table covers soft-deleted documents too (as
+		// MongoDB's text index), so that a purge can $search them.
+		if len(c.Search) > 0 && hard {
 			if _, err := db.ExecContext(ctx, "DELETE FROM "+ftsName(c.Name)+in, list.String()); err != nil {
 				return err
 			}

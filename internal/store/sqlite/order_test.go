@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/limp-go/limp/internal/bsonorder"
 	"github.com/limp-go/limp/internal/jsonv"
 	"github.com/limp-go/limp/internal/oid"
 	"github.com/limp-go/limp/internal/query"
@@ -16,7 +17,7 @@ import (
 
 // TestGroupBuckets checks $group against MongoDB's $bucketAuto: round(n/N)
 // values per bucket, equal values never split, the last bucket takes the
-// rest, nulls left out.
+// rest, null and missing values forming the lowest bucket.
 func TestGroupBuckets(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -36,9 +37,18 @@ func TestGroupBuckets(t *testing.T) {
 			[]store.Bucket{{Min: int64(1), Max: int64(1), Count: 3}}},
 		{"more buckets than values", []any{int64(5), int64(1)}, 10,
 			[]store.Bucket{{Min: int64(1), Max: int64(5), Count: 1}, {Min: int64(5), Max: int64(5), Count: 1}}},
-		{"nulls left out", []any{nil, nil, 2.5, int64(1)}, 1,
-			[]store.Bucket{{Min: int64(1), Max: 2.5, Count: 2}}},
-		{"only nulls", []any{nil}, 2, []store.Bucket{}},
+		{"nulls are the lowest values", []any{nil, nil, 2.5, int64(1)}, 1,
+			[]store.Bucket{{Min: nil, Max: 2.5, Count: 4}}},
+		{"a null bucket", []any{nil, nil, 2.5, int64(1)}, 2,
+			[]store.Bucket{{Min: nil, Max: int64(1), Count: 2}, {Min: int64(1), Max: 2.5, Count: 2}}},
+		{"only nulls", []any{nil}, 2, []store.Bucket{{Min: nil, Max: nil, Count: 1}}},
+		{"lists in BSON order", []any{[]any{int64(10)}, []any{int64(9), "x"}, []any{2.0}, nil, []any{}}, 5,
+			[]store.Bucket{{Min: nil, Max: []any{}, Count: 1}, {Min: []any{}, Max: []any{2.0}, Count: 1},
+				{Min: []any{2.0}, Max: []any{int64(9), "x"}, Count: 1}, {Min: []any{int64(9), "x"}, Max: []any{int64(10)}, Count: 1},
+				{Min: []any{int64(10)}, Max: []any{int64(10)}, Count: 1}}},
+		{"objects field by field", []any{map[string]any{"score": 10.0}, map[string]any{"score": 9.0}}, 2,
+			[]store.Bucket{{Min: map[string]any{"score": 9.0}, Max: map[string]any{"score": 10.0}, Count: 1},
+				{Min: map[string]any{"score": 10.0}, Max: map[string]any{"score": 10.0}, Count: 1}}},
 		{"strings", []any{"b", "a", "c"}, 2,
 			[]store.Bucket{{Min: "a", Max: "c", Count: 2}, {Min: "c", Max: "c", Count: 1}}},
 	}
@@ -69,8 +79,13 @@ func TestGroupBuckets(t *testing.T) {
 // numbers < strings < objects < arrays < booleans, arrays by their least
 // element ascending and greatest descending, an empty array first.
 func TestSortKey(t *testing.T) {
-	asc := []string{`[]`, `null`, `-1.5`, `[0,"z"]`, `1`, `1.5`, `"1"`, `"a"`, `"ab"`, `{"a":1}`, `[[1]]`, `false`, `true`}
-	desc := []string{`true`, `false`, `[[1]]`, `{"a":1}`, `[0,"z"]`, `"ab"`, `"a"`, `"1"`, `1.5`, `1`, `-1.5`, `null`, `[]`}
+	// Objects compare field by field and numbers as numbers at depth:
+	// {"score": 9.0} < {"score": 10.0}, and arrays nested in the sorted
+	// array element by element ([[2]] < [[10]]).
+	asc := []string{`[]`, `null`, `-1.5`, `[0,"z"]`, `1`, `1.5`, `"1"`, `"a"`, `"ab"`, `{"a":1}`, `{"score":9.0}`, `{"score":10.0}`,
+		`{"score":10,"x":null}`, `[[2]]`, `[[10]]`, `false`, `true`}
+	desc := []string{`true`, `false`, `[[10]]`, `[[2]]`, `{"score":10,"x":null}`, `{"score":10.0}`, `{"score":9.0}`, `{"a":1}`,
+		`[0,"z"]`, `"ab"`, `"a"`, `"1"`, `1.5`, `1`, `-1.5`, `null`, `[]`}
 	key := func(js string, d bool) []byte {
 		v, err := jsonv.Parse([]byte(js))
 		if err != nil {
@@ -102,13 +117,13 @@ func TestSortKey(t *testing.T) {
 		desc bool
 		want []byte
 	}{
-		{"items.q", false, []byte{rankNull}},
-		{"items.q", true, appendSortFloat([]byte{rankNumber}, 7)},
-		{"items.0.q", false, appendSortFloat([]byte{rankNumber}, 3)},
-		{"items.5.q", false, []byte{rankNull}},
-		{"d.x", false, []byte{rankString, 's'}},
-		{"d.y", false, []byte{rankNull}},
-		{"d.x.z", true, []byte{rankNull}},
+		{"items.q", false, bsonorder.Key(nil)},
+		{"items.q", true, bsonorder.Key(int64(7))},
+		{"items.0.q", false, bsonorder.Key(3.0)},
+		{"items.5.q", false, bsonorder.Key(nil)},
+		{"d.x", false, bsonorder.Key("s")},
+		{"d.y", false, bsonorder.Key(nil)},
+		{"d.x.z", true, bsonorder.Key(nil)},
 	} {
 		if got := sortKey(doc, strings.Split(tt.path, "."), tt.desc); !slices.Equal(got, tt.want) {
 			t.Errorf("%s desc=%v: key %v, want %v", tt.path, tt.desc, got, tt.want)
@@ -150,25 +165,35 @@ func FuzzSortKey(f *testing.F) {
 	})
 }
 
-// TestMatchExpr pins how a `$search` string becomes an FTS5 query.
-func TestMatchExpr(t *testing.T) {
-	for _, tt := range []struct{ in, want string }{
-		{"red apple", `"red" OR "apple"`},
-		{`"red apple" pie`, `"red apple"`},
-		{`"a b" "c"`, `"a b" AND "c"`},
-		{`apple -banana`, `("apple") NOT ("banana")`},
-		{`apple -"green pear" -x-y`, `("apple") NOT ("green pear" OR "x" OR "y")`},
-		{`pre-owned`, `"pre" OR "owned"`},
-		{`-apple`, ``},
-		{`"unclosed phrase`, `"unclosed phrase"`},
-		{`""  -  "" *`, ``},
-		{`NEAR( pear* "pear" ^x`, `"pear"`},
-		{`a"b"c`, `"b"`},
-		{`تفاحة`, `"تفاحة"`},
-		{"", ""},
+// TestSearchSQL pins how a `$search` string becomes an FTS5 query and
+// phrase conditions (MongoDB's $text parsing, internal/textsearch).
+func TestSearchSQL(t *testing.T) {
+	for _, tt := range []struct {
+		in, want         string
+		phrases, negated []string
+	}{
+		{"red apple", `"red" OR "apple"`, nil, nil},
+		{`"red apple" pie`, `"red" OR "apple" OR "pie"`, []string{"red apple"}, nil},
+		{`"a b" "c"`, `"a" OR "b" OR "c"`, []string{"a b", "c"}, nil},
+		{`apple -banana`, `("apple") NOT ("banana")`, nil, nil},
+		{`apple -"green pear" -x-y`, `("apple") NOT ("x" OR "y")`, nil, []string{"green pear"}},
+		{`pre-owned`, `"pre" OR "owned"`, nil, nil},
+		{`-apple`, ``, nil, nil},
+		{`"unclosed phrase`, `"unclosed" OR "phrase"`, nil, nil},
+		{`""  -  "" *`, ``, nil, nil},
+		{`NEAR( pear* "pear" ^x`, `"near" OR "pear" OR "x"`, []string{"pear"}, nil},
+		{"a\x00b c", `"a"`, nil, nil},
+		{`a"b"c`, `"a" OR "b" OR "c"`, []string{"b"}, nil},
+		{`تفاحة`, `"تفاحة"`, nil, nil},
+		{`Crème BRÛLÉE`, `"creme" OR "brulee"`, nil, nil},
+		{`مَكْتَبَة`, `"مكتبة"`, nil, nil},
+		{`ПРИВЕТ Ёлка`, `"привет" OR "елка"`, nil, nil},
+		{`東京タワー`, `"東京タワ"`, nil, nil},
+		{"", "", nil, nil},
 	} {
-		if got := matchExpr(tt.in); got != tt.want {
-			t.Errorf("matchExpr(%q) = %q, want %q", tt.in, got, tt.want)
+		got, ph, neg := searchSQL(tt.in)
+		if got != tt.want || !slices.Equal(ph, tt.phrases) || !slices.Equal(neg, tt.negated) {
+			t.Errorf("searchSQL(%q) = %q %q %q, want %q %q %q", tt.in, got, ph, neg, tt.want, tt.phrases, tt.negated)
 		}
 	}
 }

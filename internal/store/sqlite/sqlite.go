@@ -12,12 +12,17 @@
 // deleted = 0; a plain index on a LIST of scalars (or on a scalar field of
 // a LIST of DICTs) is a multikey side table "x_<name>.<path>" kept by
 // triggers (see multikey.go). `$search` runs on an FTS5 table "f_<name>"
-// kept in step by the store's writes.
+// kept in step by the store's writes, holding MongoDB's text index terms
+// (internal/textsearch; see fts.go).
 //
 // MongoDB semantics kept in SQL: type-bracketed comparisons, any-element
-// matching on lists, null matching missing, MongoDB's sort order across
-// types (limp_sortkey, for paths the schema does not declare scalar) and
-// $bucketAuto's buckets for `$group` ([Compiled.Group]).
+// matching on lists, null matching missing, MongoDB's comparison order
+// (internal/bsonorder) for sorts on paths the schema does not declare
+// scalar (limp_sortkey), for whole list and object equality with numbers
+// as numbers at every depth (limp_valkey) and for `$group` keys, and
+// $bucketAuto's buckets for `$group`, null and missing values included
+// ([Compiled.Group]). Strings holding NUL reach Go functions as JSON text,
+// whole. A hard delete purges soft-deleted documents too.
 //
 // Writes are serialised inside the store (one writer at a time, BEGIN
 // IMMEDIATE); reads run concurrently (WAL for files).

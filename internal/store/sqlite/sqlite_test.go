@@ -272,7 +272,7 @@ func TestUpdateDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(got, []oid.ID{id[0]}) {
+	if !slices.Equal(got.Matched, []oid.ID{id[0]}) || got.Modified != 1 {
 		t.Errorf("updated %v", got)
 	}
 	res, err := s.Read(ctx, c, byID)
@@ -301,14 +301,14 @@ func TestUpdateDelete(t *testing.T) {
 		t.Errorf("partial update: %v", got)
 	}
 	// Limit and sort.
-	got, err = s.Update(ctx, c, &query.Query{Sort: []query.Sort{{Path: "n"}}, Limit: 1}, &store.Update{Set: map[string]any{"first": true}})
-	if err != nil || !slices.Equal(got, []oid.ID{id[3]}) {
-		t.Errorf("limited update: %v %v", got, err)
+	upd, err := s.Update(ctx, c, &query.Query{Sort: []query.Sort{{Path: "n"}}, Limit: 1}, &store.Update{Set: map[string]any{"first": true}})
+	if err != nil || !slices.Equal(upd.Matched, []oid.ID{id[3]}) {
+		t.Errorf("limited update: %v %v", upd, err)
 	}
-	// Soft delete hides; hard delete removes.
-	got, err = s.Delete(ctx, c, &query.Query{Filter: &query.Cond{Path: "n", Op: query.Gte, Value: int64(3)}}, false)
-	if err != nil || !slices.Equal(got, []oid.ID{id[4], id[2], id[0]}) {
-		t.Fatalf("soft delete: %v %v", got, err)
+	// Soft delete hides; hard delete removes, soft-deleted ones too.
+	del, err := s.Delete(ctx, c, &query.Query{Filter: &query.Cond{Path: "n", Op: query.Gte, Value: int64(3)}}, false)
+	if err != nil || !slices.Equal(del, []oid.ID{id[4], id[2], id[0]}) {
+		t.Fatalf("soft delete: %v %v", del, err)
 	}
 	if got := readIDs(t, s, c, &query.Query{}); !slices.Equal(got, []oid.ID{id[3], id[1]}) {
 		t.Errorf("after soft delete: %v", got)
@@ -316,13 +316,13 @@ func TestUpdateDelete(t *testing.T) {
 	if got := readIDs(t, s, c, &query.Query{Search: "apple"}); len(got) != 0 {
 		t.Errorf("search after delete: %v", got)
 	}
-	got, err = s.Delete(ctx, c, &query.Query{}, true)
-	if err != nil || len(got) != 2 {
-		t.Fatalf("hard delete: %v %v", got, err)
+	del, err = s.Delete(ctx, c, &query.Query{}, true)
+	if err != nil || len(del) != 5 {
+		t.Fatalf("hard delete: %v %v", del, err)
 	}
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM "c_item"`).Scan(&n); err != nil || n != 3 {
-		t.Errorf("rows left %d (%v), want the 3 soft-deleted", n, err)
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM "c_item"`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("rows left %d (%v), want none", n, err)
 	}
 }
 

@@ -108,8 +108,8 @@ func TestGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]store.Bucket{
-		"n":     {{Min: int64(1), Max: int64(3), Count: 2}, {Min: int64(3), Max: int64(10), Count: 2}},
-		"ref":   {{Min: id[5], Max: id[5], Count: 1}},
+		"n":     {{Min: nil, Max: int64(3), Count: 3}, {Min: int64(3), Max: int64(10), Count: 2}},
+		"ref":   {{Min: nil, Max: id[5], Count: 4}, {Min: id[5], Max: id[5], Count: 1}},
 		"title": {{Min: "Epsilon", Max: "alpha", Count: 1}, {Min: "alpha", Max: "beta", Count: 1}, {Min: "beta", Max: "delta", Count: 1}, {Min: "delta", Max: "gamma", Count: 1}, {Min: "gamma", Max: "gamma", Count: 1}},
 	}
 	if !reflect.DeepEqual(res.Groups, want) {

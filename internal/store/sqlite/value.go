@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"database/sql/driver"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"regexp"
@@ -14,6 +13,7 @@ import (
 
 	"modernc.org/sqlite"
 
+	"github.com/limp-go/limp/internal/bsonorder"
 	"github.com/limp-go/limp/internal/jsonv"
 	"github.com/limp-go/limp/internal/oid"
 	"github.com/limp-go/limp/internal/schema"
@@ -27,13 +27,17 @@ const deletedField = "__deleted"
 var registerOnce sync.Once
 
 // registerFuncs registers the SQL functions the compiled queries use:
-// limp_regexp(pattern, value), limp_distance(lng1, lat1, lng2, lat2) and
-// limp_sortkey(json, rest, desc).
+// limp_regexp(pattern, json_quote(value)), limp_distance(lng1, lat1, lng2, lat2) and
+// limp_sortkey(json, rest, desc[, type]), limp_valkey(json[, type]) and
+// limp_exprval(json, rest).
 func registerFuncs() {
 	registerOnce.Do(func() {
 		sqlite.MustRegisterDeterministicScalarFunction("limp_regexp", 2, regexpFunc)
 		sqlite.MustRegisterDeterministicScalarFunction("limp_distance", 4, distanceFunc)
-		sqlite.MustRegisterDeterministicScalarFunction("limp_sortkey", 3, sortKeyFunc)
+		// Variadic: modernc registers one arity per name.
+		sqlite.MustRegisterDeterministicScalarFunction("limp_sortkey", -1, sortKeyFunc)
+		sqlite.MustRegisterDeterministicScalarFunction("limp_valkey", -1, valKeyFunc)
+		sqlite.MustRegisterDeterministicScalarFunction("limp_exprval", 2, exprValFunc)
 	})
 }
 
@@ -71,13 +75,23 @@ func regexpFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, e
 	if !ok {
 		return nil, fmt.Errorf("limp_regexp: pattern is %T", args[0])
 	}
-	var s string
+	// The value is the JSON text of a string (json_quote): SQL text
+	// reaching a Go function stops at its first NUL.
+	var js []byte
 	switch v := args[1].(type) {
 	case string:
-		s = v
+		js = []byte(v)
 	case []byte:
-		s = string(v)
+		js = v
 	default:
+		return int64(0), nil
+	}
+	jv, err := jsonv.Parse(js)
+	if err != nil {
+		return nil, fmt.Errorf("limp_regexp: %w", err)
+	}
+	s, ok := jv.(string)
+	if !ok {
 		return int64(0), nil
 	}
 	re, err := compileRegex(p)
@@ -296,14 +310,14 @@ func projectPath(src, dst map[string]any, segs []string) {
 	}
 }
 
-// searchText is the text the FTS table indexes for doc: the string values
-// at c.Search paths (every value of a LOCALE attr), one per line.
-func searchText(c *schema.Collection, doc map[string]any) string {
+// searchText is what the FTS table holds for doc (see ftsEntry), from the
+// string values at c.Search paths (every value of a LOCALE attr).
+func searchText(c *schema.Collection, doc map[string]any) ftsEntry {
 	var parts []string
 	for _, p := range c.Search {
 		collectStrings(doc, strings.Split(p, "."), &parts)
 	}
-	return strings.Join(parts, "\n")
+	return newFTSEntry(parts)
 }
 
 func collectStrings(v any, segs []string, out *[]string) {
@@ -651,21 +665,19 @@ func unsetPath(doc map[string]any, p string) {
 	}
 }
 
-// The ranks of MongoDB's sort order that stored JSON can hold.
-const (
-	rankEmpty  = 0 // an empty array sorts before null
-	rankNull   = 1 // null or missing
-	rankNumber = 2
-	rankString = 3
-	rankObject = 4
-	rankArray  = 5 // an array inside the sorted array
-	rankBool   = 8
-)
+// rankEmpty is the sort key of an empty array at the end of a sort path:
+// it sorts before null (bsonorder's ranks start above it).
+const rankEmpty = 1
 
-// sortKeyFunc is limp_sortkey(json, rest, desc): the sort key, as a BLOB
-// that orders bytewise, of the value at the dotted path rest inside json
-// (the JSON text of a top-level attr, NULL when missing). See sortKey.
+// sortKeyFunc is limp_sortkey(json, rest, desc[, type]): the sort key, as
+// a BLOB that orders bytewise, of the value at the dotted path rest inside
+// json (the JSON text of a top-level attr, NULL when missing), IDs ranked
+// as ObjectIds where the attr's type code places them (see typeCode). See
+// sortKey.
 func sortKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	if len(args) != 3 && len(args) != 4 {
+		return nil, fmt.Errorf("limp_sortkey: %d arguments", len(args))
+	}
 	var v any
 	switch x := args[0].(type) {
 	case nil:
@@ -690,18 +702,20 @@ func sortKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, 
 		segs = strings.Split(rest, ".")
 	}
 	desc, _ := args[2].(int64)
+	if len(args) > 3 {
+		code, _ := args[3].(string)
+		v = convertIDs(typeOfCode(code), v)
+	}
 	return sortKey(v, segs, desc != 0), nil
 }
 
 // sortKey is MongoDB's sort key of the values at segs inside v, encoded so
-// that bytewise order is MongoDB's order: null (or missing) < numbers
-// (int64 and float64 compared as numbers) < strings (bytewise) < objects
-// < arrays < booleans (false < true). A path crossing a list applies to
-// each element (an element without the field counts as null); an array
-// at the end of the path sorts by its least element ascending and its
-// greatest descending, and an empty array before null. Objects and nested
-// arrays order by their canonical JSON text, an approximation of
-// MongoDB's field-by-field comparison.
+// that bytewise order is MongoDB's order (bsonorder.Key: null or missing
+// < numbers < strings < objects < arrays < booleans, numbers as numbers,
+// objects field by field, arrays element by element). A path crossing a
+// list applies to each element (an element without the field counts as
+// null); an array at the end of the path sorts by its least element
+// ascending and its greatest descending, and an empty array before null.
 func sortKey(v any, segs []string, desc bool) []byte {
 	var best []byte
 	empty := false
@@ -759,49 +773,11 @@ func sortKey(v any, segs []string, desc bool) []byte {
 		if empty {
 			return []byte{rankEmpty}
 		}
-		return []byte{rankNull}
+		return bsonorder.Key(nil)
 	}
 	return best
 }
 
 // encodeSortValue encodes one value for sortKey (an array is one nested
-// in the sorted array).
-func encodeSortValue(v any) []byte {
-	switch x := v.(type) {
-	case nil:
-		return []byte{rankNull}
-	case bool:
-		if x {
-			return []byte{rankBool, 1}
-		}
-		return []byte{rankBool, 0}
-	case int64:
-		return appendSortFloat([]byte{rankNumber}, float64(x))
-	case float64:
-		return appendSortFloat([]byte{rankNumber}, x)
-	case string:
-		return append([]byte{rankString}, x...)
-	case map[string]any:
-		b, _ := jsonv.Append([]byte{rankObject}, x)
-		return b
-	case []any:
-		b, _ := jsonv.Append([]byte{rankArray}, x)
-		return b
-	}
-	return []byte{rankNull}
-}
-
-// appendSortFloat appends f as 8 bytes whose bytewise order is numeric
-// order.
-func appendSortFloat(b []byte, f float64) []byte {
-	if f == 0 {
-		f = 0 // -0 sorts as 0
-	}
-	u := math.Float64bits(f)
-	if u&(1<<63) != 0 {
-		u = ^u
-	} else {
-		u |= 1 << 63
-	}
-	return binary.BigEndian.AppendUint64(b, u)
-}
+// in the sorted array, compared as a whole).
+func encodeSortValue(v any) []byte { return bsonorder.Key(v) }

@@ -94,7 +94,7 @@ func testBounds(t *testing.T, s store.Store) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := s.Update(ctx, c, byID(tt.doc), tt.u)
-			if err != nil || len(got) != 1 {
+			if err != nil || len(got.Matched) != 1 {
 				t.Fatalf("update: %v %v", got, err)
 			}
 			d := read(t, s, c, byID(tt.doc)).Docs[0]
@@ -126,7 +126,7 @@ func testBoundsManyDocs(t *testing.T, s store.Store) {
 	}
 	// Without the document that would overflow, all change.
 	some.Filter = &query.Cond{Path: "_id", Op: query.In, Value: []any{id[0], id[1], id[2]}}
-	if got, err := s.Update(ctx, c, some, &store.Update{Add: map[string]any{"n": int64(5)}, Bounds: map[string]store.Bounds{"n": {Max: ptr(10)}}}); err != nil || len(got) != 3 {
+	if got, err := s.Update(ctx, c, some, &store.Update{Add: map[string]any{"n": int64(5)}, Bounds: map[string]store.Bounds{"n": {Max: ptr(10)}}}); err != nil || len(got.Matched) != 3 {
 		t.Fatalf("update within bounds: %v %v", got, err)
 	}
 	for i, want := range []int64{6, 7, 8} {
@@ -150,7 +150,7 @@ func testSamePathOperators(t *testing.T, s store.Store) {
 		Append: map[string]store.Append{"tags": {Values: []any{"c", "d"}}},
 		Remove: map[string][]any{"tags": {"a", "d"}},
 	}
-	if got, err := s.Update(ctx, c, byID, u); err != nil || len(got) != 1 {
+	if got, err := s.Update(ctx, c, byID, u); err != nil || len(got.Matched) != 1 {
 		t.Fatalf("update: %v %v", got, err)
 	}
 	d := read(t, s, c, byID).Docs[0]
