@@ -213,6 +213,9 @@ type Config struct {
 	// AllowInsecureDefaults lets a production env start with the default
 	// anon token or admin password.
 	AllowInsecureDefaults bool
+	// Console serves the browser console at /console/ (console.go):
+	// ConsoleAuto (the default) serves it unless Production is set.
+	Console ConsoleMode
 	// Groups are app-declared groups, created or updated at start.
 	Groups []Group
 	// SessionTTL is a session's life after auth or reauth; default 30
@@ -678,6 +681,9 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer a.callsWG.Done()
 	w, r, done := a.trackHTTP(w, r)
 	defer done()
+	if a.serveConsole(w, r) { // console.go
+		return
+	}
 	a.serveHTTPObserved(w, r) // ops.go: metrics around serveHTTPCall
 }
 

@@ -35,6 +35,7 @@ import (
 //	--generate-ref F   write a Markdown API reference to F (- for stdout) and exit
 //	--backup FILE      copy the embedded store (and its files) to FILE and exit;
 //	                   safe while another process serves the same --data
+//	--generate-ts DIR  write TypeScript types of the declarations to DIR/limp-api.ts and exit
 func (a *App) Run() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -52,6 +53,7 @@ func (a *App) Run() {
 type runOptions struct {
 	env, data, packages, listen string
 	ref, explain, backup        string
+	ts                          string
 	port                        int
 	debug, version, durable     bool
 }
@@ -83,6 +85,7 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	fs.StringVar(&o.explain, "explain", "", "print what `MODULE` QUERY_JSON compiles to on each store (JSON) and exit")
 	fs.StringVar(&o.ref, "generate-ref", "", "write a Markdown API reference of the modules to `file` (- for stdout) and exit")
 	fs.StringVar(&o.backup, "backup", "", "write a consistent copy of the embedded store to `file` (and its file contents to file.files) and exit; safe while the app serves")
+	fs.StringVar(&o.ts, "generate-ts", "", "write TypeScript types of the modules to `dir`/"+GenerateTSFile+" and exit")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -122,6 +125,9 @@ func (a *App) RunArgs(ctx context.Context, args []string, stdout io.Writer) erro
 	}
 	if o.backup != "" {
 		return a.backupCLI(ctx, o.backup, stdout) // backup.go
+	}
+	if o.ts != "" {
+		return a.writeTS(o.ts)
 	}
 	if err := a.Start(ctx); err != nil {
 		return err
