@@ -43,6 +43,10 @@ type Call struct {
 	// ClientApp is the app id given to conn/verify ("__public" when the
 	// app declares no client apps).
 	ClientApp string
+	// Realm is the realm the call runs in (realm mode, spec §5.6): the
+	// one its URL names, else its context's (WithRealm), else
+	// GlobalRealm; empty outside realm mode.
+	Realm string
 
 	app  *App
 	conn *conn
@@ -433,6 +437,7 @@ func (a *App) run(ctx context.Context, c *Call) (res *Result, err error) {
 			res = nil
 		}
 	}()
+	ctx = a.enterRealm(ctx, c) // realm.go
 	if c.Query == nil {
 		c.Query = &Query{}
 	}

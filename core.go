@@ -126,6 +126,8 @@ func (a *App) sysDocs(m *Module) []any {
 		return []any{AnonSessionID}
 	case "group":
 		return []any{DefaultGroup}
+	case "realm":
+		return []any{GlobalRealmID}
 	}
 	return nil
 }
