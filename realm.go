@@ -72,6 +72,10 @@ const realmAttr = "realm"
 // in a URL path segment, never starting with "__" (reserved).
 var realmNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// unrealmedRoutes are first path segments served outside any realm (the
+// operational endpoints); no realm may be called so, nor "ws".
+var unrealmedRoutes = []string{"ws", "health", "ready", "metrics", "console"}
+
 // realmTTL bounds how long a node trusts its memory of a realm before
 // reading it again (a realm deleted on another node).
 const realmTTL = 30 * time.Second
@@ -338,8 +342,8 @@ func (a *App) realmPreCreate(ctx context.Context, c *Call) (*Result, error) {
 		return nil, errForbidden // realms are made from the global realm only
 	}
 	name, _ := c.Doc["name"].(string)
-	if !realmNameRE.MatchString(name) {
-		return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr 'name': a realm name is 1 to 63 of a-z, 0-9, '_' and '-', starting with a letter or digit for 'create' request on module '%s'.", m.prefix[:len(m.prefix)-1])
+	if !realmNameRE.MatchString(name) || slices.Contains(unrealmedRoutes, name) {
+		return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr 'name': a realm name is 1 to 63 of a-z, 0-9, '_' and '-', starting with a letter or digit, and not one of %s for 'create' request on module '%s'.", strings.Join(unrealmedRoutes, ", "), m.prefix[:len(m.prefix)-1])
 	}
 	admin, ok := c.Doc["user"].(map[string]any)
 	if !ok {
@@ -502,6 +506,9 @@ func (a *App) routeRealm(w http.ResponseWriter, r *http.Request) *http.Request {
 		return r // the welcome
 	}
 	segs := strings.SplitN(path, "/", 3)
+	if segs[0] != "ws" && slices.Contains(unrealmedRoutes, segs[0]) {
+		return r
+	}
 	ws := segs[0] == "ws" && len(segs) == 2
 	var name, rest string
 	if ws {

@@ -227,7 +227,9 @@ func TestTenants(t *testing.T) {
 	if st, body := get(t, s.URL+"/acme/ticket/open", nil); st != 200 || !strings.Contains(string(body), `"count":2`) {
 		t.Errorf("GET /acme/ticket/open: %d %s", st, body)
 	}
-	file := func(realm, id string) string { return s.URL + "/" + realm + "/ticket/retrieve_file/" + id + "/shot/shot.png" }
+	file := func(realm, id string) string {
+		return s.URL + "/" + realm + "/ticket/retrieve_file/" + id + "/shot/shot.png"
+	}
 	if st, body := get(t, file("acme", acme.ticket), xauth(acme)); st != 200 || !bytes.Equal(body, pngBytes(t)) {
 		t.Errorf("acme retrieves its file: %d", st)
 	}
