@@ -439,6 +439,9 @@ func (c *conn) execute(call *Call) {
 		c.finish(call, res, err)
 		return
 	}
+	if !c.realmLive(ctx, call) { // realm.go
+		return
+	}
 	if err := c.attachUploads(call); err != nil {
 		c.replyErr(err, call.CallID, call.Endpoint)
 		return

@@ -560,6 +560,29 @@ func (a *App) refuseRealmWS(w http.ResponseWriter, r *http.Request) {
 	_ = ws.Close(websocket.StatusPolicyViolation, "unknown realm")
 }
 
+// realmLive checks, before each call of a realm-mode connection, that
+// its realm still exists (a realm deleted on this node is known at once,
+// on another within realmTTL). When it does not, the call is answered
+// with LIMP's in-band 1008 CORE_CONN_CLOSED and the connection closed.
+func (c *conn) realmLive(ctx context.Context, call *Call) bool {
+	a := c.app
+	name, ok := realmFrom(c.hard)
+	if !a.cfg.Realm || !ok || name == "" || name == GlobalRealm {
+		return true
+	}
+	info, err := a.lookupRealm(ctx, name)
+	if err != nil {
+		c.replyErr(err, call.CallID, call.Endpoint)
+		return false
+	}
+	if info != nil {
+		return true
+	}
+	c.reply(1008, "Connection closed", M{"code": CodeConnClosed}, call.CallID, true)
+	c.closeWith(websocket.StatusPolicyViolation, "realm deleted")
+	return false
+}
+
 // connContext is the base context of a websocket's calls: it carries the
 // realm of the request (realm mode).
 func connContext(r *http.Request) context.Context {

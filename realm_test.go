@@ -236,3 +236,46 @@ func TestRealmAdminSignsIn(t *testing.T) {
 		_ = cl.Close()
 	}
 }
+
+// TestRealmDeleted: once a realm is deleted, its live connections are
+// closed at their next call and new ones are refused.
+func TestRealmDeleted(t *testing.T) {
+	app := startRealms(t)
+	if err := newRealm(t, app, "gone", "boss@gone.example"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	ws := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws/gone"
+	ctx := context.Background()
+	cl, err := client.Dial(ctx, ws, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if _, err := cl.Auth(ctx, "email", "boss@gone.example", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := app.Invoke(ctx, app.SystemSession(), "realm/read", limp.NewQuery(limp.M{"name": "gone"}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Args["docs"].([]any)[0].(limp.M)["_id"]
+	if _, err := app.Invoke(ctx, app.SystemSession(), "realm/delete", limp.NewQuery(limp.M{"_id": id}), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Call(ctx, "note/read", nil, nil); client.CodeOf(err) != limp.CodeConnClosed {
+		t.Errorf("call in a deleted realm: %v", err)
+	}
+	if c2, err := client.Dial(ctx, ws, nil); err == nil {
+		_ = c2.Close()
+		t.Error("dialled a deleted realm")
+	}
+	// The global realm cannot be deleted.
+	if _, err := app.Invoke(ctx, app.SystemSession(), "realm/delete", limp.NewQuery(limp.M{"_id": limp.GlobalRealmID}), nil); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, app, limp.GlobalRealm, nil, "realm/read", limp.M{"name": limp.GlobalRealm}); n != 1 {
+		t.Error("the global realm was deleted")
+	}
+}
