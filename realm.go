@@ -373,7 +373,12 @@ func (a *App) realmPreCreate(ctx context.Context, c *Call) (*Result, error) {
 		if err != nil {
 			return err
 		}
-		c.Doc["user"], c.Doc["default"] = createdID(u), gid
+		uid := createdID(u)
+		// The admin owns the group, as in LIMP.
+		if _, err := a.Invoke(rctx, sys, "group/update", NewQuery(M{"_id": gid}), M{"user": uid}, SkipPermissions); err != nil {
+			return err
+		}
+		c.Doc["user"], c.Doc["default"] = uid, gid
 		// skipArgs: the realm's user is its admin, not the caller.
 		skip := c.skip
 		c.skip |= skipArgs

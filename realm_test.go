@@ -170,7 +170,12 @@ func TestRealmCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := res.Args["docs"].([]any)[0].(limp.M)["default"]
+	realm := res.Args["docs"].([]any)[0].(limp.M)
+	def := realm["default"]
+	// The realm admin owns the realm's DEFAULT group.
+	if n := count(t, app, "two", nil, "group/read", limp.M{"_id": def, "user": realm["user"]}); n != 1 {
+		t.Errorf("realm two's DEFAULT group is not its admin's")
+	}
 	h, _ := limp.AuthHash("5.6", "email", "u@x.example", "pw", limp.DefaultAnonToken)
 	uid := invokeID(t, app, "two", "user/create", limp.M{"name": limp.M{"en_AE": "u"}, "email": "u@x.example", "email_hash": h})
 	res, err = app.Invoke(limp.WithRealm(context.Background(), "two"), app.SystemSession(), "user/read", limp.NewQuery(limp.M{"_id": uid}), nil)
