@@ -115,3 +115,20 @@ func TestRealmScopeJoins(t *testing.T) {
 		t.Fatal("the global realm does not see every realm")
 	}
 }
+
+// TestRealmFilter: the filter live queries use is the wrapper's: nil for
+// a system context, the realm's condition for a call's.
+func TestRealmFilter(t *testing.T) {
+	a := startRealmApp(t)
+	ctx := context.Background()
+	if f := a.realmFilter(ctx, "page"); f != nil {
+		t.Errorf("system context: %#v", f)
+	}
+	if c, ok := a.realmFilter(WithRealm(ctx, "acme"), "page").(*query.Cond); !ok || c.Path != realmAttr || c.Value != "acme" {
+		t.Errorf("acme: %#v", c)
+	}
+	plain := New(Config{Name: "plain"})
+	if f := plain.realmFilter(WithRealm(ctx, "acme"), "page"); f != nil {
+		t.Errorf("not realm mode: %#v", f)
+	}
+}
