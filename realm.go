@@ -349,6 +349,21 @@ func (a *App) realmPreCreate(ctx context.Context, c *Call) (*Result, error) {
 	if !ok {
 		return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr 'user': expects the realm admin's user attrs, with the auth hash of each auth attr for 'create' request on module '%s'.", m.prefix[:len(m.prefix)-1])
 	}
+	// The admin must be able to sign in (LIMP's could not): at least one
+	// auth attr, each with its client-computed hash.
+	auth := 0
+	for _, name := range a.cfg.AuthAttrs {
+		if _, ok := admin[name]; !ok {
+			continue
+		}
+		if h, _ := admin[name+"_hash"].(string); h == "" {
+			return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr 'user.%s_hash': the realm admin needs the auth hash of '%s' for 'create' request on module '%s'.", name, name, m.prefix[:len(m.prefix)-1])
+		}
+		auth++
+	}
+	if auth == 0 {
+		return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr 'user': the realm admin needs one of the auth attrs %s with its hash for 'create' request on module '%s'.", strings.Join(a.cfg.AuthAttrs, ", "), m.prefix[:len(m.prefix)-1])
+	}
 	var res *Result
 	err := a.store.Tx(ctx, func(ctx context.Context) error {
 		rctx := WithRealm(ctx, name)

@@ -139,6 +139,15 @@ func TestRealmCreate(t *testing.T) {
 			t.Errorf("realm name %q: %v", name, err)
 		}
 	}
+	for _, user := range []limp.M{{}, {"name": limp.M{"en_AE": "a"}, "email": "a@x.example"}} {
+		_, err := app.Invoke(context.Background(), app.SystemSession(), "realm/create", nil, limp.M{"name": "nohash", "user": user})
+		if e, ok := err.(*limp.Error); !ok || e.Code != "CORE_REALM_INVALID_ATTR" {
+			t.Errorf("realm admin %v without a hash: %v", user, err)
+		}
+	}
+	if n := count(t, app, limp.GlobalRealm, nil, "realm/read", limp.M{"name": "nohash"}); n != 0 {
+		t.Error("a realm without a usable admin was made")
+	}
 	if err := newRealm(t, app, "one", "a@x.example"); err != nil {
 		t.Fatal(err)
 	}
