@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/limp-go/limp"
 	"github.com/limp-go/limp/client"
@@ -32,7 +35,25 @@ type realmNote struct {
 
 // startRealms starts a realm-mode app of teams, members (readable when
 // their team is public: a query_mod through a reference) and notes.
-func startRealms(t *testing.T) *limp.App {
+func startRealms(t *testing.T) *limp.App { return startRealmsOn(t, "") }
+
+// realmStores are the stores the realm tests run on: the embedded one,
+// and MongoDB when LIMP_TEST_MONGO_URI names a replica set (in a fresh
+// database of that server per run, since realms outlive a test).
+func realmStores(t *testing.T) map[string]string {
+	stores := map[string]string{"sqlite": ""}
+	if uri := os.Getenv("LIMP_TEST_MONGO_URI"); uri != "" {
+		u, err := url.Parse(uri)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = fmt.Sprintf("/limp_test_realms_%d", time.Now().UnixNano())
+		stores["mongo"] = u.String()
+	}
+	return stores
+}
+
+func startRealmsOn(t *testing.T, data string) *limp.App {
 	t.Helper()
 	all := limp.Perms("*")
 	teams := limp.NewModule[realmTeam]("team", limp.Methods{"read": {Permissions: limp.Perms("read")}, "create": {Permissions: all}})
@@ -41,7 +62,7 @@ func startRealms(t *testing.T) *limp.App {
 		"create": {Permissions: all},
 	})
 	notes := limp.NewModule[realmNote]("note", limp.Methods{"read": {Permissions: limp.Perms("read")}, "create": {Permissions: all}})
-	app := limp.New(limptest.Config(t, limp.Config{Name: "realms", Realm: true, Locale: "en_AE", Locales: []string{"en_AE"}}))
+	app := limp.New(limptest.Config(t, limp.Config{Name: "realms", Data: data, Realm: true, Locale: "en_AE", Locales: []string{"en_AE"}}))
 	app.Register("test", teams, members, notes)
 	if err := app.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -91,7 +112,12 @@ func count(t *testing.T, app *limp.App, realm string, s *limp.Session, endpoint 
 // whose team lives in r2 stays hidden from r1 however the query reaches
 // it.
 func TestRealmNestedJoins(t *testing.T) {
-	app := startRealms(t)
+	for name, data := range realmStores(t) {
+		t.Run(name, func(t *testing.T) { testRealmNestedJoins(t, startRealmsOn(t, data)) })
+	}
+}
+
+func testRealmNestedJoins(t *testing.T, app *limp.App) {
 	for _, r := range []string{"r1", "r2"} {
 		if err := newRealm(t, app, r, "admin@x.example"); err != nil {
 			t.Fatalf("realm %s: %v", r, err)
@@ -132,7 +158,12 @@ func TestRealmNestedJoins(t *testing.T) {
 // failed create leaves no admin or group behind), the same admin email
 // lives in two realms, and only the global realm makes realms.
 func TestRealmCreate(t *testing.T) {
-	app := startRealms(t)
+	for name, data := range realmStores(t) {
+		t.Run(name, func(t *testing.T) { testRealmCreate(t, startRealmsOn(t, data)) })
+	}
+}
+
+func testRealmCreate(t *testing.T, app *limp.App) {
 	for _, name := range []string{"", "__x", "Acme", "a b", "a/b", "ws", "health", strings.Repeat("a", 64)} {
 		err := newRealm(t, app, name, "a@x.example")
 		if e, ok := err.(*limp.Error); !ok || e.Code != "CORE_REALM_INVALID_ATTR" {
