@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/limp-go/limp/internal/jsonv"
+	"github.com/limp-go/limp/internal/store"
 )
 
 // Call is one method call: who makes it, to which endpoint, with which
@@ -640,6 +641,11 @@ func (a *App) wireError(err error, endpoint string) (int, string, M) {
 		}
 		args["code"] = e.Code
 		return e.Status, e.Msg, args
+	}
+	var ue *store.UnsupportedError
+	if errors.As(err, &ue) {
+		return 501, fmt.Sprintf("The database server does not support %s, needed by %s.", ue.Feature, ue.Use),
+			M{"code": CodeStoreUnsupported, "feature": ue.Feature}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return 503, "The call took too long and was stopped.", M{"code": "CORE_REQ_TIMEOUT"}

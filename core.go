@@ -67,7 +67,10 @@ func (a *App) registerCore() {
 		},
 	})
 	user.Methods["add_group"] = &Method{Permissions: Perms("admin"), Handler: a.addGroup,
-		QueryArgs: []Args{{"_id": {Type: TypeID}}}}
+		QueryArgs: []Args{{"_id": {Type: TypeID}}},
+		DocArgs:   []Args{{"group": {Type: TypeID}}, {"group": {Type: TypeList, Items: []*Attr{{Type: TypeID}}}}}}
+	user.Methods["read_privileges"] = &Method{Permissions: []Perm{{Privilege: "admin"}, {Privilege: "read", QueryMod: self}},
+		Handler: a.readPrivileges, QueryArgs: []Args{{"_id": {Type: TypeID}}}}
 	user.Methods["delete_group"] = &Method{Permissions: Perms("admin"), Handler: a.deleteGroup,
 		QueryArgs: []Args{{"_id": {Type: TypeID}, "group": {Type: TypeID}}}}
 	user.Hooks = Hooks{PreCreate: a.userPreCreate, PreUpdate: a.userPreUpdate, OnRead: a.userOnRead}

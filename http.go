@@ -132,6 +132,7 @@ func (a *App) serveHTTPCall(w http.ResponseWriter, r *http.Request) {
 	}
 	call := &Call{Endpoint: endpoint, Module: m, Method: meth, Query: q, Doc: doc, Session: sess,
 		RemoteAddr: remoteIP(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"), ClientApp: "__http", app: a}
+	a.callAnalytics(ctx, call) // analytic.go
 	res, err := a.run(ctx, call)
 	if err != nil {
 		a.writeHTTPError(w, err, endpoint)

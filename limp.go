@@ -270,6 +270,20 @@ type Config struct {
 
 	// Logger receives the app's logs; nil means slog.Default().
 	Logger *slog.Logger
+
+	// UserDocSettings are the setting vars merged into every user doc
+	// read (user/read, the session's user) as settings: {var: val}, from
+	// the user's settings of type user and user_sys (spec §6.17).
+	UserDocSettings []string
+	// AnalyticsEvents turns built-in analytics events off by LIMP's
+	// names (app_conn_verified, session_conn_auth, session_user_auth,
+	// session_conn_reauth, session_user_reauth, session_conn_deauth,
+	// session_user_deauth); a name not set is on (spec §6.15).
+	AnalyticsEvents map[string]bool
+	// AnalyticsQueue bounds the analytics events waiting to be written;
+	// a full queue drops new events (App.AnalyticsDropped). Default
+	// DefaultAnalyticsQueue (4096).
+	AnalyticsQueue int
 }
 
 // App is a LIMP app: its modules, its store and its connections. It is an
@@ -316,6 +330,8 @@ type App struct {
 	live liveSessions // revocation of live sessions (revoke.go)
 
 	realms realmRegistry // realm mode: known realms (realm.go)
+
+	analytics analyticsQueue // analytics writer (analytic.go)
 }
 
 // ErrShutdown is returned by Shutdown when the app was already shut down.
@@ -326,6 +342,7 @@ func New(cfg Config) *App {
 	a := &App{cfg: cfg, modules: map[string]*Module{}, conns: map[*conn]struct{}{}, drain: make(chan struct{})}
 	a.hardCtx, a.hardCancel = context.WithCancel(context.Background())
 	a.registerCore()
+	a.registerServices()
 	return a
 }
 
@@ -508,6 +525,7 @@ func (a *App) Start(ctx context.Context) error {
 		a.bgWG.Add(1)
 		go a.collectFilesLoop(every)
 	}
+	a.startAnalytics()
 	a.started.Store(true)
 	return nil
 }
@@ -571,6 +589,7 @@ func (a *App) load() error {
 	if err := a.prepareUser(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, a.prepareServices()...)
 	for _, m := range a.order {
 		if err := m.init(a); err != nil {
 			errs = append(errs, err)
@@ -664,6 +683,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	go func() {
 		a.connWG.Wait()
 		a.callsWG.Wait()
+		a.stopAnalytics() // after the calls that queue events
 		a.bgWG.Wait()
 		close(done)
 	}()

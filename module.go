@@ -156,6 +156,14 @@ type Module struct {
 	// Defaults sets default values by attr path ("title", "meta.kind");
 	// a ValueFunc computes one per call. Defaults from tags go here too.
 	Defaults map[string]any
+	// Diff turns on the audit log (spec §6.16, diff.go): true, or a
+	// DiffFunc deciding per call. Every update and delete that changes a
+	// document then writes a diff doc with the previous and new values, in
+	// the write's transaction, and the module gets {module}/history.
+	Diff any
+	// Analytics are the module's analytics sets (spec §6.15, analytic.go),
+	// evaluated for every client call to the module.
+	Analytics []Analytic
 
 	pkg    string
 	app    *App

@@ -80,6 +80,7 @@ func (a *App) GenerateRef(w io.Writer) error {
 			}
 			b.WriteString("\n")
 		}
+		b.WriteString(refServices(m)) // diff and analytics (services_ref.go)
 		b.WriteString("### Methods\n\n")
 		for _, name := range sortedKeys(m.Methods) {
 			meth := m.Methods[name]
