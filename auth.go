@@ -261,9 +261,10 @@ func (a *App) userPreCreate(ctx context.Context, c *Call) (*Result, error) {
 		c.Doc[key] = d
 	}
 	if c.skip&skipPerm == 0 {
+		def := a.defaultGroupID(ctx) // the realm's in realm mode
 		groups, _ := c.Doc["groups"].([]any)
-		if !slices.ContainsFunc(groups, func(g any) bool { return g == DefaultGroup || g == DefaultGroup.Hex() }) {
-			c.Doc["groups"] = append(groups, DefaultGroup)
+		if !slices.ContainsFunc(groups, func(g any) bool { return g == def || g == def.Hex() }) {
+			c.Doc["groups"] = append(groups, def)
 		}
 	}
 	return nil, nil

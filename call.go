@@ -49,6 +49,10 @@ type Call struct {
 	// assigns c.Payload = limp.M{...}); an On hook reads it. A proxy's
 	// hooks share it with its target's. Internal calls start with nil.
 	Payload M
+	// Realm is the realm the call runs in (realm mode, spec §5.6): the
+	// one its URL names, else its context's (WithRealm), else
+	// GlobalRealm; empty outside realm mode.
+	Realm string
 
 	app  *App
 	conn *conn
@@ -439,6 +443,7 @@ func (a *App) run(ctx context.Context, c *Call) (res *Result, err error) {
 			res = nil
 		}
 	}()
+	ctx = a.enterRealm(ctx, c) // realm.go
 	if c.Query == nil {
 		c.Query = &Query{}
 	}

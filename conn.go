@@ -115,7 +115,7 @@ func (a *App) serveWS(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(a.cfg.MaxFrameSize)
 	c := &conn{app: a, ws: ws, nc: hw.nc, ip: remoteIP(r), ua: r.Header.Get("User-Agent"), origin: r.Header.Get("Origin")}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.hard, c.hardCancel = context.WithCancel(context.Background())
+	c.hard, c.hardCancel = context.WithCancel(connContext(r)) // realm.go
 	c.callCtx, c.callCancel = context.WithCancel(c.hard)
 	c.session.Store(a.anon)
 	c.lastCall.Store(time.Now().UnixNano())
@@ -438,6 +438,9 @@ func (c *conn) execute(call *Call) {
 	if call.Endpoint == "file/upload" {
 		res, err := c.upload(ctx, call)
 		c.finish(call, res, err, start)
+		return
+	}
+	if !c.realmLive(ctx, call) { // realm.go
 		return
 	}
 	if err := c.attachUploads(call); err != nil {

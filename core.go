@@ -129,6 +129,8 @@ func coreSysDocs(m *Module) []any {
 		return []any{AnonSessionID}
 	case "group":
 		return []any{DefaultGroup}
+	case "realm":
+		return []any{GlobalRealmID}
 	}
 	return nil
 }

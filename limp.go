@@ -273,6 +273,14 @@ type Config struct {
 	// the app's endpoints.
 	MetricsPath string
 
+	// Realm turns realm mode (multi-tenancy, spec §5.6) on: clients
+	// connect to /ws/{realm} and call /{realm}/{module}/{method}; every
+	// module's documents belong to one realm and each call sees only its
+	// realm's. The core module "realm" creates realms. Default false.
+	// Choose it before the first start: documents stored without a realm
+	// are invisible in realm mode (see realm.go).
+	Realm bool
+
 	// Logger receives the app's logs; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -347,6 +355,8 @@ type App struct {
 	authFails limiter // failed sign-ins per account and per IP
 
 	live liveSessions // revocation of live sessions (revoke.go)
+
+	realms realmRegistry // realm mode: known realms (realm.go)
 
 	analytics analyticsQueue // analytics writer (analytic.go)
 
@@ -525,6 +535,9 @@ func (a *App) Start(ctx context.Context) error {
 		a.store, a.ownsStore = st, true
 	}
 	a.store = a.watchStore(a.store)
+	if a.cfg.Realm {
+		a.store = a.realmStore(a.store)
+	}
 	for _, m := range a.order {
 		if m.coll == nil {
 			continue
@@ -545,6 +558,12 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.syncGroups(ctx); err != nil {
 		a.closeStore()
 		return fmt.Errorf("limp: groups: %w", err)
+	}
+	if a.cfg.Realm {
+		if err := a.bootstrapRealms(ctx); err != nil {
+			a.closeStore()
+			return fmt.Errorf("limp: realms: %w", err)
+		}
 	}
 	if err := a.seedDocs(ctx); err != nil {
 		a.closeStore()
@@ -595,6 +614,9 @@ func (a *App) load() error {
 			errs = append(errs, fmt.Errorf("--packages names unknown package %q (have %v)", p, a.pkgs))
 		}
 	}
+	if a.cfg.Realm {
+		a.registerRealm()
+	}
 	registered := slices.Clone(a.order)
 	var loaded []*Module
 	for _, m := range a.order {
@@ -609,6 +631,9 @@ func (a *App) load() error {
 		loaded = append(loaded, m)
 	}
 	a.order = loaded
+	if a.cfg.Realm {
+		a.addRealmAttrs()
+	}
 	if err := a.prepareUser(); err != nil {
 		errs = append(errs, err)
 	}
@@ -631,6 +656,9 @@ func (a *App) load() error {
 	}
 	for _, m := range a.order {
 		m.linkSchema()
+	}
+	if a.cfg.Realm {
+		a.realmSchema()
 	}
 	a.linkServices()
 	return nil
@@ -664,6 +692,11 @@ func (a *App) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !a.started.Load() || a.stopping.Load() {
 		http.Error(w, `{"status": 503, "msg": "Service unavailable."}`, http.StatusServiceUnavailable)
 		return
+	}
+	if a.cfg.Realm {
+		if r = a.routeRealm(w, r); r == nil {
+			return
+		}
 	}
 	if r.URL.Path == "/ws" {
 		a.serveWS(w, r)

@@ -433,8 +433,8 @@ func (a *App) sessionFor(ctx context.Context, user map[string]any) (*Session, er
 			}
 		}
 	}
-	if !slices.Contains(s.Groups, DefaultGroup) {
-		gids = append(gids, DefaultGroup)
+	if def := a.defaultGroupID(ctx); !slices.Contains(s.Groups, def) { // the realm's in realm mode
+		gids = append(gids, def)
 	}
 	groups := a.modules["group"]
 	res, err := a.store.Read(ctx, groups.coll, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.In, Value: gids}})
