@@ -162,6 +162,12 @@ func (c *conn) checkQuotas(sess *Session) error {
 // arbitrary entry is dropped, so memory stays bounded under any spread of
 // addresses.
 
+// authAttackTries is how many attempts on an account under a distributed
+// attack (over Config.AuthFailuresAccountAll) one IP may make within the
+// window, each after authDelay: enough for an owner's typo, too few to
+// guess with.
+const authAttackTries = 3
+
 // authDelay is the wait before verifying an attempt on an account over its
 // account-wide limit: 100 ms plus 50 ms per attempt over it, at most 5 s.
 func authDelay(over int) time.Duration {
@@ -212,8 +218,9 @@ func (a *App) checkThrottle(ctx context.Context, ip, account string) error {
 	if over == 1 {
 		log.Warn("sign-in attempts on one account from many IPs: slowing them down", "account", account, "limit", a.cfg.AuthFailuresAccountAll, "window", d)
 	}
-	if pair > 1 {
-		// This IP already tried the account during the attack.
+	if pair > authAttackTries {
+		// This IP already made its few tries on the account during the
+		// attack (a typo or two of the owner's still goes through).
 		return errAuthThrottled
 	}
 	t := time.NewTimer(authDelay(over))
