@@ -306,6 +306,8 @@ type App struct {
 	authFails limiter // failed sign-ins per account and per IP
 
 	live liveSessions // revocation of live sessions (revoke.go)
+
+	wt watchState // live queries and the change feed (watch.go)
 }
 
 // ErrShutdown is returned by Shutdown when the app was already shut down.
@@ -575,6 +577,7 @@ func (a *App) checkSecurity() error {
 }
 
 func (a *App) closeStore() {
+	a.closeWatch()
 	a.closeFiles()
 	if a.ownsStore && a.store != nil {
 		if err := a.store.Close(); err != nil {

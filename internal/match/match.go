@@ -169,6 +169,10 @@ func Refs(dst map[string][]oid.ID, n query.Node, doc map[string]any) map[string]
 // missing marks a path that does not exist along one branch.
 type missing struct{}
 
+// IsMissing reports whether v, one of Values' results, marks a missing
+// path.
+func IsMissing(v any) bool { _, ok := v.(missing); return ok }
+
 // Values returns the values at dotted path in doc, descending through
 // lists: a list met before the last segment contributes the values of
 // each of its object elements (and its element at a numeric segment). A
