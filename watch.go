@@ -518,6 +518,9 @@ func (t *watchTask) deliver(e watchEvent) error {
 			t.mu.Lock()
 			delete(t.known, e.id)
 			t.mu.Unlock()
+			if e.oper == feed.Create {
+				return nil // it never matched under the new session
+			}
 			e = watchEvent{oper: feed.Delete, id: e.id, seq: e.seq}
 		}
 	}
