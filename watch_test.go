@@ -16,7 +16,7 @@ import (
 
 // watchApp serves "note": anyone reads and watches published notes and
 // writes; ADMIN watches everything.
-func watchApp(t *testing.T) *limptest.Server {
+func watchApp(t testing.TB) *limptest.Server {
 	t.Helper()
 	perms := []limp.Perm{{Privilege: "admin"}, {Privilege: "*", QueryMod: limp.M{"status": "published"}}}
 	notes := limp.NewModule[Post]("note", limp.Methods{
@@ -27,7 +27,7 @@ func watchApp(t *testing.T) *limptest.Server {
 		"update": {Permissions: limp.Perms("*"), QueryArgs: []limp.Args{{"_id": {Type: limp.TypeID}}}},
 		"delete": {Permissions: limp.Perms("*"), QueryArgs: []limp.Args{{"_id": {Type: limp.TypeID}}}},
 	})
-	return startApp(t, limp.Config{Name: "test", AnonPrivileges: limp.Privileges{"note": {"read"}}}, notes)
+	return startApp(t, limp.Config{Name: "test", AnonPrivileges: limp.Privileges{"note": {"read"}}, QuotaIPMin: -1, QuotaAnonMin: -1, QuotaAuthMin: -1}, notes)
 }
 
 // TestWatchWire checks the exact wire shapes of spec §6.12 with raw frames.
