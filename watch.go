@@ -12,6 +12,7 @@ import (
 	"github.com/limp-go/limp/internal/query"
 	"github.com/limp-go/limp/internal/schema"
 	"github.com/limp-go/limp/internal/store"
+	"github.com/limp-go/limp/internal/store/mongo"
 )
 
 // Live queries: watch methods (spec §6.12, issue 14).
@@ -125,6 +126,7 @@ type watchEvent struct {
 func (a *App) feedHub() *feed.Hub {
 	a.wt.once.Do(func() {
 		a.wt.hub = feed.New(a.loadByID, a.Logger())
+		a.changeStreamSource(a.wt.hub)
 	})
 	return a.wt.hub
 }
@@ -134,6 +136,41 @@ func (a *App) feedHub() *feed.Hub {
 // update and delete made through the App, in commit order, as {Oper,
 // IDs}; the callback runs on the feed's goroutine and must not block.
 func (a *App) Feed() *feed.Hub { return a.feedHub() }
+
+// changeStreamSource makes a MongoDB deployment with change streams the
+// origin of the feed: one change stream per watched collection per node,
+// so that the writes of every node sharing the database reach this
+// node's watchers (the node's own writes come back the same way).
+func (a *App) changeStreamSource(h *feed.Hub) {
+	st := a.store
+	for {
+		u, ok := st.(interface{ Unwrap() store.Store })
+		if !ok {
+			break
+		}
+		st = u.Unwrap()
+	}
+	ms, ok := st.(*mongo.Store)
+	if !ok || !ms.ChangeStreams() {
+		return
+	}
+	h.SetSource(func(ctx context.Context, coll string, emit func(feed.Oper, []oid.ID)) error {
+		m := a.collByName(coll)
+		if m == nil {
+			return fmt.Errorf("unknown collection %q", coll)
+		}
+		return ms.Changes(ctx, m.coll, nil, func(ch mongo.Change) {
+			op := feed.Update
+			switch ch.Oper {
+			case "create":
+				op = feed.Create
+			case "delete":
+				op = feed.Delete
+			}
+			emit(op, []oid.ID{ch.ID})
+		})
+	})
+}
 
 // closeWatch stops the change feed (Shutdown, after the connections).
 func (a *App) closeWatch() { a.feedHub().Close() }
@@ -693,5 +730,3 @@ func (a *App) endWatches(c *conn) {
 		<-t.done
 	}
 }
-
-var _ store.Store = watchedStore{}

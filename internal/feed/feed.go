@@ -63,7 +63,9 @@ type Event struct {
 	// gaps (a dropped event still takes its number).
 	Seq uint64
 	// Lost reports that events before this one were dropped (the queue
-	// overflowed): a subscriber's view of the collection is stale.
+	// overflowed, or the Source failed): a subscriber's view of the
+	// collection is stale. When no event follows the drop, the loss
+	// comes as an event of its own, with Oper 0 and no IDs.
 	Lost bool
 }
 
@@ -84,6 +86,23 @@ type Hub struct {
 	mu     sync.Mutex
 	feeds  map[string]*collFeed
 	closed bool
+	source Source
+}
+
+// Source produces a collection's events from outside the node's write
+// path (MongoDB change streams, seeing the writes of every node): it runs
+// from the collection's first subscription until Close, calling emit for
+// each committed write in commit order, and returns when ctx ends. An
+// error return marks the feed's next event Lost.
+type Source func(ctx context.Context, collection string, emit func(Oper, []oid.ID)) error
+
+// SetSource makes src the origin of every collection's events: Publish
+// then does nothing (the node's own writes come back through src). Call
+// it before the first Subscribe.
+func (h *Hub) SetSource(src Source) {
+	h.mu.Lock()
+	h.source = src
+	h.mu.Unlock()
 }
 
 // New returns a Hub reading after-images with load. log may be nil.
@@ -101,15 +120,16 @@ type subscriber struct {
 }
 
 type collFeed struct {
-	name   string
-	mu     sync.Mutex
-	subs   map[*subscriber]struct{}
-	queue  []Event
-	seq    uint64
-	lost   bool
-	wake   chan struct{} // cap 1
-	nsubs  int           // len(subs), read by Publish without the lock order issue
-	closed bool
+	name    string
+	mu      sync.Mutex
+	subs    map[*subscriber]struct{}
+	queue   []Event
+	seq     uint64
+	lost    bool
+	wake    chan struct{} // cap 1
+	nsubs   int           // len(subs)
+	closed  bool
+	sourced bool // the Source runs
 }
 
 // Subscribe calls fn with every event of collection committed from now
@@ -146,7 +166,23 @@ func (h *Hub) subscribe(collection string, fn func(Event), docs bool) func() {
 	f.mu.Lock()
 	f.subs[s] = struct{}{}
 	f.nsubs = len(f.subs)
+	first := !f.sourced
+	f.sourced = true
 	f.mu.Unlock()
+	if src := h.source; src != nil && first {
+		// Started once the first subscriber is in: its first events
+		// are delivered.
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			if err := src(h.ctx, collection, func(o Oper, ids []oid.ID) { h.emit(f, o, ids) }); err != nil && h.ctx.Err() == nil {
+				h.log.Error("change feed: source ended", "collection", collection, "err", err)
+				f.mu.Lock()
+				f.lost = true
+				f.mu.Unlock()
+			}
+		}()
+	}
 	h.mu.Unlock()
 	var once sync.Once
 	return func() {
@@ -181,10 +217,16 @@ func (h *Hub) Publish(collection string, oper Oper, ids []oid.ID) {
 	}
 	h.mu.Lock()
 	f := h.feeds[collection]
+	src := h.source
 	h.mu.Unlock()
-	if f == nil {
+	if f == nil || src != nil {
 		return
 	}
+	h.emit(f, oper, ids)
+}
+
+func (h *Hub) emit(f *collFeed, oper Oper, ids []oid.ID) {
+	collection := f.name
 	f.mu.Lock()
 	if f.nsubs == 0 || f.closed {
 		f.mu.Unlock()
@@ -216,6 +258,12 @@ func (h *Hub) run(f *collFeed) {
 			f.mu.Lock()
 			batch := f.queue
 			f.queue = nil
+			if len(batch) == 0 && f.lost {
+				// Dropped events with none after them: report the loss
+				// on its own (an event with no IDs).
+				batch = []Event{{Collection: f.name, Seq: f.seq, Lost: true}}
+				f.lost = false
+			}
 			subs := make([]*subscriber, 0, len(f.subs))
 			for s := range f.subs {
 				subs = append(subs, s)

@@ -73,7 +73,7 @@ func TestFeedOrderDocsAndCancel(t *testing.T) {
 func TestFeedOverflowNeverBlocks(t *testing.T) {
 	h := New(func(context.Context, string, []oid.ID) ([]map[string]any, error) { return nil, nil }, nil)
 	release := make(chan struct{})
-	got := make(chan Event, MaxPending*2)
+	got := make(chan Event, MaxPending*3)
 	h.Subscribe("c", func(e Event) {
 		if e.Seq == 1 {
 			<-release
@@ -81,23 +81,54 @@ func TestFeedOverflowNeverBlocks(t *testing.T) {
 		got <- e
 	})
 	start := time.Now()
-	for range MaxPending + 10 {
+	for range 2*MaxPending + 10 {
 		h.Publish("c", Update, []oid.ID{oid.New()})
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("Publish blocked for %v", d)
 	}
 	close(release)
-	var lost bool
-	for range MaxPending {
-		e := <-got
-		lost = lost || e.Lost
-	}
-	h.Publish("c", Update, []oid.ID{oid.New()})
+	lost := false
+	timeout := time.After(20 * time.Second)
 	for !lost {
-		e := <-got
-		lost = e.Lost
+		select {
+		case e := <-got:
+			lost = e.Lost
+		case <-timeout:
+			t.Fatal("no event reported the dropped ones")
+		}
 	}
 	h.Close()
 	h.Publish("c", Update, []oid.ID{oid.New()}) // after Close: nothing, no panic
+}
+
+// With a Source (MongoDB change streams), events come from it alone:
+// Publish from the node's write path is ignored (no duplicates), and the
+// source runs until Close.
+func TestFeedSource(t *testing.T) {
+	h := New(func(ctx context.Context, coll string, ids []oid.ID) ([]map[string]any, error) { return nil, nil }, nil)
+	id := oid.New()
+	started := make(chan string, 1)
+	h.SetSource(func(ctx context.Context, coll string, emit func(Oper, []oid.ID)) error {
+		started <- coll
+		emit(Update, []oid.ID{id})
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	got := make(chan Event, 10)
+	h.Subscribe("c", func(e Event) { got <- e })
+	if c := <-started; c != "c" {
+		t.Fatalf("source started for %q", c)
+	}
+	h.Publish("c", Create, []oid.ID{oid.New()})
+	e := <-got
+	if e.Oper != Update || e.IDs[0] != id || e.Seq != 1 {
+		t.Fatalf("event %+v", e)
+	}
+	select {
+	case e := <-got:
+		t.Fatalf("published event delivered with a source: %+v", e)
+	case <-time.After(20 * time.Millisecond):
+	}
+	h.Close()
 }
