@@ -119,10 +119,13 @@ type watchEvent struct {
 	seq uint64
 }
 
-// Hub returns the app's change feed (started on first use): subscribe to
-// a collection's committed writes, e.g. to invalidate a cache. The App
-// publishes every create, update and delete made through it, after
-// commit.
+// feedHub returns the app's change feed (started on first use; issue 14
+// item 5): a.feedHub().Subscribe(collection name, fn) gets every
+// committed create, update and delete made through the App (or, on
+// MongoDB with change streams, through any node), in commit order, as
+// feed.Event{Oper, IDs, Seq, Lost}; fn runs on the feed's goroutine and
+// must not block. For the framework's own use (read cache): the type is
+// internal.
 func (a *App) feedHub() *feed.Hub {
 	a.wt.once.Do(func() {
 		a.wt.hub = feed.New(a.loadByID, a.Logger())
@@ -131,11 +134,6 @@ func (a *App) feedHub() *feed.Hub {
 	return a.wt.hub
 }
 
-// Feed returns the app's change feed (issue 14 item 5): Subscribe to a
-// collection's name (Module.Collection) gets every committed create,
-// update and delete made through the App, in commit order, as {Oper,
-// IDs}; the callback runs on the feed's goroutine and must not block.
-func (a *App) Feed() *feed.Hub { return a.feedHub() }
 
 // changeStreamSource makes a MongoDB deployment with change streams the
 // origin of the feed: one change stream per watched collection per node,
