@@ -134,7 +134,6 @@ func (a *App) feedHub() *feed.Hub {
 	return a.wt.hub
 }
 
-
 // changeStreamSource makes a MongoDB deployment with change streams the
 // origin of the feed: one change stream per watched collection per node,
 // so that the writes of every node sharing the database reach this
