@@ -269,7 +269,8 @@ loop:
 	callsMu.Lock()
 	stopped = true
 	callsMu.Unlock()
-	calls.Wait()   // drain: calls in flight finish and reply
+	calls.Wait() // drain: calls in flight finish and reply
+	a.endWatches(c)
 	c.stopWriter() // the replies are written (each under its deadline)
 	c.closeMu.Lock()
 	status, reason := c.closeStatus, c.closeReason
@@ -396,7 +397,7 @@ func (c *conn) prepare(data []byte) *Call {
 	case "file/upload":
 		return call
 	case "watch/delete":
-		c.replyErr(errInvalidWatch, callID, endpoint)
+		c.deleteWatch(q, callID)
 		return nil
 	}
 	m, meth, err := a.dispatch(endpoint)
@@ -460,6 +461,7 @@ func (c *conn) finish(call *Call, res *Result, err error, start time.Time) {
 		status, msg, args := c.app.wireError(err, call.Endpoint)
 		c.reply(status, msg, args, call.CallID, true)
 		c.app.observeCall(call.Endpoint, status, start)
+		c.app.watchReplied(call, err)
 		return
 	}
 	if s := call.switchTo; s != nil {
@@ -467,6 +469,7 @@ func (c *conn) finish(call *Call, res *Result, err error, start time.Time) {
 	}
 	c.reply(res.Status, res.Msg, res.Args, call.CallID, true)
 	c.app.observeCall(call.Endpoint, res.Status, start)
+	c.app.watchReplied(call, nil)
 }
 
 func (c *conn) closeIfUnverified() {

@@ -16,6 +16,9 @@ import (
 
 // baseMethod runs read, create, update or delete (spec §6.9).
 func (a *App) baseMethod(ctx context.Context, c *Call) (*Result, error) {
+	if c.Method.isWatch() {
+		return a.watch(ctx, c)
+	}
 	h := c.Module.Hooks
 	var pre Hook
 	var on OnHook

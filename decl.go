@@ -88,7 +88,7 @@ func checkPrivileges(where string, p Privileges, known map[string]*Module) []err
 // query whose args are.
 var (
 	docMethods   = []string{"create", "update"}
-	queryMethods = []string{"read", "update", "delete"}
+	queryMethods = []string{"read", "update", "delete", "watch"}
 )
 
 // checkMethods checks each method's permissions and, on base methods, its

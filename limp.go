@@ -368,6 +368,8 @@ type App struct {
 	appSysDocs   map[string][]any
 
 	metrics *metrics // nil unless Config.MetricsPath (ops.go)
+
+	wt watchState // live queries and the change feed (watch.go)
 }
 
 // ErrShutdown is returned by Shutdown when the app was already shut down.
@@ -675,6 +677,7 @@ func (a *App) checkSecurity() error {
 }
 
 func (a *App) closeStore() {
+	a.closeWatch()
 	a.closeFiles()
 	if a.ownsStore && a.store != nil {
 		if err := a.store.Close(); err != nil {

@@ -59,6 +59,11 @@ type Method struct {
 	PathArgs []string
 	// Desc documents the method in the API reference.
 	Desc string
+	// Watch declares a watch method (LIMP's watch_method, spec §6.12): a
+	// live query with read's query and permissions. Without a Handler
+	// the base implementation serves it (as it does any method named
+	// "watch"); a Handler may change the call and return c.Watch(ctx).
+	Watch bool
 
 	name   string
 	module *Module
@@ -188,7 +193,7 @@ type Module struct {
 
 // baseMethods are implemented by the framework for modules with a
 // collection.
-var baseMethods = []string{"read", "create", "update", "delete", "create_file", "delete_file"}
+var baseMethods = []string{"read", "create", "update", "delete", "create_file", "delete_file", "watch"}
 
 // NewModule declares a module whose documents are T (a struct). Attrs come
 // from T's exported fields: the name from the `json` tag, the LIMP type from
@@ -362,7 +367,7 @@ func (m *Module) init(app *App) error {
 		}
 		isBase := slices.Contains(baseMethods, name)
 		switch {
-		case meth.Handler == nil && !isBase:
+		case meth.Handler == nil && !isBase && !meth.Watch:
 			bad("method %q needs a Handler", name)
 		case meth.Handler == nil && m.Collection == "":
 			bad("base method %q on a service module (no collection)", name)

@@ -9,6 +9,7 @@ import (
 	"weak"
 
 	"github.com/limp-go/limp/internal/blob"
+	"github.com/limp-go/limp/internal/feed"
 	"github.com/limp-go/limp/internal/oid"
 	"github.com/limp-go/limp/internal/query"
 	"github.com/limp-go/limp/internal/schema"
@@ -254,6 +255,9 @@ func (s watchedStore) written(ctx context.Context, c *schema.Collection, ids []o
 
 func (s watchedStore) Insert(ctx context.Context, c *schema.Collection, docs ...map[string]any) error {
 	err := s.Store.Insert(ctx, c, docs...)
+	if err == nil {
+		s.publish(ctx, c, feed.Create, insertedIDs(docs))
+	}
 	if err == nil && c == s.a.modules["group"].coll {
 		// A user may name a group before it exists.
 		s.written(ctx, c, nil)
@@ -263,6 +267,9 @@ func (s watchedStore) Insert(ctx context.Context, c *schema.Collection, docs ...
 
 func (s watchedStore) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) (*store.UpdateResult, error) {
 	res, err := s.Store.Update(ctx, c, q, u)
+	if err == nil && res != nil && res.Modified > 0 {
+		s.publish(ctx, c, feed.Update, res.Matched)
+	}
 	if res != nil && len(res.Matched) > 0 && !loginTimeOnly(s.a, c, u) {
 		s.written(ctx, c, res.Matched)
 	}
@@ -271,6 +278,9 @@ func (s watchedStore) Update(ctx context.Context, c *schema.Collection, q *query
 
 func (s watchedStore) Delete(ctx context.Context, c *schema.Collection, q *query.Query, hard bool) ([]oid.ID, error) {
 	ids, err := s.Store.Delete(ctx, c, q, hard)
+	if err == nil {
+		s.publish(ctx, c, feed.Delete, ids)
+	}
 	if len(ids) > 0 {
 		s.written(ctx, c, ids)
 	}
@@ -282,7 +292,9 @@ func (s watchedStore) Tx(ctx context.Context, fn func(ctx context.Context) error
 		return s.Store.Tx(ctx, fn)
 	}
 	tw := &txWrites{}
-	err := s.Store.Tx(context.WithValue(ctx, txWritesKey{}, tw), fn)
+	err := s.txFeed(ctx, func(ctx context.Context) error {
+		return s.Store.Tx(context.WithValue(ctx, txWritesKey{}, tw), fn)
+	})
 	tw.mu.Lock()
 	defer tw.mu.Unlock()
 	for _, f := range tw.writes {

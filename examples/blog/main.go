@@ -50,13 +50,17 @@ func Modules() []*limp.Module {
 		"update": {Permissions: limp.Perms("admin"), QueryArgs: []limp.Args{{"_id": {Type: limp.TypeID}}}},
 		"delete": {Permissions: limp.Perms("admin"), QueryArgs: []limp.Args{{"_id": {Type: limp.TypeID}}}},
 	})
+	// Anyone reads published posts; authors also read their own.
+	readPerms := []limp.Perm{
+		{Privilege: "admin"},
+		{Privilege: "read", QueryMod: []limp.M{{"status": "published"}, {"user": limp.VarUser}}},
+		{Privilege: "*", QueryMod: limp.M{"status": "published"}},
+	}
 	blog := limp.NewModule[Blog]("blog", limp.Methods{
-		// Anyone reads published posts; authors also read their own.
-		"read": {Permissions: []limp.Perm{
-			{Privilege: "admin"},
-			{Privilege: "read", QueryMod: []limp.M{{"status": "published"}, {"user": limp.VarUser}}},
-			{Privilege: "*", QueryMod: limp.M{"status": "published"}},
-		}},
+		"read": {Permissions: readPerms},
+		// Live queries with read's permissions (spec §6.12): anonymous
+		// watchers see published posts only.
+		"watch": {Permissions: readPerms, Watch: true},
 		"create": {Permissions: []limp.Perm{
 			{Privilege: "admin"},
 			// Authors start drafts with no views: both are the

@@ -29,7 +29,7 @@ import (
 //   - Lookup: $lookup with a pipeline, for queries through references
 //     (joins) (501 without).
 //   - BucketAuto: $bucketAuto, for `$group` (501 without).
-//   - ChangeStreams: change streams, for live queries (not used yet).
+//   - ChangeStreams: change streams, the cross-node feed of live queries.
 //   - NestedArrays: a list directly inside a list ([[1, 2]]) in a stored
 //     document (501 for a write holding one, without).
 type Capabilities struct {

@@ -124,6 +124,7 @@ func read(t *testing.T, s store.Store, c *schema.Collection, q *query.Query) *st
 	if err != nil {
 		t.Fatalf("read %s: %v", describe(q), err)
 	}
+	checkMatch(t, s, c, q, res)
 	return res
 }
 

@@ -1,0 +1,729 @@
+package limp
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/limp-go/limp/internal/feed"
+	qmatch "github.com/limp-go/limp/internal/match"
+	"github.com/limp-go/limp/internal/oid"
+	"github.com/limp-go/limp/internal/query"
+	"github.com/limp-go/limp/internal/schema"
+	"github.com/limp-go/limp/internal/store"
+	"github.com/limp-go/limp/internal/store/mongo"
+)
+
+// Live queries: watch methods (spec §6.12, issue 14).
+//
+// A watch method (Method.Watch, or a method named "watch" without a
+// Handler) runs read's pipeline up to the query: permissions (query_mod),
+// args, the parsed query with its joins guarded for the caller. It
+// answers at once "Created watch task." (args.code CORE_WATCH_OK,
+// args.watch = the call_id), then one reply per change with the same
+// call_id: "Detected 1 docs." with args {count: 1, oper, docs: [doc],
+// watch}.
+//
+// Changes come from the store's change feed (internal/feed): every write
+// through the app's store (watchedStore) is published after its commit.
+// One feed subscription per watched collection matches each changed
+// document against every watcher's filter in process (internal/match),
+// with no database read per watcher; the documents conditions through
+// references need are read once per change, batched across watchers.
+// Each watcher remembers which documents match it, so a document that
+// starts matching arrives as "create", one that stops matching (or stops
+// being readable) as "delete" with only its _id, and one that never
+// matched produces nothing. Matched documents are then shaped as read
+// shapes them for that caller ($attrs, secrets stripped, references
+// expanded with the target's permissions, locales filled) on the
+// watcher's own goroutine, which sends the reply: a slow connection
+// never holds the feed, and a watcher whose queue (WatchQueue events)
+// overflows gets 503 CORE_WATCH_OVERFLOW and ends.
+//
+// Before each event a watcher compares its session with the
+// connection's: when the session changed (sign-in, sign-out, session
+// switch) or was revoked (revoke.go), the permissions are checked again
+// for the new session (its query_mod added to the query) and the filter
+// rebuilt; a session that may no longer read ends the watch with the
+// permission error.
+//
+// A watch ends with its connection, with watch/delete, or on the errors
+// above.
+
+// WatchQueue bounds the events waiting for one watcher.
+const WatchQueue = 256
+
+// MaxWatchesPerConn bounds the watches open on one connection (a further
+// watch call is answered 400 CORE_WATCH_LIMIT).
+const MaxWatchesPerConn = 64
+
+var (
+	errWatchOverflow = NewError(503, "CORE_WATCH_OVERFLOW", "Watch fell behind the changes and was ended.")
+	errWatchLimit    = NewError(400, "CORE_WATCH_LIMIT", "Too many watch tasks on this connection.")
+	errWatchNoConn   = NewError(400, "CORE_WATCH_NO_CONN", "Watch methods are served over the websocket only.")
+	errWatchQuery    = NewError(400, "CORE_WATCH_INVALID_QUERY", "Watch queries take no $search, $geo_near or $group.")
+	errWatchLost     = NewError(503, "CORE_WATCH_LOST", "Changes were lost; the watch was ended.")
+)
+
+// watchState is the App's live queries.
+type watchState struct {
+	once sync.Once
+	hub  *feed.Hub
+
+	mu      sync.Mutex
+	byConn  map[*conn]map[string]*watchTask
+	byColl  map[string]*collWatch
+	pending map[*Call]*watchTask // created, waiting for the created reply
+	wg      sync.WaitGroup       // watcher goroutines
+}
+
+// collWatch is the one feed subscription of a watched collection.
+type collWatch struct {
+	m      *Module
+	tasks  map[*watchTask]struct{}
+	cancel func()
+}
+
+// watchTask is one live query.
+type watchTask struct {
+	a      *App
+	c      *conn
+	id     string
+	callID any
+	m      *Module
+
+	mu     sync.Mutex // guards the fields below
+	sess   *Session
+	call   *Call
+	q      *query.Query
+	known  map[oid.ID]struct{} // documents currently matching
+	failed error               // why the watch ends (nil: quietly)
+
+	in       chan watchEvent
+	ready    chan struct{} // closed once "Created watch task." is queued
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	stopped  atomic.Bool
+}
+
+// watchEvent is one reply to send: oper on document id (doc nil for a
+// delete).
+type watchEvent struct {
+	oper feed.Oper
+	id   oid.ID
+	doc  map[string]any // after-image (shared: copy before changing)
+	// recheck asks the watcher to match doc again (the session changed
+	// since the feed matched it).
+	seq uint64
+}
+
+// feedHub returns the app's change feed (started on first use; issue 14
+// item 5): a.feedHub().Subscribe(collection name, fn) gets every
+// committed create, update and delete made through the App (or, on
+// MongoDB with change streams, through any node), in commit order, as
+// feed.Event{Oper, IDs, Seq, Lost}; fn runs on the feed's goroutine and
+// must not block. For the framework's own use (read cache): the type is
+// internal.
+func (a *App) feedHub() *feed.Hub {
+	a.wt.once.Do(func() {
+		a.wt.hub = feed.New(a.loadByID, a.Logger())
+		a.changeStreamSource(a.wt.hub)
+	})
+	return a.wt.hub
+}
+
+// changeStreamSource makes a MongoDB deployment with change streams the
+// origin of the feed: one change stream per watched collection per node,
+// so that the writes of every node sharing the database reach this
+// node's watchers (the node's own writes come back the same way).
+func (a *App) changeStreamSource(h *feed.Hub) {
+	st := a.store
+	for {
+		u, ok := st.(interface{ Unwrap() store.Store })
+		if !ok {
+			break
+		}
+		st = u.Unwrap()
+	}
+	ms, ok := st.(*mongo.Store)
+	if !ok || !ms.ChangeStreams() {
+		return
+	}
+	h.SetSource(func(ctx context.Context, coll string, emit func(feed.Oper, []oid.ID)) error {
+		m := a.collByName(coll)
+		if m == nil {
+			return fmt.Errorf("unknown collection %q", coll)
+		}
+		return ms.Changes(ctx, m.coll, nil, func(ch mongo.Change) {
+			op := feed.Update
+			switch ch.Oper {
+			case "create":
+				op = feed.Create
+			case "delete":
+				op = feed.Delete
+			}
+			emit(op, []oid.ID{ch.ID})
+		})
+	})
+}
+
+// closeWatch stops the change feed (Shutdown, after the connections).
+func (a *App) closeWatch() { a.feedHub().Close() }
+
+// collByName maps a collection name to its module.
+func (a *App) collByName(name string) *Module {
+	for _, m := range a.order {
+		if m.coll != nil && m.coll.Name == name {
+			return m
+		}
+	}
+	return nil
+}
+
+// loadByID reads the live documents ids of a collection, in one read.
+func (a *App) loadByID(ctx context.Context, coll string, ids []oid.ID) ([]map[string]any, error) {
+	m := a.collByName(coll)
+	if m == nil {
+		return nil, fmt.Errorf("unknown collection %q", coll)
+	}
+	l := make([]any, len(ids))
+	for i, id := range ids {
+		l[i] = id
+	}
+	res, err := a.store.Read(ctx, m.coll, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.In, Value: l}})
+	if err != nil {
+		return nil, err
+	}
+	return res.Docs, nil
+}
+
+// publish reports a committed write to the change feed; inside a
+// transaction it waits for the commit (and is dropped on rollback).
+func (s watchedStore) publish(ctx context.Context, c *schema.Collection, oper feed.Oper, ids []oid.ID) {
+	if len(ids) == 0 || c == nil {
+		return
+	}
+	if p, ok := ctx.Value(feedPendingKey{}).(*feedPending); ok {
+		p.mu.Lock()
+		p.events = append(p.events, pendingEvent{c.Name, oper, ids})
+		p.mu.Unlock()
+		return
+	}
+	s.a.feedHub().Publish(c.Name, oper, ids)
+}
+
+type feedPendingKey struct{}
+
+type pendingEvent struct {
+	coll string
+	oper feed.Oper
+	ids  []oid.ID
+}
+
+type feedPending struct {
+	mu     sync.Mutex
+	events []pendingEvent
+}
+
+func insertedIDs(docs []map[string]any) []oid.ID {
+	ids := make([]oid.ID, 0, len(docs))
+	for _, d := range docs {
+		if id, ok := d["_id"].(oid.ID); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// txFeed runs a transaction whose writes are published once it commits.
+func (s watchedStore) txFeed(ctx context.Context, run func(ctx context.Context) error) error {
+	if _, nested := ctx.Value(feedPendingKey{}).(*feedPending); nested {
+		return run(ctx)
+	}
+	p := &feedPending{}
+	err := run(context.WithValue(ctx, feedPendingKey{}, p))
+	if err == nil {
+		hub := s.a.feedHub()
+		for _, e := range p.events {
+			hub.Publish(e.coll, e.oper, e.ids)
+		}
+	}
+	return err
+}
+
+// Watch starts the base watch implementation for c (spec §6.12): custom
+// watch handlers may change c.Query and then return c.Watch(ctx). It
+// answers "Created watch task." with args.watch = the call_id; events
+// follow on the connection. Over HTTP or from App.Invoke it returns 400
+// CORE_WATCH_NO_CONN.
+func (c *Call) Watch(ctx context.Context) (*Result, error) {
+	return c.app.watch(ctx, c)
+}
+
+// isWatch reports whether meth is served by the base watch.
+func (m *Method) isWatch() bool { return m.Watch || m.Handler == nil && m.name == "watch" }
+
+func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
+	if c.conn == nil {
+		return nil, errWatchNoConn
+	}
+	q, err := a.parseQuery(ctx, c, c.Query)
+	if err != nil {
+		return nil, err
+	}
+	if q.Search != "" || q.GeoNear != nil || len(q.Group) > 0 {
+		return nil, errWatchQuery
+	}
+	id := fmt.Sprint(c.CallID)
+	t := &watchTask{a: a, c: c.conn, id: id, callID: c.CallID, m: c.Module, sess: c.Session, call: c, q: q,
+		known: map[oid.ID]struct{}{}, in: make(chan watchEvent, WatchQueue), ready: make(chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	w := &a.wt
+	w.mu.Lock()
+	if w.byConn == nil {
+		w.byConn = map[*conn]map[string]*watchTask{}
+		w.byColl = map[string]*collWatch{}
+		w.pending = map[*Call]*watchTask{}
+	}
+	tasks := w.byConn[c.conn]
+	if tasks == nil {
+		tasks = map[string]*watchTask{}
+		w.byConn[c.conn] = tasks
+	}
+	if len(tasks) >= MaxWatchesPerConn {
+		w.mu.Unlock()
+		return nil, errWatchLimit
+	}
+	if old := tasks[id]; old != nil {
+		// A call_id reused for a new watch replaces the old one.
+		old.end(nil)
+	}
+	tasks[id] = t
+	name := c.Module.coll.Name
+	cw := w.byColl[name]
+	if cw == nil {
+		cw = &collWatch{m: c.Module, tasks: map[*watchTask]struct{}{}}
+		w.byColl[name] = cw
+		cw.cancel = a.feedHub().SubscribeDocs(name, func(ev feed.Event) { a.onChange(cw, ev) })
+	}
+	cw.tasks[t] = struct{}{}
+	w.pending[c] = t
+	w.wg.Add(1)
+	w.mu.Unlock()
+	go t.run()
+
+	// The documents matching now: a later change to one of them is an
+	// update (or a delete when it stops matching).
+	res, err := a.store.Read(ctx, c.Module.coll, &query.Query{Filter: q.Filter, Attrs: []string{}})
+	if err != nil {
+		t.end(nil)
+		return nil, err
+	}
+	t.mu.Lock()
+	for _, d := range res.Docs {
+		if id, ok := d["_id"].(oid.ID); ok {
+			t.known[id] = struct{}{}
+		}
+	}
+	t.mu.Unlock()
+	return OK("Created watch task.", M{"code": "CORE_WATCH_OK", "watch": c.CallID}), nil
+}
+
+// watchReplied starts (err nil) or drops the watch call c created, once
+// its reply is queued.
+func (a *App) watchReplied(c *Call, err error) {
+	w := &a.wt
+	w.mu.Lock()
+	t := w.pending[c]
+	delete(w.pending, c)
+	w.mu.Unlock()
+	if t == nil {
+		return
+	}
+	if err != nil {
+		t.end(nil)
+		return
+	}
+	close(t.ready)
+}
+
+// onChange matches one committed change against every watcher of the
+// collection; it runs on the feed's goroutine and never blocks.
+func (a *App) onChange(cw *collWatch, ev feed.Event) {
+	a.wt.mu.Lock()
+	tasks := make([]*watchTask, 0, len(cw.tasks))
+	for t := range cw.tasks {
+		tasks = append(tasks, t)
+	}
+	a.wt.mu.Unlock()
+	if ev.Lost {
+		for _, t := range tasks {
+			t.end(errWatchLost)
+		}
+		return
+	}
+	if ev.Oper == feed.Delete {
+		for _, id := range ev.IDs {
+			for _, t := range tasks {
+				t.mu.Lock()
+				_, was := t.known[id]
+				delete(t.known, id)
+				t.mu.Unlock()
+				if was {
+					t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq})
+				}
+			}
+		}
+		return
+	}
+	// The referenced documents every watcher's filter needs, read once.
+	var refs map[string][]oid.ID
+	for _, t := range tasks {
+		t.mu.Lock()
+		f := t.q.Filter
+		t.mu.Unlock()
+		for _, d := range ev.Docs {
+			refs = qmatch.Refs(refs, f, d)
+		}
+	}
+	resolve := a.resolver(refs)
+	for _, id := range ev.IDs {
+		doc := ev.Docs[id]
+		for _, t := range tasks {
+			t.mu.Lock()
+			_, was := t.known[id]
+			now := doc != nil && qmatch.Match(t.q.Filter, doc, resolve)
+			if now {
+				t.known[id] = struct{}{}
+			} else {
+				delete(t.known, id)
+			}
+			t.mu.Unlock()
+			switch {
+			case now && (!was || ev.Oper == feed.Create):
+				t.push(watchEvent{oper: feed.Create, id: id, doc: doc, seq: ev.Seq})
+			case now:
+				t.push(watchEvent{oper: feed.Update, id: id, doc: doc, seq: ev.Seq})
+			case was:
+				t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq})
+			}
+		}
+	}
+}
+
+// resolver returns a qmatch.Resolver over the documents refs names, read
+// with one query per collection; documents found later (references of
+// referenced documents) are read one by one and kept.
+func (a *App) resolver(refs map[string][]oid.ID) qmatch.Resolver {
+	cache := map[string]map[oid.ID]map[string]any{}
+	var mu sync.Mutex
+	load := func(coll string, ids []oid.ID) {
+		ctx, cancel := context.WithTimeout(a.hardCtx, a.cfg.CallTimeout)
+		defer cancel()
+		docs, err := a.loadByID(ctx, coll, ids)
+		if err != nil {
+			a.Logger().Error("watch: read referenced documents", "collection", coll, "err", err)
+		}
+		m := cache[coll]
+		if m == nil {
+			m = map[oid.ID]map[string]any{}
+			cache[coll] = m
+		}
+		for _, id := range ids {
+			m[id] = nil
+		}
+		for _, d := range docs {
+			if id, ok := d["_id"].(oid.ID); ok {
+				m[id] = d
+			}
+		}
+	}
+	for coll, ids := range refs {
+		if len(ids) > 0 {
+			load(coll, ids)
+		}
+	}
+	return func(coll string, id oid.ID) map[string]any {
+		mu.Lock()
+		defer mu.Unlock()
+		if d, ok := cache[coll][id]; ok {
+			return d
+		}
+		load(coll, []oid.ID{id})
+		return cache[coll][id]
+	}
+}
+
+// push queues an event for the watcher without blocking; a full queue
+// ends the watch (503 CORE_WATCH_OVERFLOW).
+func (t *watchTask) push(e watchEvent) {
+	if t.stopped.Load() {
+		return
+	}
+	select {
+	case t.in <- e:
+	default:
+		t.end(errWatchOverflow)
+	}
+}
+
+// end stops the watch; err, when set, is sent to the client as the
+// watch's last reply.
+func (t *watchTask) end(err error) {
+	t.stopOnce.Do(func() {
+		t.mu.Lock()
+		t.failed = err
+		t.mu.Unlock()
+		t.stopped.Store(true)
+		close(t.stop)
+	})
+}
+
+// run delivers the watcher's events, in order, once the created reply is
+// queued; it unregisters the watch when it ends.
+func (t *watchTask) run() {
+	a := t.a
+	defer a.wt.wg.Done()
+	defer close(t.done)
+	defer t.unregister()
+	select {
+	case <-t.ready:
+	case <-t.stop:
+		return
+	}
+	for {
+		select {
+		case <-t.stop:
+			t.mu.Lock()
+			err := t.failed
+			t.mu.Unlock()
+			if err != nil {
+				t.c.replyErr(err, t.callID, t.call.Endpoint)
+			}
+			return
+		case e := <-t.in:
+			if err := t.deliver(e); err != nil {
+				t.end(err)
+			}
+		}
+	}
+}
+
+func (t *watchTask) unregister() {
+	w := &t.a.wt
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if tasks := w.byConn[t.c]; tasks != nil && tasks[t.id] == t {
+		delete(tasks, t.id)
+		if len(tasks) == 0 {
+			delete(w.byConn, t.c)
+		}
+	}
+	name := t.m.coll.Name
+	if cw := w.byColl[name]; cw != nil {
+		delete(cw.tasks, t)
+		if len(cw.tasks) == 0 {
+			cw.cancel()
+			delete(w.byColl, name)
+		}
+	}
+	for c, p := range w.pending {
+		if p == t {
+			delete(w.pending, c)
+		}
+	}
+}
+
+// deliver shapes one event for the watcher's caller and sends it.
+func (t *watchTask) deliver(e watchEvent) error {
+	a := t.a
+	ctx, cancel := context.WithTimeout(t.c.callCtx, a.cfg.CallTimeout)
+	defer cancel()
+	if changed, err := t.resession(ctx); err != nil {
+		return err
+	} else if changed && e.doc != nil {
+		// Matched under the old session: match again under the new.
+		t.mu.Lock()
+		f := t.q.Filter
+		t.mu.Unlock()
+		if !qmatch.Match(f, e.doc, a.resolver(qmatch.Refs(nil, f, e.doc))) {
+			t.mu.Lock()
+			delete(t.known, e.id)
+			t.mu.Unlock()
+			if e.oper == feed.Create {
+				return nil // it never matched under the new session
+			}
+			e = watchEvent{oper: feed.Delete, id: e.id, seq: e.seq}
+		}
+	}
+	var doc map[string]any
+	if e.oper == feed.Delete {
+		doc = map[string]any{"_id": e.id}
+	} else {
+		t.mu.Lock()
+		call, q := t.call, t.q
+		t.mu.Unlock()
+		doc = project(deepCopy(e.doc).(map[string]any), q.Attrs)
+		docs := []map[string]any{doc}
+		stripSecrets(t.m, docs)
+		if call.skip&skipExtn == 0 {
+			if err := a.expand(ctx, call, t.m, q.Extn, docs, 0); err != nil {
+				return err
+			}
+		}
+		a.fillLocales(t.m, doc)
+	}
+	t.c.reply(200, "Detected 1 docs.", M{"count": int64(1), "oper": e.oper.String(), "docs": []any{doc}, "watch": t.callID}, t.callID, true)
+	return nil
+}
+
+// resession checks the watcher's session against the connection's: a
+// revoked session is revalidated, a changed one gets read's permissions
+// checked again and the filter rebuilt. It reports whether the filter
+// changed; an error ends the watch.
+func (t *watchTask) resession(ctx context.Context) (bool, error) {
+	a := t.a
+	t.mu.Lock()
+	old, call := t.sess, t.call
+	t.mu.Unlock()
+	s := t.c.session.Load()
+	if s == old && !a.stale(s) {
+		return false, nil
+	}
+	if a.stale(s) {
+		ns, err := a.revalidate(ctx, s)
+		if err != nil {
+			return false, err
+		}
+		t.c.session.CompareAndSwap(s, ns)
+		s = ns
+	}
+	// The query keeps the old session's query_mod: the new session's is
+	// added to it, so the watch never sees more than either allows.
+	nc := &Call{Endpoint: call.Endpoint, CallID: call.CallID, Module: call.Module, Method: call.Method,
+		Query: NewQuery(call.Query.Steps()...), Doc: M{}, Session: s, RemoteAddr: call.RemoteAddr,
+		UserAgent: call.UserAgent, Origin: call.Origin, ClientApp: call.ClientApp, app: a, conn: t.c, skip: call.skip}
+	if nc.skip&skipPerm == 0 {
+		if err := a.checkPermissions(ctx, nc); err != nil {
+			return false, err
+		}
+	}
+	q, err := a.parseQuery(ctx, nc, nc.Query)
+	if err != nil {
+		return false, err
+	}
+	t.mu.Lock()
+	t.sess, t.call, t.q = s, nc, q
+	t.mu.Unlock()
+	return true, nil
+}
+
+// project keeps _id and the $attrs paths of d (all of d when attrs is
+// nil), as a store's read with $attrs returns it.
+func project(d map[string]any, attrs []string) map[string]any {
+	if attrs == nil {
+		return d
+	}
+	out := map[string]any{"_id": d["_id"]}
+	for _, p := range attrs {
+		if v, ok := d[p]; ok {
+			out[p] = v
+			continue
+		}
+		// A dotted path keeps the nested value under its parents.
+		vals := qmatch.Values(d, p)
+		if len(vals) != 1 {
+			continue
+		}
+		setPath(out, p, vals[0])
+	}
+	return out
+}
+
+func setPath(d map[string]any, p string, v any) {
+	if qmatch.IsMissing(v) {
+		return
+	}
+	segs := splitDots(p)
+	for _, s := range segs[:len(segs)-1] {
+		next, ok := d[s].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			d[s] = next
+		}
+		d = next
+	}
+	d[segs[len(segs)-1]] = v
+}
+
+func splitDots(p string) []string {
+	var out []string
+	start := 0
+	for i := 0; i < len(p); i++ {
+		if p[i] == '.' {
+			out = append(out, p[start:i])
+			start = i + 1
+		}
+	}
+	return append(out, p[start:])
+}
+
+// deleteWatch serves watch/delete (spec §6.12): query [{"watch": id}]
+// ends that watch of the connection, [{"watch": "__all"}] every one.
+func (c *conn) deleteWatch(q *Query, callID any) {
+	a := c.app
+	vals := q.Values("watch")
+	if len(vals) != 1 {
+		c.replyErr(errInvalidWatch, callID, "watch/delete")
+		return
+	}
+	want, _ := vals[0].(string)
+	w := &a.wt
+	w.mu.Lock()
+	var ended []*watchTask
+	for id, t := range w.byConn[c] {
+		if want == "__all" || id == want {
+			ended = append(ended, t)
+		}
+	}
+	w.mu.Unlock()
+	ids := make([]any, 0, len(ended))
+	for _, t := range ended {
+		t.end(nil)
+		ids = append(ids, t.callID)
+	}
+	switch {
+	case want == "__all":
+		c.reply(200, "All watch tasks deleted.", M{"watch": ids}, callID, true)
+	case len(ended) == 0:
+		c.replyErr(errInvalidWatch, callID, "watch/delete")
+	default:
+		c.reply(200, "Watch task deleted.", M{"watch": ids}, callID, true)
+	}
+}
+
+// endWatches ends every watch of c (its connection is closing) and waits
+// for their goroutines.
+func (a *App) endWatches(c *conn) {
+	w := &a.wt
+	w.mu.Lock()
+	var tasks []*watchTask
+	for _, t := range w.byConn[c] {
+		tasks = append(tasks, t)
+	}
+	for call, t := range w.pending {
+		if t.c == c {
+			tasks = append(tasks, t)
+			delete(w.pending, call)
+		}
+	}
+	w.mu.Unlock()
+	for _, t := range tasks {
+		t.end(nil)
+	}
+	for _, t := range tasks {
+		<-t.done
+	}
+}
