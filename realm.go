@@ -209,6 +209,21 @@ func (s realmStore) scopeJoins(n query.Node, realm string) query.Node {
 	return n
 }
 
+// realmScope returns q limited to the realm of ctx on c and on every
+// collection it joins (realm mode), as the store wrapper limits reads; q
+// itself when there is nothing to limit. Live queries match documents in
+// process and use it so a watcher never sees another realm's documents.
+func (a *App) realmScope(ctx context.Context, c *schema.Collection, q *query.Query) *query.Query {
+	if !a.cfg.Realm || c == nil || q == nil {
+		return q
+	}
+	r, ok := realmFrom(ctx)
+	if !ok || r == "" {
+		return q
+	}
+	return realmStore{a: a}.scope(c, r, q)
+}
+
 func (s realmStore) realm(ctx context.Context) (string, bool) {
 	r, ok := realmFrom(ctx)
 	return r, ok && r != ""

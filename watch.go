@@ -273,6 +273,7 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	q = a.realmScope(ctx, c.Module.coll, q) // realm mode: matched in process
 	if q.Search != "" || q.GeoNear != nil || len(q.Group) > 0 {
 		return nil, errWatchQuery
 	}
@@ -614,6 +615,7 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	q = a.realmScope(ctx, nc.Module.coll, q)
 	t.mu.Lock()
 	t.sess, t.call, t.q = s, nc, q
 	t.mu.Unlock()

@@ -42,6 +42,7 @@ func Modules() []*limp.Module {
 	byID := []limp.Args{{"_id": {Type: limp.TypeID}}}
 	customers := limp.NewModule[Customer]("customer", limp.Methods{
 		"read":   {Permissions: limp.Perms("read")},
+		"watch":  {Permissions: limp.Perms("read")}, // live queries, scoped to the caller's realm
 		"create": {Permissions: limp.Perms("admin")},
 		"update": {Permissions: limp.Perms("admin"), QueryArgs: byID},
 		"delete": {Permissions: limp.Perms("admin"), QueryArgs: byID},
