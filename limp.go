@@ -260,6 +260,16 @@ type Config struct {
 	// shutdown) for ":memory:", and GridFS (bucket limp_files) for MongoDB.
 	FilesDir string
 
+	// Jobs are the scheduled jobs (spec §6.18, see Job); each runs once
+	// per due time across every node sharing the store.
+	Jobs []Job
+	// EmailAuth is the default SMTP account of the email gateway (spec
+	// §6.19, see EmailAuth); nil leaves the gateway unconfigured.
+	EmailAuth *EmailAuth
+	// CacheMaxBytes bounds the read cache's memory (an estimate of its
+	// entries' size); default DefaultCacheMaxBytes (32 MiB).
+	CacheMaxBytes int64
+
 	// Logger receives the app's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -306,6 +316,11 @@ type App struct {
 	authFails limiter // failed sign-ins per account and per IP
 
 	live liveSessions // revocation of live sessions (revoke.go)
+
+	clk   clock        // time of jobs and the cache (jobs.go)
+	cache cacheState   // read cache (cache.go)
+	jobs  jobState     // scheduled jobs (jobs.go)
+	gw    gatewayState // gateways (gateway.go)
 }
 
 // ErrShutdown is returned by Shutdown when the app was already shut down.
@@ -316,6 +331,7 @@ func New(cfg Config) *App {
 	a := &App{cfg: cfg, modules: map[string]*Module{}, conns: map[*conn]struct{}{}, drain: make(chan struct{})}
 	a.hardCtx, a.hardCancel = context.WithCancel(context.Background())
 	a.registerCore()
+	a.registerJobRun()
 	return a
 }
 
@@ -485,6 +501,7 @@ func (a *App) Start(ctx context.Context) error {
 		a.closeStore()
 		return fmt.Errorf("limp: groups: %w", err)
 	}
+	a.startServices()
 	if every := a.cfg.CollectFilesEvery; every > 0 {
 		a.bgWG.Add(1)
 		go a.collectFilesLoop(every)
@@ -552,6 +569,7 @@ func (a *App) load() error {
 		}
 	}
 	errs = append(errs, a.checkDeclarations(registered)...)
+	errs = append(errs, a.checkJobs()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("limp: invalid declarations:\n%w", errors.Join(errs...))
 	}

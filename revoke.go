@@ -254,6 +254,7 @@ func (s watchedStore) written(ctx context.Context, c *schema.Collection, ids []o
 
 func (s watchedStore) Insert(ctx context.Context, c *schema.Collection, docs ...map[string]any) error {
 	err := s.Store.Insert(ctx, c, docs...)
+	s.a.cacheWritten(ctx, c)
 	if err == nil && c == s.a.modules["group"].coll {
 		// A user may name a group before it exists.
 		s.written(ctx, c, nil)
@@ -263,6 +264,7 @@ func (s watchedStore) Insert(ctx context.Context, c *schema.Collection, docs ...
 
 func (s watchedStore) Update(ctx context.Context, c *schema.Collection, q *query.Query, u *store.Update) (*store.UpdateResult, error) {
 	res, err := s.Store.Update(ctx, c, q, u)
+	s.a.cacheWritten(ctx, c)
 	if res != nil && len(res.Matched) > 0 && !loginTimeOnly(s.a, c, u) {
 		s.written(ctx, c, res.Matched)
 	}
@@ -271,6 +273,7 @@ func (s watchedStore) Update(ctx context.Context, c *schema.Collection, q *query
 
 func (s watchedStore) Delete(ctx context.Context, c *schema.Collection, q *query.Query, hard bool) ([]oid.ID, error) {
 	ids, err := s.Store.Delete(ctx, c, q, hard)
+	s.a.cacheWritten(ctx, c)
 	if len(ids) > 0 {
 		s.written(ctx, c, ids)
 	}
