@@ -119,8 +119,9 @@ type jobState struct {
 	node    string
 	entries map[string]*jobEntry
 	names   []string  // declaration order
-	last    time.Time // due times up to last were looked at (scheduler goroutine only)
+	last    time.Time // due times up to last were looked at
 	mu      sync.Mutex
+	runs    sync.WaitGroup // runs in flight (also counted in bgWG)
 }
 
 type jobEntry struct {
@@ -393,8 +394,10 @@ func (a *App) takeOverRuns(ctx context.Context, now time.Time) {
 // startRun runs the job in a goroutine owned by the App.
 func (a *App) startRun(e *jobEntry, id ID, runTime time.Time, manual bool) {
 	a.bgWG.Add(1)
+	a.jobs.runs.Add(1)
 	go func() {
 		defer a.bgWG.Done()
+		defer a.jobs.runs.Done()
 		a.runJob(e, id, runTime, manual)
 	}()
 }
