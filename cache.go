@@ -228,3 +228,22 @@ func (a *App) cacheWritten(ctx context.Context, coll *schema.Collection) {
 		tw.mu.Unlock()
 	}
 }
+
+// refCache lists m's cache sets in the API reference.
+func refCache(b *strings.Builder, m *Module) {
+	if len(m.Cache) == 0 {
+		return
+	}
+	b.WriteString("Read cache sets (spec §6.14; the first whose condition holds caches the read):\n\n")
+	for i, s := range m.Cache {
+		cond, period := "every read", "until a write"
+		if s.Condition != nil {
+			cond = "reads its condition accepts"
+		}
+		if s.Period > 0 {
+			period = s.Period.String()
+		}
+		fmt.Fprintf(b, "- set %d: %s, served %s\n", i+1, cond, period)
+	}
+	b.WriteString("\n")
+}

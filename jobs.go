@@ -488,3 +488,28 @@ func (a *App) runNow(ctx context.Context, c *Call) (*Result, error) {
 	}
 	return OK("Job started.", M{"count": int64(1), "docs": []any{M{"_id": id}}}), nil
 }
+
+// refJobs lists Config.Jobs in the API reference.
+func (a *App) refJobs(b *strings.Builder) {
+	if len(a.cfg.Jobs) == 0 {
+		return
+	}
+	b.WriteString("## Jobs\n\nScheduled jobs (spec §6.18), UTC; run history in `job_run`.\n\n| job | schedule | type | notes |\n|---|---|---|---|\n")
+	for _, j := range a.cfg.Jobs {
+		typ, notes := "job", ""
+		if j.Call != nil {
+			typ = "call `" + j.Call.Endpoint + "`"
+			if len(j.Call.Acceptance) > 0 {
+				notes = "acceptance " + refValue(j.Call.Acceptance)
+				if j.Call.PreventDisable {
+					notes += ", never disabled"
+				}
+			}
+		}
+		if j.Disabled {
+			notes = strings.TrimPrefix(notes+", disabled", ", ")
+		}
+		fmt.Fprintf(b, "| `%s` | `%s` | %s | %s |\n", j.Name, j.Schedule, typ, notes)
+	}
+	b.WriteString("\n")
+}

@@ -214,3 +214,20 @@ func TestJobsInvalid(t *testing.T) {
 		}
 	}
 }
+
+func TestRefListsJobsAndCache(t *testing.T) {
+	notes := limp.NewModule[CachedNote]("note", limp.Methods{"read": {Permissions: limp.Perms("*")}})
+	notes.Cache = []limp.CacheSet{{Period: time.Minute}}
+	app := limp.New(limp.Config{Name: "ref", Locale: "en_AE", Jobs: []limp.Job{{Name: "nightly", Schedule: "0 3 * * *",
+		Func: func(context.Context, *limp.JobContext) error { return nil }}}})
+	app.Register("test", notes)
+	var b strings.Builder
+	if err := app.GenerateRef(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| `nightly` | `0 3 * * *` | job |", "Read cache sets", "served 1m0s", "## job_run"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("reference lacks %q", want)
+		}
+	}
+}

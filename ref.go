@@ -80,6 +80,7 @@ func (a *App) GenerateRef(w io.Writer) error {
 			}
 			b.WriteString("\n")
 		}
+		refCache(&b, m)
 		b.WriteString("### Methods\n\n")
 		for _, name := range sortedKeys(m.Methods) {
 			meth := m.Methods[name]
@@ -110,6 +111,7 @@ func (a *App) GenerateRef(w io.Writer) error {
 			refArgs(&b, "doc_args", meth.DocArgs)
 		}
 	}
+	a.refJobs(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
