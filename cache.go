@@ -168,26 +168,23 @@ func (cr *cacheRead) store(r *Result, readAt time.Time) {
 	cr.a.cache.c.Put(&cache.Entry{Key: cr.key, Value: v, Size: int64(len(cr.key)) + sizeOf(v), Time: readAt, Deps: cr.deps}, cr.gens)
 }
 
-// cacheKey is the read's key: module, modified query, $extn and skipped
+// cacheKey is the read's key: module, the parsed query after permission
+// modifiers, join guards and any other scoping (query.Key), skipped
 // extensions, and the caller when the result depends on it.
 func (a *App) cacheKey(c *Call, q *query.Query) (string, error) {
 	var b strings.Builder
 	b.WriteString(c.Module.Name)
 	b.WriteByte(0)
-	enc, err := json.Marshal(struct {
-		S any `json:"s"`
-		L any `json:"l"`
-	}{c.Query.steps, c.Query.legacy})
-	if err != nil {
-		return "", err
-	}
-	b.Write(enc)
+	b.WriteString(query.Key(q))
 	fmt.Fprintf(&b, "\x00%d", c.skip&skipExtn)
 	expands := c.skip&skipExtn == 0 && len(c.Module.Extns) > 0 && (q.Extn == nil || len(q.Extn) > 0)
 	if expands || hasJoins(q.Filter) {
 		b.WriteByte(0)
 		b.WriteString(c.Session.UserID.Hex())
-		p, _ := json.Marshal(c.Session.Privileges) // map keys sorted
+		p, err := json.Marshal(c.Session.Privileges) // map keys sorted
+		if err != nil {
+			return "", err
+		}
 		b.Write(p)
 	}
 	return b.String(), nil
