@@ -148,3 +148,49 @@ func TestCacheMemoryBound(t *testing.T) {
 		t.Fatal("most recent entry evicted")
 	}
 }
+
+// Memo is owned: each user reads only their own (a query_mod on the user).
+type Memo struct {
+	limp.OwnedDoc
+	Text string `json:"text"`
+}
+
+// TestCachePerUser: the key is the query after permission modifiers, so a
+// user never gets another user's cached read.
+func TestCachePerUser(t *testing.T) {
+	memo := limp.NewModule[Memo]("memo", limp.Methods{
+		"read":   {Permissions: []limp.Perm{{Privilege: "read", QueryMod: limp.M{"user": limp.VarUser}}}},
+		"create": {Permissions: limp.Perms("create")},
+	})
+	memo.Cache = []limp.CacheSet{{}}
+	s := startApp(t, limp.Config{Name: "cacheusers", DefaultPrivileges: limp.Privileges{"memo": {"read", "create"}}}, memo)
+	ctx := context.Background()
+	admin := s.Client(t, nil)
+	if _, err := admin.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	var users []*client.Client
+	for _, email := range []string{"u1@example.com", "u2@example.com"} {
+		call(t, admin, "user/create", nil, limp.M{"name": limp.M{"en_AE": email}, "email": email,
+			"email_hash": authHash(t, email, "pw-"+email)})
+		c := s.Client(t, nil)
+		if _, err := c.Auth(ctx, "email", email, "pw-"+email); err != nil {
+			t.Fatal(err)
+		}
+		call(t, c, "memo/create", nil, limp.M{"text": email})
+		users = append(users, c)
+	}
+	for round := range 2 {
+		for i, c := range users {
+			r := call(t, c, "memo/read", nil, nil)
+			docs := r.Args["docs"].([]any)
+			want := []string{"u1@example.com", "u2@example.com"}[i]
+			if len(docs) != 1 || docs[0].(map[string]any)["text"] != want {
+				t.Fatalf("round %d: user %d read %v, want only %s", round, i, docs, want)
+			}
+			if hit := r.Args["cache"] != nil; hit != (round == 1) {
+				t.Errorf("round %d: user %d hit = %v", round, i, hit)
+			}
+		}
+	}
+}

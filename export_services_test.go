@@ -6,10 +6,16 @@ import (
 	"time"
 )
 
-// FakeClock is a clock tests move by hand; After never fires.
+// FakeClock is a clock tests move by hand with Set.
 type FakeClock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu      sync.Mutex
+	now     time.Time
+	waiters []fakeWaiter
+}
+
+type fakeWaiter struct {
+	t  time.Time
+	ch chan time.Time
 }
 
 func NewFakeClock(t time.Time) *FakeClock { return &FakeClock{now: t} }
@@ -20,13 +26,33 @@ func (f *FakeClock) Now() time.Time {
 	return f.now
 }
 
+// Set moves the clock to t and wakes the waiters it reached.
 func (f *FakeClock) Set(t time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.now = t
+	kept := f.waiters[:0]
+	for _, w := range f.waiters {
+		if t.Before(w.t) {
+			kept = append(kept, w)
+		} else {
+			w.ch <- t
+		}
+	}
+	f.waiters = kept
 }
 
-func (f *FakeClock) After(time.Duration) <-chan time.Time { return nil }
+func (f *FakeClock) Until(t time.Time) <-chan time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if !f.now.Before(t) {
+		ch <- f.now
+	} else {
+		f.waiters = append(f.waiters, fakeWaiter{t, ch})
+	}
+	return ch
+}
 
 // SetClock sets a's clock; call before Start.
 func SetClock(a *App, c *FakeClock) { a.clk = c }

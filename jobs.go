@@ -98,13 +98,14 @@ type JobContext struct {
 // clock is the time source of jobs and the cache; tests inject a fake.
 type clock interface {
 	Now() time.Time
-	After(d time.Duration) <-chan time.Time
+	// Until returns a channel that receives once the clock reaches t.
+	Until(t time.Time) <-chan time.Time
 }
 
 type realClock struct{}
 
 func (realClock) Now() time.Time                         { return time.Now() }
-func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
+func (realClock) Until(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }
 
 // now returns the App's current time, UTC.
 func (a *App) now() time.Time {
@@ -226,12 +227,11 @@ func (a *App) startServices() {
 func (a *App) jobsLoop() {
 	defer a.bgWG.Done()
 	for {
-		now := a.now()
-		wait := now.Truncate(time.Minute).Add(time.Minute).Sub(now)
+		next := a.now().Truncate(time.Minute).Add(time.Minute)
 		select {
 		case <-a.drain:
 			return
-		case <-a.clk.After(wait):
+		case <-a.clk.Until(next):
 		}
 		a.jobsTick(a.hardCtx, a.now())
 	}

@@ -231,3 +231,65 @@ func TestRefListsJobsAndCache(t *testing.T) {
 		}
 	}
 }
+
+// TestJobsSchedulerLoop: the Apps' own scheduler goroutines, driven by
+// fake time, run a once-a-minute job once per minute across two Apps.
+func TestJobsSchedulerLoop(t *testing.T) {
+	data := filepath.Join(t.TempDir(), "loop.db")
+	if uri := os.Getenv("LIMP_TEST_MONGO_URI"); uri != "" {
+		data = uri
+	}
+	base := time.Date(2026, 4, 1, 8, 0, 10, 0, time.UTC)
+	clk := limp.NewFakeClock(base)
+	var mu sync.Mutex
+	runs := map[time.Time]int{}
+	job := limp.Job{Name: "loop", Schedule: "* * * * *", Func: func(ctx context.Context, jc *limp.JobContext) error {
+		mu.Lock()
+		runs[jc.RunTime]++
+		mu.Unlock()
+		return nil
+	}}
+	var apps []*limp.App
+	for range 2 {
+		app := limp.New(limptest.Config(t, limp.Config{Name: "loop", Locale: "en_AE", Data: data, Jobs: []limp.Job{job}}))
+		limp.SetClock(app, clk)
+		limptest.Start(t, app)
+		apps = append(apps, app)
+	}
+	total := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		n := 0
+		for _, c := range runs {
+			n += c
+		}
+		return n
+	}
+	const minutes = 4
+	for m := 1; m <= minutes; m++ {
+		clk.Set(base.Add(time.Duration(m) * time.Minute))
+		deadline := time.Now().Add(10 * time.Second)
+		for total() < m && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if total() < m {
+			t.Fatalf("minute %d: %d runs", m, total())
+		}
+	}
+	// Both nodes had every chance to double a run.
+	time.Sleep(100 * time.Millisecond)
+	for _, a := range apps {
+		limp.WaitJobRuns(a)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for m := 1; m <= minutes; m++ {
+		at := base.Truncate(time.Minute).Add(time.Duration(m) * time.Minute)
+		if runs[at] != 1 {
+			t.Errorf("%s ran %d times, want 1", at.Format(time.TimeOnly), runs[at])
+		}
+	}
+	if len(runs) != minutes {
+		t.Errorf("runs %v, want %d due times", runs, minutes)
+	}
+}
