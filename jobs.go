@@ -47,7 +47,8 @@ type Job struct {
 	// required, unique, [a-z0-9_]+.
 	Name string
 	// Schedule is a cron expression: "min hour dom month dow" in UTC, or
-	// a descriptor (@hourly, @daily, @every 5m). Invalid ones fail Start.
+	// a descriptor (@hourly, @daily, @every 5m: whole minutes, aligned to
+	// multiples of the interval). Invalid ones fail Start.
 	Schedule string
 	// Disabled keeps the job from running on schedule (job_run/run_now
 	// still runs it).

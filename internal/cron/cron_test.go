@@ -22,6 +22,9 @@ func TestParse(t *testing.T) {
 		{expr: "* * * * * *", bad: true},
 		{expr: "TZ=Asia/Dubai * * * * *", bad: true},
 		{expr: "@sometimes", bad: true},
+		{expr: "@every 30s", bad: true},
+		{expr: "@every 2m", next: time.Date(2026, 1, 1, 10, 2, 0, 0, time.UTC)},
+		{expr: "@every 90s", bad: true},
 	}
 	for _, tt := range tests {
 		s, err := Parse(tt.expr)
