@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	mail "github.com/wneessen/go-mail"
@@ -45,7 +47,9 @@ type EmailAuth struct {
 }
 
 // LogValue keeps the password out of logs.
-func (e EmailAuth) LogValue() any { return fmt.Sprintf("EmailAuth{%s@%s}", e.Username, e.Server) }
+func (e EmailAuth) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("server", e.Server), slog.String("username", e.Username))
+}
 
 // Email is a message for the email gateway (spec §6.19's kwargs).
 type Email struct {
@@ -79,6 +83,8 @@ var ErrGatewayBusy = &Error{Status: 503, Code: "CORE_GATEWAY_BUSY", Msg: "Gatewa
 const gatewayQueueSize = 256
 
 type gatewayState struct {
+	mu      sync.RWMutex // closed and sends to queue
+	closed  bool
 	fns     map[string]GatewayFunc
 	queue   chan outMsg
 	backoff time.Duration // first retry delay; default 1 s
@@ -140,7 +146,9 @@ func (a *App) SendEmail(ctx context.Context, e Email) error {
 }
 
 func (a *App) enqueue(ctx context.Context, m outMsg) error {
-	if a.gw.queue == nil || a.stopping.Load() {
+	a.gw.mu.RLock()
+	defer a.gw.mu.RUnlock()
+	if a.gw.queue == nil || a.gw.closed {
 		return &Error{Status: 503, Code: "CORE_GATEWAY_STOPPED", Msg: "Gateways are not running."}
 	}
 	select {
@@ -175,6 +183,11 @@ func (a *App) gatewayWorker() {
 		case m := <-a.gw.queue:
 			a.deliver(m)
 		case <-a.drain:
+			// No Send queues anything after this: what is queued is
+			// all there is to deliver.
+			a.gw.mu.Lock()
+			a.gw.closed = true
+			a.gw.mu.Unlock()
 			for {
 				select {
 				case m := <-a.gw.queue:

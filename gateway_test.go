@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"log/slog"
 	"math/big"
 	"net"
 	"strings"
@@ -192,6 +193,15 @@ func TestEmailGateway(t *testing.T) {
 	// Shutdown drains the queue: the app gateway got its message.
 	if err := s.App.Shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+	var le *limp.Error
+	if err := s.App.Send(ctx, "sms", limp.M{}); !errorsAs(err, &le) || le.Code != "CORE_GATEWAY_STOPPED" {
+		t.Errorf("Send after Shutdown = %v, want CORE_GATEWAY_STOPPED", err)
+	}
+	var logged strings.Builder
+	slog.New(slog.NewTextHandler(&logged, nil)).Info("x", "auth", *s.App.Config().EmailAuth)
+	if strings.Contains(logged.String(), "pw") {
+		t.Errorf("EmailAuth logged its password: %s", logged.String())
 	}
 	mu.Lock()
 	defer mu.Unlock()
