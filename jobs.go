@@ -105,7 +105,7 @@ type clock interface {
 
 type realClock struct{}
 
-func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) Now() time.Time                     { return time.Now() }
 func (realClock) Until(t time.Time) <-chan time.Time { return time.After(time.Until(t)) }
 
 // now returns the App's current time, UTC.
@@ -385,7 +385,8 @@ func (a *App) takeOverRuns(ctx context.Context, now time.Time) {
 		if err != nil || ur == nil || ur.Modified != 1 {
 			continue
 		}
-		rt, _ := time.Parse("2006-01-02T15:04:05.000000", d["run_time"].(string))
+		rts, _ := d["run_time"].(string)
+		rt, _ := time.Parse("2006-01-02T15:04:05.999999", rts)
 		manual, _ := d["manual"].(bool)
 		a.log.Warn("job: took over a run whose node's lease expired", "job", name, "run_time", rt, "node", d["node"])
 		a.startRun(e, id, rt, manual)
@@ -440,7 +441,7 @@ func (a *App) execJob(ctx context.Context, e *jobEntry, runTime time.Time, manua
 		return "ok", false, nil
 	}
 	res, err := a.Invoke(ctx, a.SystemSession(), j.Call.Endpoint, j.Call.Query, j.Call.Doc)
-	got := M{}
+	var got M
 	if err != nil {
 		var le *Error
 		if !errors.As(err, &le) {
