@@ -82,3 +82,7 @@ func CacheInvalidate(a *App, colls ...string) { a.cacheInvalidate(colls...) }
 // SetGatewayBackoff sets the first retry delay of gateway sends; call
 // before Start.
 func SetGatewayBackoff(a *App, d time.Duration) { a.gw.backoff = d }
+
+// SetManualJobs keeps a's scheduler goroutine from starting: the test
+// calls TickJobs. Call before Start.
+func SetManualJobs(a *App) { a.jobs.noLoop = true }

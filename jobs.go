@@ -124,6 +124,7 @@ type jobState struct {
 	last    time.Time // due times up to last were looked at
 	mu      sync.Mutex
 	runs    sync.WaitGroup // runs in flight (also counted in bgWG)
+	noLoop  bool           // tests drive jobsTick themselves
 }
 
 type jobEntry struct {
@@ -172,6 +173,10 @@ func (a *App) checkJobs() []error {
 	var errs []error
 	a.jobs.entries = map[string]*jobEntry{}
 	a.jobs.names = nil
+	if len(a.cfg.Jobs) > 0 && a.modules["job_run"] == nil {
+		// job_run is declared by New from the Config it was given.
+		return []error{errors.New("Config.Jobs is empty in the Config given to New but set later (an env override?): declare jobs in New's Config")}
+	}
 	for i := range a.cfg.Jobs {
 		j := &a.cfg.Jobs[i]
 		name := j.Name
@@ -220,6 +225,9 @@ func (a *App) startServices() {
 	host, _ := os.Hostname()
 	a.jobs.node = fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b[:]))
 	a.jobs.last = a.now()
+	if a.jobs.noLoop {
+		return
+	}
 	a.bgWG.Add(1)
 	go a.jobsLoop()
 }
@@ -228,7 +236,11 @@ func (a *App) startServices() {
 func (a *App) jobsLoop() {
 	defer a.bgWG.Done()
 	for {
-		next := a.now().Truncate(time.Minute).Add(time.Minute)
+		// The next minute after the last look, not after now: a minute
+		// that began while the last pass ran is due at once.
+		a.jobs.mu.Lock()
+		next := a.jobs.last.Truncate(time.Minute).Add(time.Minute)
+		a.jobs.mu.Unlock()
 		select {
 		case <-a.drain:
 			return

@@ -38,6 +38,7 @@ func TestJobsExactlyOnce(t *testing.T) {
 	for i := range 2 {
 		app := limp.New(limptest.Config(t, limp.Config{Name: "jobs", Locale: "en_AE", Data: data, Jobs: []limp.Job{job}}))
 		limp.SetClock(app, clk)
+		limp.SetManualJobs(app)
 		apps = append(apps, limptest.Start(t, app))
 		_ = i
 	}
@@ -107,6 +108,7 @@ func TestJobsLeaseTakeOver(t *testing.T) {
 	for range 2 {
 		app := limp.New(limptest.Config(t, limp.Config{Name: "lease", Locale: "en_AE", Data: data, Jobs: []limp.Job{job}}))
 		limp.SetClock(app, clk)
+		limp.SetManualJobs(app)
 		limptest.Start(t, app)
 		apps = append(apps, app)
 	}
@@ -154,6 +156,7 @@ func TestJobsCallAcceptance(t *testing.T) {
 	}
 	app := limp.New(limptest.Config(t, limp.Config{Name: "calljobs", Locale: "en_AE", Jobs: jobs}))
 	limp.SetClock(app, clk)
+	limp.SetManualJobs(app)
 	s := limptest.Start(t, app)
 	limp.TickJobs(app, base.Add(time.Minute))
 	limp.TickJobs(app, base.Add(2*time.Minute))
@@ -291,5 +294,22 @@ func TestJobsSchedulerLoop(t *testing.T) {
 	}
 	if len(runs) != minutes {
 		t.Errorf("runs %v, want %d due times", runs, minutes)
+	}
+}
+
+// TestJobsFromEnvOverride: jobs added by an env override, which New did
+// not see, are refused clearly instead of failing at run time.
+func TestJobsFromEnvOverride(t *testing.T) {
+	app := limp.New(limptest.Config(t, limp.Config{Name: "envjobs", Locale: "en_AE", Env: "prod",
+		Envs: map[string]func(*limp.Config){"prod": func(c *limp.Config) {
+			c.Jobs = []limp.Job{{Name: "x", Schedule: "* * * * *", Func: func(context.Context, *limp.JobContext) error { return nil }}}
+		}}}))
+	err := app.Start(context.Background())
+	if err == nil {
+		_ = app.Shutdown(context.Background())
+		t.Fatal("Start accepted jobs New did not see")
+	}
+	if !strings.Contains(err.Error(), "Config.Jobs") {
+		t.Errorf("error = %v", err)
 	}
 }
