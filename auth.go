@@ -280,6 +280,9 @@ func (a *App) userOnRead(ctx context.Context, c *Call, r *Result) (*Result, erro
 			}
 		}
 	}
+	if err := a.mergeUserSettings(ctx, asDocs(docs)); err != nil { // settings.go
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -492,6 +495,7 @@ func (a *App) openSession(ctx context.Context, c *Call, user map[string]any, gro
 	s.Doc["token"] = token
 	r := OK(msg, nil)
 	c.SwitchSession(r, s)
+	a.authAnalytics(c, "AUTH", s)
 	return r, nil
 }
 
@@ -574,6 +578,7 @@ func (a *App) reauth(ctx context.Context, c *Call) (*Result, error) {
 	s.Doc["token"] = token
 	r := OK("You were succefully reauthed.", nil)
 	c.SwitchSession(r, s)
+	a.authAnalytics(c, "REAUTH", s)
 	return r, nil
 }
 
@@ -612,6 +617,7 @@ func (a *App) signout(ctx context.Context, c *Call) (*Result, error) {
 		return nil, err
 	}
 	a.endSession(sid)
+	a.authAnalytics(c, "DEAUTH", c.Session)
 	r := OK("You are successfully signed-out.", nil)
 	c.SwitchSession(r, a.anon)
 	return r, nil
@@ -639,6 +645,13 @@ func (a *App) deleteGroup(ctx context.Context, c *Call) (*Result, error) {
 	return a.changeGroups(ctx, c, false)
 }
 
+// changeGroups is user/add_group and user/delete_group (spec §6.21),
+// all or nothing: every group must exist (400 CORE_USER_INVALID_GROUP),
+// the user too (400 CORE_USER_INVALID_USER); adding a group the user is
+// already in is 400 CORE_USER_GROUP_ADDED, removing one they are not in
+// 400 CORE_USER_GROUP_NOT_ADDED. The check and the write are one
+// transaction, and the user's live sessions see the change by their next
+// call.
 func (a *App) changeGroups(ctx context.Context, c *Call, add bool) (*Result, error) {
 	users := c.Module
 	uid, ok := toID(first(c.Query.Values("_id")))
@@ -654,7 +667,7 @@ func (a *App) changeGroups(ctx context.Context, c *Call, add bool) (*Result, err
 	var gids []any
 	switch x := raw.(type) {
 	case []any:
-		gids = x
+		gids = slices.Clone(x)
 	case nil:
 	default:
 		gids = []any{x}
@@ -669,29 +682,81 @@ func (a *App) changeGroups(ctx context.Context, c *Call, add bool) (*Result, err
 		}
 		gids[i] = id
 	}
+	gids = slices.CompactFunc(gids, func(x, y any) bool { return x == y })
 	groups := a.modules["group"]
-	res, err := a.store.Read(ctx, groups.coll, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.In, Value: gids}})
+	var res *store.UpdateResult
+	err := a.store.Tx(ctx, func(ctx context.Context) error {
+		found, err := a.store.Read(ctx, groups.coll, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.In, Value: gids}, Attrs: []string{"_id"}})
+		if err != nil {
+			return err
+		}
+		if len(found.Docs) != len(uniqueIDs(gids)) {
+			return users.Error(400, "INVALID_GROUP", "Group is invalid.")
+		}
+		byID := &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: uid}, Limit: 1}
+		u, err := a.store.Read(ctx, users.coll, &query.Query{Filter: byID.Filter, Limit: 1, Attrs: []string{"groups"}})
+		if err != nil {
+			return err
+		}
+		if len(u.Docs) == 0 {
+			return users.Error(400, "INVALID_USER", "User is invalid.")
+		}
+		have, _ := u.Docs[0]["groups"].([]any)
+		for _, g := range gids {
+			member := slices.Contains(have, g)
+			if add && member {
+				return users.Error(400, "GROUP_ADDED", "User is already a member of the group.")
+			}
+			if !add && !member {
+				return users.Error(400, "GROUP_NOT_ADDED", "User is not a member of the group.")
+			}
+		}
+		up := &store.Update{}
+		if add {
+			up.Append = map[string]store.Append{"groups": {Values: gids, Unique: true}}
+		} else {
+			up.Remove = map[string][]any{"groups": gids}
+		}
+		res, err = a.store.Update(ctx, users.coll, byID, up)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if int(res.Total) != len(gids) && add {
-		return nil, users.Error(400, "INVALID_GROUP", "Group is invalid.")
+	return OK(fmt.Sprintf("Updated %d docs.", res.Modified), M{"count": res.Modified, "docs": idDocs(res.Matched)}), nil
+}
+
+func uniqueIDs(l []any) map[any]bool {
+	out := make(map[any]bool, len(l))
+	for _, v := range l {
+		out[v] = true
 	}
-	byID := &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: uid}}
-	u := &store.Update{}
-	if add {
-		u.Append = map[string]store.Append{"groups": {Values: gids, Unique: true}}
-	} else {
-		u.Remove = map[string][]any{"groups": gids}
-	}
-	updated, err := a.store.Update(ctx, users.coll, byID, u)
+	return out
+}
+
+// readPrivileges is user/read_privileges (spec §5.5, §6.21): the user
+// doc with the privileges of its groups (DEFAULT included) merged into
+// its own, in read's shape; 400 CORE_USER_INVALID_USER when the query
+// (with the caller's permission modifiers) selects no user.
+func (a *App) readPrivileges(ctx context.Context, c *Call) (*Result, error) {
+	q, err := a.parseQuery(ctx, c, c.Query)
 	if err != nil {
 		return nil, err
 	}
-	if len(updated.Matched) == 0 {
-		return nil, users.Error(400, "INVALID_USER", "User is invalid.")
+	q.Limit, q.Skip, q.Attrs, q.Group = 1, 0, nil, nil
+	res, err := a.store.Read(ctx, c.Module.coll, q)
+	if err != nil {
+		return nil, err
 	}
-	return OK("Updated 1 docs.", M{"count": int64(1), "docs": []any{M{"_id": uid}}}), nil
+	if len(res.Docs) == 0 {
+		return nil, c.Module.Error(400, "INVALID_USER", "User is invalid.")
+	}
+	s, err := a.sessionFor(ctx, res.Docs[0])
+	if err != nil {
+		return nil, err
+	}
+	a.fillLocales(c.Module, s.User)
+	return OK("Found 1 docs.", M{"total": int64(1), "count": int64(1), "docs": []any{s.User}, "groups": M{}}), nil
 }
 
 func first(l []any) any {

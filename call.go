@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/limp-go/limp/internal/jsonv"
+	"github.com/limp-go/limp/internal/store"
 )
 
 // Call is one method call: who makes it, to which endpoint, with which
@@ -43,6 +44,11 @@ type Call struct {
 	// ClientApp is the app id given to conn/verify ("__public" when the
 	// app declares no client apps).
 	ClientApp string
+	// Payload carries data from a base method's Pre hook to its On hook
+	// (LIMP's payload, spec §6.10): nil until a hook sets it (a Pre hook
+	// assigns c.Payload = limp.M{...}); an On hook reads it. A proxy's
+	// hooks share it with its target's. Internal calls start with nil.
+	Payload M
 
 	app  *App
 	conn *conn
@@ -635,6 +641,11 @@ func (a *App) wireError(err error, endpoint string) (int, string, M) {
 		}
 		args["code"] = e.Code
 		return e.Status, e.Msg, args
+	}
+	var ue *store.UnsupportedError
+	if errors.As(err, &ue) {
+		return 501, fmt.Sprintf("The database server does not support %s, needed by %s.", ue.Feature, ue.Use),
+			M{"code": CodeStoreUnsupported, "feature": ue.Feature}
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		return 503, "The call took too long and was stopped.", M{"code": "CORE_REQ_TIMEOUT"}

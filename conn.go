@@ -443,7 +443,8 @@ func (c *conn) execute(call *Call) {
 		c.replyErr(err, call.CallID, call.Endpoint)
 		return
 	}
-	res, err := c.app.run(ctx, call)
+	c.app.callAnalytics(ctx, call) // analytic.go
+	res, err := c.app.runClient(ctx, call)
 	res, err = c.app.resultSession(ctx, call, res, err)
 	c.finish(call, res, err)
 }
@@ -471,6 +472,8 @@ func (c *conn) verify(cl *claims, callID any) {
 	apps := c.app.cfg.ClientApps
 	if len(apps) == 0 {
 		c.verified.Store(true)
+		c.app.builtinAnalytic("app_conn_verified", &Call{Session: c.session.Load()}, AnalyticEvent{Event: EventConnVerified, Subevent: "__public",
+			Args: M{"REMOTE_ADDR": c.ip, "HTTP_USER_AGENT": c.ua}})
 		c.reply(200, "Connection establised", M{"code": CodeConnOK}, callID, true)
 		return
 	}
@@ -486,5 +489,7 @@ func (c *conn) verify(cl *claims, callID any) {
 	}
 	c.clientApp.Store(&appID)
 	c.verified.Store(true)
+	c.app.builtinAnalytic("app_conn_verified", &Call{Session: c.session.Load()}, AnalyticEvent{Event: EventConnVerified, Subevent: appID,
+		Args: M{"REMOTE_ADDR": c.ip, "HTTP_USER_AGENT": c.ua}})
 	c.reply(200, "Connection establised", M{"code": CodeConnOK}, callID, true)
 }

@@ -67,7 +67,10 @@ func (a *App) registerCore() {
 		},
 	})
 	user.Methods["add_group"] = &Method{Permissions: Perms("admin"), Handler: a.addGroup,
-		QueryArgs: []Args{{"_id": {Type: TypeID}}}}
+		QueryArgs: []Args{{"_id": {Type: TypeID}}},
+		DocArgs:   []Args{{"group": {Type: TypeID}}, {"group": {Type: TypeList, Items: []*Attr{{Type: TypeID}}}}}}
+	user.Methods["read_privileges"] = &Method{Permissions: []Perm{{Privilege: "admin"}, {Privilege: "read", QueryMod: self}},
+		Handler: a.readPrivileges, QueryArgs: []Args{{"_id": {Type: TypeID}}}}
 	user.Methods["delete_group"] = &Method{Permissions: Perms("admin"), Handler: a.deleteGroup,
 		QueryArgs: []Args{{"_id": {Type: TypeID}, "group": {Type: TypeID}}}}
 	user.Hooks = Hooks{PreCreate: a.userPreCreate, PreUpdate: a.userPreUpdate, OnRead: a.userOnRead}
@@ -113,9 +116,9 @@ func (a *App) registerCore() {
 	a.Register("core", user, group, session)
 }
 
-// sysDocs returns the _ids of module m's system documents, which delete
-// never touches.
-func (a *App) sysDocs(m *Module) []any {
+// coreSysDocs returns the _ids of core module m's system documents, which
+// delete never touches (sysDocs adds Config.Docs, envconfig.go).
+func coreSysDocs(m *Module) []any {
 	if m.pkg != "core" {
 		return nil
 	}
@@ -254,6 +257,12 @@ func (a *App) expand(ctx context.Context, c *Call, m *Module, only []string, doc
 	slices.Sort(paths)
 	for _, path := range paths {
 		e := m.Extns[path]
+		if e.dynamic() { // extn_dynamic.go
+			if err := a.expandDynamic(ctx, c, m, path, e, docs); err != nil {
+				return err
+			}
+			continue
+		}
 		target := a.modules[e.Module]
 		var ids []any
 		seen := map[ID]bool{}

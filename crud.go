@@ -119,6 +119,10 @@ func (a *App) fillLocales(m *Module, d map[string]any) {
 
 func (a *App) create(ctx context.Context, c *Call) (*Result, error) {
 	m := c.Module
+	settings, err := a.takeUserSettings(c) // user/create's settings (settings.go)
+	if err != nil {
+		return nil, err
+	}
 	doc := c.Doc
 	if _, ok := doc["_id"]; ok && c.skip&skipArgs == 0 {
 		if !a.cfg.DropUnknownAttrs {
@@ -157,7 +161,7 @@ func (a *App) create(ctx context.Context, c *Call) (*Result, error) {
 		id = v // internal calls (system documents) choose their ids
 	}
 	out["_id"] = id
-	if err := a.store.Insert(ctx, m.coll, out); err != nil {
+	if err := a.insertCreated(ctx, m, out, settings); err != nil {
 		return nil, m.storeError(err)
 	}
 	if soft, _ := c.Query.Special("$soft"); soft == true {
@@ -354,7 +358,7 @@ func (a *App) update(ctx context.Context, c *Call) (*Result, error) {
 			return nil, m.Error(400, CodeMultiDuplicate, "Update call query has more than one doc as results. This would result in duplication.")
 		}
 	}
-	res, err := a.store.Update(ctx, m.coll, q, u)
+	res, err := a.updateDiffed(ctx, c, q, u)
 	if err != nil {
 		return nil, m.boundsError(m.storeError(err), u)
 	}
@@ -535,7 +539,7 @@ func (a *App) delete(ctx context.Context, c *Call) (*Result, error) {
 	if sys := a.sysDocs(m); len(sys) > 0 {
 		q.Filter = query.AndFilter(q.Filter, &query.Cond{Path: "_id", Op: query.Nin, Value: sys})
 	}
-	ids, err := a.store.Delete(ctx, m.coll, q, hard)
+	ids, err := a.deleteDiffed(ctx, c, q, hard)
 	if err != nil {
 		return nil, err
 	}

@@ -89,6 +89,11 @@ const (
 	CodeAnonReauth          = "CORE_SESSION_ANON_REAUTH"
 	CodeInvalidXAuth        = "CORE_SESSION_INVALID_XAUTH"
 	CodeSessionAuthThrottle = "CORE_SESSION_AUTH_THROTTLED"
+	// CodeStoreUnsupported (status 501, args.feature naming it) answers a
+	// call needing an optional database server feature the deployment
+	// lacks, e.g. `$search` on a server without text indexes (see README,
+	// "MongoDB-compatible servers"). Not a LIMP code: LIMP assumes MongoDB.
+	CodeStoreUnsupported = "CORE_STORE_UNSUPPORTED"
 )
 
 // Module-level code suffixes; see Module.Error.

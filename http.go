@@ -132,7 +132,8 @@ func (a *App) serveHTTPCall(w http.ResponseWriter, r *http.Request) {
 	}
 	call := &Call{Endpoint: endpoint, Module: m, Method: meth, Query: q, Doc: doc, Session: sess,
 		RemoteAddr: remoteIP(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"), ClientApp: "__http", app: a}
-	res, err := a.run(ctx, call)
+	a.callAnalytics(ctx, call) // analytic.go
+	res, err := a.runClient(ctx, call)
 	if err != nil {
 		a.writeHTTPError(w, err, endpoint)
 		return

@@ -272,6 +272,34 @@ type Config struct {
 
 	// Logger receives the app's logs; nil means slog.Default().
 	Logger *slog.Logger
+
+	// UserDocSettings are the setting vars merged into every user doc
+	// read (user/read, the session's user) as settings: {var: val}, from
+	// the user's settings of type user and user_sys (spec §6.17).
+	UserDocSettings []string
+	// AnalyticsEvents turns built-in analytics events off by LIMP's
+	// names (app_conn_verified, session_conn_auth, session_user_auth,
+	// session_conn_reauth, session_user_reauth, session_conn_deauth,
+	// session_user_deauth); a name not set is on (spec §6.15).
+	AnalyticsEvents map[string]bool
+	// AnalyticsQueue bounds the analytics events waiting to be written;
+	// a full queue drops new events (App.AnalyticsDropped). Default
+	// DefaultAnalyticsQueue (4096).
+	AnalyticsQueue int
+
+	// Vars is free-form app configuration (LIMP's vars, spec §11.2);
+	// string values "$__env.NAME" are read from the environment at
+	// Start. Read it with App.Var.
+	Vars M
+	// L10N holds localisation dictionaries by locale (spec §6.20),
+	// merged under those given to App.L10N.
+	L10N map[string]map[string]string
+	// Docs are documents created at Start when missing (LIMP's docs,
+	// spec §11.2) and kept as system documents: no delete removes them.
+	Docs []AppDoc
+	// DataIndexes are extra indexes on collections (LIMP's
+	// data_indexes, spec §11.2), created at Start.
+	DataIndexes []DataIndex
 }
 
 // App is a LIMP app: its modules, its store and its connections. It is an
@@ -317,10 +345,18 @@ type App struct {
 
 	live liveSessions // revocation of live sessions (revoke.go)
 
-	clk   clock        // time of jobs and the cache (jobs.go)
-	cache cacheState   // read cache (cache.go)
-	jobs  jobState     // scheduled jobs (jobs.go)
-	gw    gatewayState // gateways (gateway.go)
+	clk       clock          // time of jobs and the cache (jobs.go)
+	cache     cacheState     // read cache (cache.go)
+	jobs      jobState       // scheduled jobs (jobs.go)
+	gw        gatewayState   // gateways (gateway.go)
+	analytics analyticsQueue // analytics writer (analytic.go)
+
+	// services-b: interceptors (interceptor.go), L10N dictionaries
+	// (l10n.go), package configs and app docs (envconfig.go).
+	interceptors []Interceptor
+	l10n         l10nState
+	pkgConfigs   map[string][]Config
+	appSysDocs   map[string][]any
 }
 
 // ErrShutdown is returned by Shutdown when the app was already shut down.
@@ -332,6 +368,9 @@ func New(cfg Config) *App {
 	a.hardCtx, a.hardCancel = context.WithCancel(context.Background())
 	a.registerCore()
 	a.registerJobRun()
+	a.registerServices()
+
+	a.registerL10N()
 	return a
 }
 
@@ -446,6 +485,7 @@ func (a *App) Start(ctx context.Context) error {
 	if a.started.Load() {
 		return errors.New("limp: app already started")
 	}
+	a.mergePackageConfigs() // envconfig.go
 	undeclaredEnv := false
 	if a.cfg.Env != "" {
 		if f, ok := a.cfg.Envs[a.cfg.Env]; ok {
@@ -459,6 +499,8 @@ func (a *App) Start(ctx context.Context) error {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	a.resolveEnvValues() // envconfig.go
+	a.cfg.setDefaults()
 	if undeclaredEnv {
 		// As LIMP: an unknown env is not fatal.
 		a.log.Warn("env is not declared in Config.Envs; going on without its overrides", "env", a.cfg.Env, "declared", slices.Sorted(maps.Keys(a.cfg.Envs)))
@@ -502,10 +544,15 @@ func (a *App) Start(ctx context.Context) error {
 		return fmt.Errorf("limp: groups: %w", err)
 	}
 	a.startServices()
+	if err := a.seedDocs(ctx); err != nil {
+		a.closeStore()
+		return fmt.Errorf("limp: Config.Docs: %w", err)
+	}
 	if every := a.cfg.CollectFilesEvery; every > 0 {
 		a.bgWG.Add(1)
 		go a.collectFilesLoop(every)
 	}
+	a.startAnalytics()
 	a.started.Store(true)
 	return nil
 }
@@ -563,6 +610,9 @@ func (a *App) load() error {
 	if err := a.prepareUser(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, a.prepareServices()...)
+
+	errs = append(errs, a.resolveProxies()...) // proxy.go
 	for _, m := range a.order {
 		if err := m.init(a); err != nil {
 			errs = append(errs, err)
@@ -570,6 +620,8 @@ func (a *App) load() error {
 	}
 	errs = append(errs, a.checkDeclarations(registered)...)
 	errs = append(errs, a.checkJobs()...)
+	errs = append(errs, a.prepareL10N()...)
+	errs = append(errs, a.checkServices()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("limp: invalid declarations:\n%w", errors.Join(errs...))
 	}
@@ -579,6 +631,7 @@ func (a *App) load() error {
 	for _, m := range a.order {
 		m.linkSchema()
 	}
+	a.linkServices()
 	return nil
 }
 
@@ -649,6 +702,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	go func() {
 		a.connWG.Wait()
 		a.callsWG.Wait()
+		a.stopAnalytics() // after the calls that queue events
 		a.bgWG.Wait()
 		close(done)
 	}()

@@ -121,6 +121,10 @@ type Extn struct {
 	Attrs []string
 	// Force expands the referenced doc's own extns too.
 	Force bool
+	// Func, when set, chooses the extension per document (a conditional
+	// extension; see ExtnFunc); Module and Attrs are then ignored.
+	// Module "$__doc.<path>" is dynamic too (see DocVarPrefix).
+	Func ExtnFunc
 }
 
 // DefaultPrivileges are the privileges a module declares unless it sets
@@ -159,6 +163,17 @@ type Module struct {
 	// Defaults sets default values by attr path ("title", "meta.kind");
 	// a ValueFunc computes one per call. Defaults from tags go here too.
 	Defaults map[string]any
+	// Diff turns on the audit log (spec §6.16, diff.go): true, or a
+	// DiffFunc deciding per call. Every update and delete that changes a
+	// document then writes a diff doc with the previous and new values, in
+	// the write's transaction, and the module gets {module}/history.
+	Diff any
+	// Analytics are the module's analytics sets (spec §6.15, analytic.go),
+	// evaluated for every client call to the module.
+	Analytics []Analytic
+
+	// Proxy names the module this one proxies (spec §6.13; see NewProxy).
+	Proxy string
 
 	pkg    string
 	app    *App
@@ -166,6 +181,12 @@ type Module struct {
 	coll   *schema.Collection
 	byName map[string]*Attr
 	prefix string // "PKG_MODULE_"
+
+	// interceptors (Module.Use) and the composed chain (interceptor.go);
+	// proxyOf is the target of a proxy module (proxy.go).
+	interceptors []Interceptor
+	chain        Handler
+	proxyOf      *Module
 }
 
 // baseMethods are implemented by the framework for modules with a
@@ -306,6 +327,7 @@ func (m *Module) init(app *App) error {
 			bad("extn on undeclared attr %q", name)
 		case a.Type != TypeID && !(a.Type == TypeList && len(a.Items) == 1 && a.Items[0].Type == TypeID):
 			bad("extn on attr %q, which is %s, not ID or LIST of ID", name, a.Type)
+		case e.dynamic(): // chosen per document (extn_dynamic.go)
 		case app.module(e.Module) == nil:
 			bad("extn on attr %q references unknown module %q", name, e.Module)
 		case app.module(e.Module).Collection == "":

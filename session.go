@@ -451,6 +451,9 @@ func (a *App) sessionFor(ctx context.Context, user map[string]any) (*Session, er
 		}
 	}
 	clean["privileges"] = privilegesValue(s.Privileges)
+	if err := a.mergeUserSettings(ctx, []map[string]any{clean}); err != nil { // settings.go
+		return nil, err
+	}
 	s.User = clean
 	return s, nil
 }

@@ -12,6 +12,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 
 	"github.com/limp-go/limp"
@@ -88,10 +89,29 @@ func Modules() []*limp.Module {
 				if err != nil {
 					return nil, err
 				}
-				return limp.OK("Count of posts you may read.", limp.M{"count": res.Args["total"]}), nil
+				// The message is the global setting "count_msg" (an
+				// admin sets it with setting/create or setting/update).
+				msg, err := limp.SettingOf[string](ctx, c.App(), "count_msg")
+				if errors.Is(err, limp.ErrNoSetting) {
+					msg, err = "Count of posts you may read.", nil
+				}
+				if err != nil {
+					return nil, err
+				}
+				return limp.OK(msg, limp.M{"count": res.Args["total"]}), nil
 			},
 		},
 	})
+	// Audit log: every change to a post is kept in diff, listed by
+	// blog/history.
+	blog.Diff = true
+	// Analytics: one BLOG_READ occurrence per client read, per user.
+	blog.Analytics = []limp.Analytic{{
+		Condition: func(ctx context.Context, c *limp.Call) bool { return c.Method.Name() == "read" },
+		Doc: func(ctx context.Context, c *limp.Call) limp.AnalyticEvent {
+			return limp.AnalyticEvent{Event: "BLOG_READ", Subevent: "list", Score: 1}
+		},
+	}}
 	return []*limp.Module{cats, blog}
 }
 
@@ -129,6 +149,7 @@ func NewApp(cfg limp.Config) *limp.App {
 			"user": {"read", "update"}, "session": {"read", "delete"}}
 	}
 	app := limp.New(cfg)
+	app.Use(readOnly(os.Getenv("BLOG_READ_ONLY") != "")) // readonly.go
 	app.Register("blog", Modules()...)
 	return app
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +33,8 @@ func TestGenerateRef(t *testing.T) {
 	if err := NewApp(limp.Config{}).RunArgs(context.Background(), []string{"--generate-ref", "-"}, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## blog", "`permalink`", "references `blog_cat`", "#### `blog/create`"} {
+	for _, want := range []string{"## blog", "`permalink`", "references `blog_cat`", "#### `blog/create`",
+		"## setting", "## diff", "## analytic", "#### `blog/history`", "Diff: every update", "Analytics: 1 set(s)", "#### `user/read_privileges`"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("reference lacks %q", want)
 		}
@@ -43,9 +45,14 @@ func TestGenerateRef(t *testing.T) {
 // a reader signs up and posts, ANON sees only published posts.
 func TestBlog(t *testing.T) {
 	s := limptest.Start(t, NewApp(limptest.Config(t, limp.Config{})))
+	walkBlog(t, func() *client.Client { return s.Client(t, nil) })
+}
+
+// walkBlog is TestBlog's walk through the app, on clients from dial.
+func walkBlog(t *testing.T, dial func() *client.Client) {
 	ctx := context.Background()
 
-	admin := s.Client(t, nil)
+	admin := dial()
 	if _, err := admin.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
 		t.Fatalf("admin auth: %v", err)
 	}
@@ -64,7 +71,7 @@ func TestBlog(t *testing.T) {
 	cat := created.Docs[0].ID
 
 	// Sign up, then sign in.
-	anon := s.Client(t, nil)
+	anon := dial()
 	hash, err := client.Hash("5.6", "email", "reader@example.com", "secret", limp.DefaultAnonToken)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +80,7 @@ func TestBlog(t *testing.T) {
 		"email": "reader@example.com", "email_hash": hash}); err != nil {
 		t.Fatalf("sign-up: %v", err)
 	}
-	reader := s.Client(t, nil)
+	reader := dial()
 	if _, err := reader.Auth(ctx, "email", "reader@example.com", "secret"); err != nil {
 		t.Fatalf("reader auth: %v", err)
 	}
@@ -133,6 +140,20 @@ func TestBlog(t *testing.T) {
 	// Another user cannot edit the post.
 	if _, err := anon.Call(ctx, "blog/update", []any{map[string]any{"_id": id}}, map[string]any{"permalink": "x"}); client.CodeOf(err) != limp.CodeForbidden {
 		t.Fatalf("ANON edits a post: %v", err)
+	}
+	// The author deletes the post (soft): it is gone, and its permalink
+	// is free again, once.
+	if _, err := reader.Call(ctx, "blog/delete", []any{map[string]any{"_id": id}}, nil); err != nil {
+		t.Fatalf("author deletes: %v", err)
+	}
+	if rr, err = client.Read[map[string]any](ctx, anon, "blog", nil); err != nil || rr.Total != 0 {
+		t.Fatalf("ANON reads after delete: %v %+v", err, rr)
+	}
+	if _, err := reader.Call(ctx, "blog/create", nil, post); err != nil {
+		t.Fatalf("re-create over a deleted post: %v", err)
+	}
+	if _, err := reader.Call(ctx, "blog/create", nil, post); client.CodeOf(err) != "BLOG_BLOG_DUPLICATE_DOC" {
+		t.Fatalf("duplicate permalink after re-create: %v", err)
 	}
 }
 
@@ -214,4 +235,114 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestBlogServices: the count method's message is a global setting, every
+// change to a post is in its history (diff), and reads are counted in
+// analytics, all through the Go client.
+func TestBlogServices(t *testing.T) {
+	s := limptest.Start(t, NewApp(limptest.Config(t, limp.Config{})))
+	ctx := context.Background()
+	admin := s.Client(t, nil)
+	if _, err := admin.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatalf("admin auth: %v", err)
+	}
+	anon := s.Client(t, nil)
+	count := func() string { // GET /blog/count
+		t.Helper()
+		resp, err := http.Get(s.URL + "/blog/count")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out struct {
+			Msg string `json:"msg"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return out.Msg
+	}
+	if m := count(); m != "Count of posts you may read." {
+		t.Fatalf("count without the setting: %q", m)
+	}
+	if _, err := admin.Call(ctx, "setting/create", nil, map[string]any{"var": "count_msg", "val": "Posts:", "type": "global"}); err != nil {
+		t.Fatalf("setting/create: %v", err)
+	}
+	if m := count(); m != "Posts:" {
+		t.Fatalf("count with the setting: %q", m)
+	}
+
+	cr, err := admin.Call(ctx, "blog_cat/create", nil, map[string]any{"title": map[string]any{"ar_AE": "x"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat := cr.Args["docs"].([]any)[0].(map[string]any)["_id"]
+	pr, err := admin.Call(ctx, "blog/create", nil, map[string]any{"title": map[string]any{"ar_AE": "a"}, "content": map[string]any{"ar_AE": "b"},
+		"cat": cat, "permalink": "p1", "status": "published"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := pr.Args["docs"].([]any)[0].(map[string]any)["_id"]
+	if _, err := admin.Call(ctx, "blog/update", []any{map[string]any{"_id": id}}, map[string]any{"permalink": "p2"}); err != nil {
+		t.Fatal(err)
+	}
+	type diff struct {
+		Oper     string         `json:"oper"`
+		Vars     map[string]any `json:"vars"`
+		Prev     map[string]any `json:"prev"`
+		Endpoint string         `json:"endpoint"`
+	}
+	h, err := client.Read[diff](ctx, anon, "blog", []any{map[string]any{"_id": id}})
+	if err != nil || h.Total != 1 {
+		t.Fatalf("anon reads the published post: %v %+v", err, h)
+	}
+	hr, err := anon.Call(ctx, "blog/history", []any{map[string]any{"_id": id}}, nil)
+	if err != nil {
+		t.Fatalf("blog/history: %v", err)
+	}
+	var hist struct {
+		Docs []diff `json:"docs"`
+	}
+	if err := hr.DecodeArgs(&hist); err != nil || len(hist.Docs) != 1 {
+		t.Fatalf("history: %v %v", hr.Args, err)
+	}
+	if d := hist.Docs[0]; d.Oper != "update" || d.Vars["permalink"] != "p2" || d.Prev["permalink"] != "p1" || d.Endpoint != "blog/update" {
+		t.Fatalf("diff = %+v", d)
+	}
+
+	// Analytics are written off the call's path: wait (bounded) for them.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		res, err := s.App.Invoke(ctx, s.App.SystemSession(), "analytic/read", limp.NewQuery(limp.M{"event": "BLOG_READ", "user": limp.AnonUserID}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if docs := res.Args["docs"].([]any); len(docs) == 1 && len(docs[0].(map[string]any)["occurrences"].([]any)) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("BLOG_READ not recorded: %v", res.Args["docs"])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestReadOnly: with BLOG_READ_ONLY set, the example's interceptor refuses
+// writes and lets reads through.
+func TestReadOnly(t *testing.T) {
+	t.Setenv("BLOG_READ_ONLY", "1")
+	s := limptest.Start(t, NewApp(limptest.Config(t, limp.Config{})))
+	ctx := context.Background()
+	c := s.Client(t, nil)
+	if _, err := c.Call(ctx, "blog/read", nil, nil); err != nil {
+		t.Fatalf("read while read-only: %v", err)
+	}
+	if _, err := c.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatalf("sign-in while read-only: %v", err)
+	}
+	_, err := c.Call(ctx, "blog_cat/create", nil, map[string]any{"title": map[string]any{"ar_AE": "x", "en_AE": "x"}})
+	if client.CodeOf(err) != "BLOG_READ_ONLY" {
+		t.Fatalf("create while read-only: %v, want BLOG_READ_ONLY", err)
+	}
 }

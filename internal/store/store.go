@@ -170,3 +170,50 @@ func (e *DuplicateError) Error() string {
 
 // ErrClosed is returned by a store used after Close.
 var ErrClosed = errors.New("store is closed")
+
+// UnsupportedError reports a call that needs an optional server feature the
+// deployment lacks (found when the store was opened), e.g. "text indexes"
+// for a `$search` on a server without them. The call changes nothing; the
+// root package answers it with 501 CORE_STORE_UNSUPPORTED naming Feature.
+type UnsupportedError struct {
+	// Feature names what is missing: "transactions", "text indexes",
+	// "2dsphere indexes", "$lookup", "$bucketAuto", "change streams" or
+	// "nested arrays".
+	Feature string
+	// Use names what needed it, e.g. "$search".
+	Use string
+}
+
+func (e *UnsupportedError) Error() string {
+	return fmt.Sprintf("%s needs %s, which the database server does not support", e.Use, e.Feature)
+}
+
+// Optional server features a store may lack, as named in UnsupportedError
+// and Features.
+const (
+	FeatureTransactions  = "transactions"
+	FeatureText          = "text indexes"
+	FeatureGeo           = "2dsphere indexes"
+	FeatureLookup        = "$lookup"
+	FeatureBucketAuto    = "$bucketAuto"
+	FeatureChangeStreams = "change streams"
+	// FeatureNestedArrays is storing a list directly inside a list
+	// ([[1, 2]]), which FerretDB v1.x refuses.
+	FeatureNestedArrays = "nested arrays"
+)
+
+// Features is implemented by stores whose server may lack optional
+// features (the MongoDB store, found by probing at Open). Supports reports
+// whether the feature (one of the Feature constants) is available; a store
+// that does not implement Features supports them all.
+type Features interface {
+	Supports(feature string) bool
+}
+
+// Supports reports whether s supports feature (see Features).
+func Supports(s Store, feature string) bool {
+	if f, ok := s.(Features); ok {
+		return f.Supports(feature)
+	}
+	return true
+}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
 	"testing"
 	"time"
 
@@ -14,20 +13,9 @@ import (
 
 // TestGridFSBlobs runs against a real server named by LIMP_TEST_MONGO_URI.
 func TestGridFSBlobs(t *testing.T) {
-	uri := os.Getenv("LIMP_TEST_MONGO_URI")
-	if uri == "" {
-		t.Skip("set LIMP_TEST_MONGO_URI to run against MongoDB")
-	}
+	s := openLive(t, nil) // a database of its own, dropped at the end
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := Open(ctx, uri, &Options{Database: "limp_blob_test_" + time.Now().Format("150405")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		_ = s.db.Drop(context.Background())
-		_ = s.Close()
-	}()
 	bs := s.Blobs()
 	data := bytes.Repeat([]byte("0123456789"), 100000) // 1 MB, several chunks
 	id, n, err := blob.Put(ctx, bs, bytes.NewReader(data))

@@ -7,6 +7,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/limp-go/limp/internal/store"
 )
 
 // snapshot returns the stored bytes of the documents ids, by _id (inside
@@ -41,4 +43,28 @@ func changed(before, after map[bson.ObjectID]bson.Raw) int64 {
 		}
 	}
 	return n
+}
+
+// mayBeNoOp reports whether u adds zero or multiplies by one at some path:
+// MongoDB leaves a document whose value stays identical (same number, same
+// type) unmodified, but some MongoDB-compatible servers (FerretDB v1.24)
+// count such an $inc as a modification. Update compares snapshots for
+// these updates, so the modified count is MongoDB's on every server.
+func mayBeNoOp(u *store.Update) bool {
+	identity := func(m map[string]any, id float64) bool {
+		for _, v := range m {
+			switch n := v.(type) {
+			case int64:
+				if float64(n) == id {
+					return true
+				}
+			case float64:
+				if n == id {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return identity(u.Add, 0) || identity(u.Mul, 1)
 }

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/limp-go/limp/internal/store"
 )
 
 // TestChanged: over a split update, a document counts once however many
@@ -29,5 +31,27 @@ func TestChanged(t *testing.T) {
 	}
 	if got := changed(before, after); got != 2 {
 		t.Errorf("changed = %d, want 2", got)
+	}
+}
+
+// TestMayBeNoOp: an update adding zero or multiplying by one (int or
+// float) is compared by snapshots; other arithmetic is not.
+func TestMayBeNoOp(t *testing.T) {
+	for _, tt := range []struct {
+		u    store.Update
+		want bool
+	}{
+		{store.Update{Add: map[string]any{"n": int64(0)}}, true},
+		{store.Update{Add: map[string]any{"n": 0.0}}, true},
+		{store.Update{Add: map[string]any{"n": int64(1), "m": int64(0)}}, true},
+		{store.Update{Mul: map[string]any{"n": int64(1)}}, true},
+		{store.Update{Mul: map[string]any{"n": 1.0}}, true},
+		{store.Update{Add: map[string]any{"n": int64(1)}, Mul: map[string]any{"n": int64(2)}}, false},
+		{store.Update{Mul: map[string]any{"n": int64(0)}}, false},
+		{store.Update{Set: map[string]any{"n": int64(0)}}, false},
+	} {
+		if got := mayBeNoOp(&tt.u); got != tt.want {
+			t.Errorf("mayBeNoOp(%+v) = %v, want %v", tt.u, got, tt.want)
+		}
 	}
 }

@@ -29,17 +29,27 @@
 // context's deadline (x/mongo/driver: calculateMaxTimeMS), and cancels the
 // round trip when the context ends, so every method is bounded by ctx.
 //
-// Transactions need a replica set or a sharded cluster. Open asks the
-// server (hello) which it is; on a standalone server Tx runs fn without a
-// transaction and multi-document writes are not atomic — logged once at
-// Open.
+// Optional server features (transactions, text and 2dsphere indexes,
+// $lookup, $bucketAuto, change streams, nested arrays) are probed at Open (see
+// Capabilities) and the missing ones logged in one line; a call needing a
+// missing one fails with a *store.UnsupportedError, everything else works.
+// Without transactions (a standalone server) Tx runs fn without a
+// transaction and multi-document writes are not atomic.
 //
 // Soft deletion: every document this store writes carries "__deleted"
 // (false while live, true once soft-deleted); reads match
 // {__deleted: {$ne: true}} so documents written by LIMP (without the field)
-// stay visible, and unique indexes are partial on {__deleted: false}
-// (MongoDB allows neither $ne nor $exists: false in partial filters). Sync
-// back-fills "__deleted: false" on documents lacking it.
+// stay visible. Unique indexes need no partial filter (which FerretDB,
+// DocumentDB and Cosmos DB lack): each is a sparse compound unique index
+// over the set's attrs and "__deleted_key", absent on live documents and
+// the document's own _id once it is soft-deleted, so deleted documents
+// never collide and live ones lacking every attr of the set are not
+// indexed. On a server whose unique indexes hold a missing key distinct
+// from everything (SQL NULL semantics, e.g. FerretDB on SQLite: probed at
+// Open) live documents carry "__deleted_key": false instead, for the same
+// effect. Sync back-fills "__deleted: false" on documents lacking it and
+// "__deleted_key" on deleted ones, and replaces the partial indexes of
+// earlier versions.
 package mongo
 
 import (
@@ -77,6 +87,10 @@ type Options struct {
 	// collection with a LOCALE search attr gets a wildcard text index
 	// over every string field ("$**"), a superset.
 	Locales []string
+	// Without names features (store.Feature* names) to treat as missing
+	// even when the server has them, e.g. to try an app as it would run on
+	// a lesser server.
+	Without []string
 }
 
 // Store is a store.Store on a MongoDB database. It is safe for concurrent
@@ -86,8 +100,16 @@ type Store struct {
 	db      *mongo.Database
 	log     *slog.Logger
 	locales []string
-	txOK    bool
-	closed  atomic.Bool
+	caps    Capabilities
+	// missingDistinct: the server's unique indexes hold documents lacking
+	// a key as distinct (SQL NULL), so live documents carry
+	// "__deleted_key": false instead of lacking it (see sync.go).
+	missingDistinct bool
+	// readGuards: the server lacks the aggregation expressions of the
+	// update bounds guards (probed: FerretDB v1.x), so the bounds are
+	// checked in Go on the documents read (see applyUpdateRead).
+	readGuards bool
+	closed     atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -122,12 +144,16 @@ func Open(ctx context.Context, uri string, o *Options) (*Store, error) {
 		_ = client.Disconnect(dctx)
 		return nil, fmt.Errorf("open mongodb: %w", err)
 	}
-	_, rs := hello["setName"]
-	s.txOK = rs || hello["msg"] == "isdbgrid"
-	if !s.txOK {
-		log.Warn("mongodb deployment is a standalone server: transactions are unavailable, multi-document writes are not atomic",
-			"database", dbName)
+	if s.caps, err = s.probe(ctx); err != nil {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = client.Disconnect(dctx)
+		return nil, fmt.Errorf("open mongodb: %w", err)
 	}
+	for _, f := range o.Without {
+		s.caps = s.caps.without(f)
+	}
+	s.logCapabilities()
 	return s, nil
 }
 
@@ -173,7 +199,10 @@ type txKey struct{}
 
 // Tx runs fn in a transaction carried by the context fn receives; nested
 // calls join the outer transaction. On a deployment without transactions
-// fn runs as is.
+// fn runs as is: each write is atomic on its own, and a failing fn leaves
+// the writes it made before failing. Tx returns ctx.Err() without running
+// fn when ctx has ended, and (in a transaction) aborts instead of
+// committing when ctx ends during fn.
 //
 // A transaction is tried once: fn is never re-run on a transient
 // transaction error (fn may have effects outside the database); the error
@@ -182,10 +211,13 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) erro
 	if err := s.check(); err != nil {
 		return err
 	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if ctx.Value(txKey{}) == s {
 		return fn(ctx)
 	}
-	if !s.txOK {
+	if !s.caps.Transactions {
 		return fn(context.WithValue(ctx, txKey{}, s))
 	}
 	sess, err := s.client.StartSession()
@@ -208,6 +240,9 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) erro
 		}
 	}()
 	if err := fn(tctx); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if err := sess.CommitTransaction(tctx); err != nil {
@@ -268,6 +303,10 @@ func (s *Store) Read(ctx context.Context, c *schema.Collection, q *query.Query) 
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", c.Name, err)
 	}
+	if err := s.needs(&p); err != nil {
+		return nil, fmt.Errorf("read %s: %w", c.Name, err)
+	}
+	withIDStage(&p, q)
 	coll := s.db.Collection(c.Name)
 	res := &store.Result{Docs: []map[string]any{}}
 	if len(q.Group) > 0 {
@@ -323,6 +362,7 @@ func (s *Store) Read(ctx context.Context, c *schema.Collection, q *query.Query) 
 		if err != nil {
 			return nil, fmt.Errorf("read %s: decode document: %w", c.Name, err)
 		}
+		delete(m, deletedKeyField)
 		res.Docs = append(res.Docs, m)
 	}
 	return res, nil
@@ -367,7 +407,7 @@ func aggregate(ctx context.Context, coll *mongo.Collection, stages []bson.D, out
 // inTx runs fn in the context's transaction, a new one, or (standalone
 // server) none.
 func (s *Store) inTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if ctx.Value(txKey{}) == s || !s.txOK {
+	if ctx.Value(txKey{}) == s || !s.caps.Transactions {
 		return fn(ctx)
 	}
 	return s.Tx(ctx, fn)
@@ -389,16 +429,19 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 		if !ok {
 			return fmt.Errorf("insert into %s: document %d: _id is %T, not an oid.ID", c.Name, i, d["_id"])
 		}
-		bd, err := writeDoc(d)
+		bd, err := s.writeDoc(d)
 		if err != nil {
 			return fmt.Errorf("insert into %s: document %d: %w", c.Name, i, err)
+		}
+		if !s.caps.NestedArrays && hasNestedArray(bd, false) {
+			return fmt.Errorf("insert into %s: document %d: %w", c.Name, i, errNestedArrays())
 		}
 		bdocs[i], ids[i] = bd, bson.ObjectID(id)
 	}
 	coll := s.db.Collection(c.Name)
 	if len(bdocs) == 1 {
 		if _, err := coll.InsertOne(ctx, bdocs[0]); err != nil {
-			return fmt.Errorf("insert into %s: %w", c.Name, dupError(c, err))
+			return fmt.Errorf("insert into %s: %w", c.Name, dupError(c, err, s.insertConflict(ctx, c, docs)))
 		}
 		return nil
 	}
@@ -409,7 +452,7 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 	if err == nil {
 		return nil
 	}
-	if !s.txOK {
+	if !s.caps.Transactions {
 		var bwe mongo.BulkWriteException
 		if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 && bwe.WriteErrors[0].Index > 0 {
 			done := ids[:bwe.WriteErrors[0].Index]
@@ -420,19 +463,31 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 			}
 		}
 	}
-	return fmt.Errorf("insert into %s: %w", c.Name, dupError(c, err))
+	return fmt.Errorf("insert into %s: %w", c.Name, dupError(c, err, s.insertConflict(ctx, c, docs)))
 }
 
-// writeDoc converts a document for storage, marking it live.
-func writeDoc(d map[string]any) (bson.D, error) {
-	m := make(map[string]any, len(d)+1)
+// writeDoc converts a document for storage. It is live ("__deleted":
+// false) unless the caller set "__deleted": true, when it is stored
+// soft-deleted with its "__deleted_key".
+func (s *Store) writeDoc(d map[string]any) (bson.D, error) {
+	m := make(map[string]any, len(d)+2)
 	for k, v := range d {
-		if err := checkPath(k); err != nil || strings.Contains(k, ".") {
+		if err := checkPath(k); err != nil || strings.Contains(k, ".") || k == deletedKeyField {
 			return nil, fmt.Errorf("invalid field name %q", k)
 		}
 		m[k] = v
 	}
-	m[deletedField] = false
+	switch v := d[deletedField]; v {
+	case true:
+		m[deletedKeyField] = d["_id"]
+	case nil, false:
+		m[deletedField] = false
+		if s.missingDistinct {
+			m[deletedKeyField] = false
+		}
+	default:
+		return nil, fmt.Errorf("%s is %T, not a bool", deletedField, v)
+	}
 	return docToBSON(m)
 }
 
@@ -452,6 +507,10 @@ func (s *Store) selectIDs(ctx context.Context, c *schema.Collection, q *query.Qu
 	if err != nil {
 		return nil, err
 	}
+	if err := s.needs(&p); err != nil {
+		return nil, err
+	}
+	withIDStage(&p, sel)
 	stages := append(p.Match, bson.D{{Key: "$sort", Value: p.Sort}})
 	if q.Limit > 0 {
 		stages = append(stages, bson.D{{Key: "$limit", Value: q.Limit}})
@@ -498,6 +557,9 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", c.Name, err)
 	}
+	if !s.caps.NestedArrays && updateNestsArrays(u) {
+		return nil, fmt.Errorf("update %s: %w", c.Name, errNestedArrays())
+	}
 	var ids []bson.ObjectID
 	var modified int64
 	err = s.inTx(ctx, func(ctx context.Context) error {
@@ -507,16 +569,18 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 		}
 		coll := s.db.Collection(c.Name)
 		// A split update (several update documents, see CompileUpdates)
-		// could count a document once per step: compare the documents
-		// before and after instead.
+		// could count a document once per step, and some servers count
+		// an identity $inc/$mul as a change (see mayBeNoOp): compare the
+		// documents before and after instead.
+		compare := len(upd) > 1 || mayBeNoOp(u)
 		var before map[bson.ObjectID]bson.Raw
-		if len(upd) > 1 {
+		if compare {
 			if before, err = snapshot(ctx, coll, ids); err != nil {
 				return err
 			}
 		}
-		n, err := s.applyUpdate(ctx, coll, ids, upd, guards)
-		if err != nil || len(upd) <= 1 {
+		n, err := s.applyUpdate(ctx, coll, ids, upd, guards, u)
+		if err != nil || !compare {
 			modified = n
 			return err
 		}
@@ -528,7 +592,7 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("update %s: %w", c.Name, dupError(c, err))
+		return nil, fmt.Errorf("update %s: %w", c.Name, dupError(c, err, updateConflict(c, u)))
 	}
 	return &store.UpdateResult{Matched: toOIDs(ids), Modified: modified}, nil
 }
@@ -549,7 +613,7 @@ func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query
 		if hard {
 			_, err = coll.DeleteMany(ctx, byIDs(ids))
 		} else {
-			_, err = coll.UpdateMany(ctx, byIDs(ids), bson.D{{Key: "$set", Value: bson.D{{Key: deletedField, Value: true}}}})
+			err = s.softDelete(ctx, coll, ids)
 		}
 		return err
 	})
@@ -557,28 +621,4 @@ func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query
 		return nil, fmt.Errorf("delete from %s: %w", c.Name, err)
 	}
 	return toOIDs(ids), nil
-}
-
-// dupError maps a duplicate-key error to a *store.DuplicateError naming
-// the unique set whose index was violated; other errors pass through.
-func dupError(c *schema.Collection, err error) error {
-	if !mongo.IsDuplicateKeyError(err) {
-		return err
-	}
-	msg := err.Error()
-	if i := strings.Index(msg, "index: "); i >= 0 {
-		name, _, _ := strings.Cut(msg[i+len("index: "):], " ")
-		if name == "_id_" {
-			return &store.DuplicateError{Attrs: []string{"_id"}}
-		}
-		for _, set := range c.Unique {
-			if uniqueName(set) == name {
-				return &store.DuplicateError{Attrs: append([]string(nil), set...)}
-			}
-		}
-	}
-	if len(c.Unique) == 1 {
-		return &store.DuplicateError{Attrs: append([]string(nil), c.Unique[0]...)}
-	}
-	return &store.DuplicateError{Attrs: []string{"_id"}}
 }

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"testing"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/limp-go/limp/internal/oid"
 	"github.com/limp-go/limp/internal/query"
 	"github.com/limp-go/limp/internal/store"
 )
@@ -22,7 +25,7 @@ func offline(t *testing.T, txOK bool) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Store{client: c, db: c.Database("limp"), log: slog.New(slog.NewTextHandler(io.Discard, nil)), txOK: txOK}
+	s := &Store{client: c, db: c.Database("limp"), log: slog.New(slog.NewTextHandler(io.Discard, nil)), caps: Capabilities{Transactions: txOK}}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
@@ -112,6 +115,87 @@ func TestDatabaseName(t *testing.T) {
 		got, err := databaseName(tt.uri, tt.name)
 		if err != nil || got != tt.want {
 			t.Errorf("databaseName(%q, %q) = %q, %v; want %q", tt.uri, tt.name, got, err, tt.want)
+		}
+	}
+}
+
+// Issue 11 item 16: Tx checks ctx before running fn and before committing.
+func TestTxChecksContext(t *testing.T) {
+	for _, txOK := range []bool{false, true} {
+		s := offline(t, txOK)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		called := false
+		if err := s.Tx(ctx, func(context.Context) error { called = true; return nil }); !errors.Is(err, context.Canceled) || called {
+			t.Errorf("transactions %v: Tx with an ended context = %v, fn called %v; want context.Canceled, not called", txOK, err, called)
+		}
+	}
+	// A context ending during fn aborts instead of committing (a
+	// transaction with no operation commits without a round trip, so
+	// only the check can fail it).
+	s := offline(t, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := s.Tx(ctx, func(context.Context) error { cancel(); return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("Tx whose context ended during fn = %v, want context.Canceled", err)
+	}
+}
+
+func TestNeedsCapabilities(t *testing.T) {
+	s := offline(t, false)
+	tests := []struct {
+		q       *query.Query
+		feature string
+	}{
+		{&query.Query{Search: "x"}, store.FeatureText},
+		{&query.Query{GeoNear: &query.GeoNear{Attr: "loc", Lng: 1, Lat: 2, MaxDistance: 10}}, store.FeatureGeo},
+		{&query.Query{Group: []query.Group{{By: "views", Count: 2}}}, store.FeatureBucketAuto},
+	}
+	for _, tt := range tests {
+		p, err := Compile(blogColl, tt.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.caps = AllCapabilities.without(tt.feature)
+		var ue *store.UnsupportedError
+		if err := s.needs(&p); !errors.As(err, &ue) || ue.Feature != tt.feature {
+			t.Errorf("needs(%+v) without %s = %v", tt.q, tt.feature, err)
+		}
+		s.caps = AllCapabilities
+		if err := s.needs(&p); err != nil {
+			t.Errorf("needs(%+v) with every feature = %v", tt.q, err)
+		}
+		if _, err := s.Read(context.Background(), blogColl, tt.q); err == nil {
+			t.Errorf("Read offline succeeded")
+		}
+	}
+	s.caps = Capabilities{}
+	if got := s.caps.Missing(); len(got) != 7 {
+		t.Errorf("Missing() = %v", got)
+	}
+}
+
+func TestIDStage(t *testing.T) {
+	id := oid.New()
+	eq := &query.Cond{Path: "_id", Op: query.Eq, Value: id}
+	other := &query.Cond{Path: "status", Op: query.Eq, Value: "x"}
+	want := bson.D{{Key: "$match", Value: bson.D{{Key: "_id", Value: bson.ObjectID(id)}}}}
+	tests := []struct {
+		name string
+		q    *query.Query
+		want bson.D
+	}{
+		{"top level", &query.Query{Filter: eq}, want},
+		{"in and", &query.Query{Filter: query.And{other, query.And{eq}}}, want},
+		{"in or", &query.Query{Filter: query.Or{eq, other}}, nil},
+		{"ne", &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Ne, Value: id}}, nil},
+		{"string value", &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: id.Hex()}}, nil},
+		{"search first", &query.Query{Filter: eq, Search: "x"}, nil},
+		{"none", &query.Query{}, nil},
+	}
+	for _, tt := range tests {
+		if got := idStage(tt.q); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: idStage = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -21,15 +21,20 @@ import (
 // alone.
 const indexPrefix = "limp_"
 
+// deletedKeyField is absent on live documents and holds the document's own
+// _id once it is soft-deleted. Every unique index ends with it, so deleted
+// documents never collide with anything, with no partial index.
+const deletedKeyField = "__deleted_key"
+
 // IndexSpec is one index Sync maintains.
 type IndexSpec struct {
 	Name string
 	Keys bson.D
-	// Unique indexes are partial: {__deleted: false} plus {attr:
-	// {$exists: true}} per attr, so deleted documents and documents
-	// lacking an attr never collide.
-	Unique  bool
-	Partial bson.D
+	// Unique indexes are sparse and end with "__deleted_key" (after the
+	// set's attrs), so soft-deleted documents never collide, and live
+	// documents lacking every attr of the set are not indexed. A live
+	// document lacking some attrs of a compound set indexes them as null.
+	Unique bool
 	// Text indexes use default_language "none" (no stemming, no stop
 	// words: the same for every locale, like the embedded store) and
 	// language_override "__language", so an attr named "language" is
@@ -56,12 +61,11 @@ func Indexes(c *schema.Collection, locales []string) []IndexSpec {
 	var out []IndexSpec
 	for _, set := range c.Unique {
 		keys := bson.D{}
-		partial := bson.D{{Key: deletedField, Value: false}}
 		for _, a := range set {
 			keys = append(keys, bson.E{Key: a, Value: int32(1)})
-			partial = append(partial, bson.E{Key: a, Value: bson.D{{Key: "$exists", Value: true}}})
 		}
-		out = append(out, IndexSpec{Name: uniqueName(set), Keys: keys, Unique: true, Partial: partial})
+		keys = append(keys, bson.E{Key: deletedKeyField, Value: int32(1)})
+		out = append(out, IndexSpec{Name: uniqueName(set), Keys: keys, Unique: true})
 	}
 	for _, idx := range c.Indexes {
 		keys := bson.D{}
@@ -106,8 +110,11 @@ func Indexes(c *schema.Collection, locales []string) []IndexSpec {
 }
 
 // Sync creates the collection if missing, back-fills "__deleted: false"
-// on documents lacking it, and brings the "limp_" indexes in line with c:
-// missing ones are created, changed ones rebuilt, stale ones dropped.
+// on documents lacking it and "__deleted_key" on soft-deleted documents
+// lacking it, and brings the "limp_" indexes in line with c: missing ones
+// are created, changed ones rebuilt (a partial unique index of an earlier
+// version is replaced), stale ones dropped. Text and 2dsphere indexes are
+// left out on a server lacking them (see Capabilities).
 func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 	if err := s.check(); err != nil {
 		return err
@@ -122,8 +129,21 @@ func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 		bson.D{{Key: "$set", Value: bson.D{{Key: deletedField, Value: false}}}}); err != nil {
 		return fmt.Errorf("sync %s: mark live documents: %w", c.Name, err)
 	}
+	live := bson.D{{Key: deletedField, Value: bson.D{{Key: "$ne", Value: true}}}, {Key: deletedKeyField, Value: bson.D{{Key: "$exists", Value: !s.missingDistinct}}}}
+	mark := bson.D{{Key: "$unset", Value: bson.D{{Key: deletedKeyField, Value: ""}}}}
+	if s.missingDistinct {
+		mark = bson.D{{Key: "$set", Value: bson.D{{Key: deletedKeyField, Value: false}}}}
+	}
+	if _, err := coll.UpdateMany(ctx, live, mark); err != nil {
+		return fmt.Errorf("sync %s: mark live documents: %w", c.Name, err)
+	}
+	if err := s.backfillDeletedKeys(ctx, coll); err != nil {
+		return fmt.Errorf("sync %s: mark deleted documents: %w", c.Name, err)
+	}
 
-	want := Indexes(c, s.locales)
+	want := slices.DeleteFunc(Indexes(c, s.locales), func(w IndexSpec) bool {
+		return w.Text && !s.caps.Text || isGeo(w) && !s.caps.Geo
+	})
 	cur, err := coll.Indexes().List(ctx)
 	if err != nil {
 		return fmt.Errorf("sync %s: list indexes: %w", c.Name, err)
@@ -157,7 +177,7 @@ func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 		}
 		opts := options.Index().SetName(w.Name)
 		if w.Unique {
-			opts.SetUnique(true).SetPartialFilterExpression(w.Partial)
+			opts.SetUnique(true).SetSparse(true)
 		}
 		if w.Text {
 			opts.SetDefaultLanguage(textLanguage).SetLanguageOverride(textLanguageOverride)
@@ -178,8 +198,13 @@ func sameIndex(w IndexSpec, h bson.D) bool {
 		return false
 	}
 	if w.Unique {
-		p, _ := lookup(h, "partialFilterExpression").(bson.D)
-		if !sameD(p, w.Partial) {
+		// Earlier versions made unique indexes partial; FerretDB does not
+		// list "sparse" (it ignores it), so only its absence where the
+		// server reports it is a difference.
+		if lookup(h, "partialFilterExpression") != nil {
+			return false
+		}
+		if sp, ok := lookup(h, "sparse").(bool); ok && !sp {
 			return false
 		}
 	}
@@ -230,4 +255,61 @@ func sameD(a, b bson.D) bool {
 		}
 	}
 	return true
+}
+
+func isGeo(w IndexSpec) bool {
+	for _, k := range w.Keys {
+		if k.Value == "2dsphere" {
+			return true
+		}
+	}
+	return false
+}
+
+// backfillDeletedKeys sets "__deleted_key" to _id on soft-deleted documents
+// lacking it (written by LIMP or an earlier version), in batches, one
+// update per document (update pipelines are not available everywhere).
+func (s *Store) backfillDeletedKeys(ctx context.Context, coll *mongo.Collection) error {
+	filter := bson.D{{Key: deletedField, Value: true}, {Key: deletedKeyField, Value: bson.D{{Key: "$exists", Value: false}}}}
+	cur, err := coll.Find(ctx, filter, options.Find().SetProjection(bson.D{{Key: "_id", Value: int32(1)}}))
+	if err != nil {
+		return err
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var batch []mongo.WriteModel
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		_, err := coll.BulkWrite(ctx, batch, options.BulkWrite().SetOrdered(false))
+		batch = batch[:0]
+		return err
+	}
+	for cur.Next(ctx) {
+		id := cur.Current.Lookup("_id")
+		batch = append(batch, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).
+			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: deletedKeyField, Value: id}}}}))
+		if len(batch) == 500 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return err
+	}
+	return flush()
+}
+
+// softDelete marks the documents ids deleted, each with its own
+// "__deleted_key" (one update per document: the key is the document's
+// _id), in one unordered bulk write.
+func (s *Store) softDelete(ctx context.Context, coll *mongo.Collection, ids []bson.ObjectID) error {
+	models := make([]mongo.WriteModel, len(ids))
+	for i, id := range ids {
+		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).
+			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: deletedField, Value: true}, {Key: deletedKeyField, Value: id}}}})
+	}
+	_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	return err
 }

@@ -315,8 +315,13 @@ func fieldExpr(p string) any {
 // document repeats the guards in its filter, so a document changed since
 // that look is never taken out of bounds either: a mismatch in the count
 // of matched documents is a *store.BoundsError too (inside a transaction,
-// which is then rolled back, nothing changed).
-func (s *Store) applyUpdate(ctx context.Context, coll *mongo.Collection, ids []bson.ObjectID, docs []bson.D, guards []Guard) (modified int64, err error) {
+// which is then rolled back, nothing changed). On a server without the
+// aggregation expressions the guards use, applyUpdateRead checks them in
+// Go instead.
+func (s *Store) applyUpdate(ctx context.Context, coll *mongo.Collection, ids []bson.ObjectID, docs []bson.D, guards []Guard, u *store.Update) (modified int64, err error) {
+	if len(guards) > 0 && s.readGuards {
+		return s.applyUpdateRead(ctx, coll, ids, docs, guards, u)
+	}
 	for _, g := range guards {
 		stages := []bson.D{
 			{{Key: "$match", Value: bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}, {Key: "$expr", Value: g.Violation}}}},

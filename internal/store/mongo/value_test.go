@@ -27,7 +27,7 @@ func TestValueRoundTrip(t *testing.T) {
 		},
 	}
 	for _, d := range docs {
-		bd, err := writeDoc(d)
+		bd, err := (&Store{}).writeDoc(d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,16 +55,19 @@ func TestValueRoundTrip(t *testing.T) {
 
 func TestWriteDocTypes(t *testing.T) {
 	id := mustID(t, "f00000000000000000000010")
-	bd, err := writeDoc(map[string]any{"_id": id, "i": int64(3), "f": 3.0, "__deleted": true})
+	bd, err := (&Store{}).writeDoc(map[string]any{"_id": id, "i": int64(3), "f": 3.0, "__deleted": true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := bson.D{{Key: "__deleted", Value: false}, {Key: "_id", Value: bson.ObjectID(id)}, {Key: "f", Value: 3.0}, {Key: "i", Value: int64(3)}}
+	// A caller's "__deleted": true is kept (issue 11 item 15), with the
+	// document's own _id as its "__deleted_key".
+	want := bson.D{{Key: "__deleted", Value: true}, {Key: "__deleted_key", Value: bson.ObjectID(id)}, {Key: "_id", Value: bson.ObjectID(id)}, {Key: "f", Value: 3.0}, {Key: "i", Value: int64(3)}}
 	if !reflect.DeepEqual(bd, want) {
 		t.Errorf("writeDoc = %#v, want %#v", bd, want)
 	}
-	for _, bad := range []map[string]any{{"$set": int64(1)}, {"a.b": int64(1)}, {"": int64(1)}, {"x": struct{}{}}, {"x": []any{make(chan int)}}} {
-		if _, err := writeDoc(bad); err == nil {
+	for _, bad := range []map[string]any{{"$set": int64(1)}, {"a.b": int64(1)}, {"": int64(1)}, {"x": struct{}{}}, {"x": []any{make(chan int)}},
+		{"__deleted": "yes"}, {"__deleted_key": int64(1)}} {
+		if _, err := (&Store{}).writeDoc(bad); err == nil {
 			t.Errorf("writeDoc(%v) succeeded, want an error", bad)
 		}
 	}
@@ -151,24 +154,46 @@ func TestDupError(t *testing.T) {
 	wex := func(msg string) error {
 		return fmt.Errorf("wrapped: %w", mongo.WriteException{WriteErrors: []mongo.WriteError{{Code: 11000, Message: msg}}})
 	}
-	tests := []struct {
-		err  error
-		want []string
-	}{
-		{wex("E11000 duplicate key error collection: limp.blogs index: limp_u_slug dup key: { slug: \"a\" }"), []string{"slug"}},
-		{wex("E11000 duplicate key error collection: limp.blogs index: limp_u_user_title.en_AE dup key: { }"), []string{"user", "title.en_AE"}},
-		{wex("E11000 duplicate key error collection: limp.blogs index: _id_ dup key: { }"), []string{"_id"}},
-		{mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: mongo.WriteError{Index: 1, Code: 11000,
-			Message: "E11000 duplicate key error collection: limp.blogs index: limp_u_slug dup key: { }"}}}}, []string{"slug"}},
+	// A server that names no index (FerretDB: "E11000 duplicate key error
+	// collection: db.coll") is recognised by code; its keyPattern, or
+	// else the resolver asking the database, names the set.
+	coded := func(code int, raw bson.D) error {
+		b, _ := bson.Marshal(raw)
+		return mongo.WriteException{WriteErrors: []mongo.WriteError{{Code: code, Message: "duplicate", Raw: b}}}
 	}
+	ferret := mongo.WriteException{WriteErrors: []mongo.WriteError{{Code: 11000, Message: "E11000 duplicate key error collection: limp.blogs"}}}
+	tests := []struct {
+		err     error
+		resolve func() []string
+		want    []string
+	}{
+		{coded(11000, bson.D{{Key: "keyPattern", Value: bson.D{{Key: "slug", Value: 1}, {Key: "__deleted_key", Value: 1}}}}), nil, []string{"slug"}},
+		{coded(11000, bson.D{{Key: "keyPattern", Value: bson.D{{Key: "user", Value: 1}, {Key: "title.en_AE", Value: 1}, {Key: "__deleted_key", Value: 1}}}}), nil, []string{"user", "title.en_AE"}},
+		{coded(11000, bson.D{{Key: "keyPattern", Value: bson.D{{Key: "_id", Value: 1}}}}), nil, []string{"_id"}},
+		{coded(11001, bson.D{}), func() []string { return []string{"slug"} }, []string{"slug"}},
+		{ferret, func() []string { return []string{"user", "title.en_AE"} }, []string{"user", "title.en_AE"}},
+		{ferret, func() []string { return nil }, []string{"_id"}},
+		{mongo.CommandError{Code: 11000, Message: "E11000 duplicate key error collection: limp.blogs"}, func() []string { return []string{"_id"} }, []string{"_id"}},
+	}
+	tests = append(tests, []struct {
+		err     error
+		resolve func() []string
+		want    []string
+	}{
+		{wex("E11000 duplicate key error collection: limp.blogs index: limp_u_slug dup key: { slug: \"a\" }"), nil, []string{"slug"}},
+		{wex("E11000 duplicate key error collection: limp.blogs index: limp_u_user_title.en_AE dup key: { }"), nil, []string{"user", "title.en_AE"}},
+		{wex("E11000 duplicate key error collection: limp.blogs index: _id_ dup key: { }"), nil, []string{"_id"}},
+		{mongo.BulkWriteException{WriteErrors: []mongo.BulkWriteError{{WriteError: mongo.WriteError{Index: 1, Code: 11000,
+			Message: "E11000 duplicate key error collection: limp.blogs index: limp_u_slug dup key: { }"}}}}, nil, []string{"slug"}},
+	}...)
 	for _, tt := range tests {
 		var de *store.DuplicateError
-		if err := dupError(blogColl, tt.err); !errors.As(err, &de) || !reflect.DeepEqual(de.Attrs, tt.want) {
+		if err := dupError(blogColl, tt.err, tt.resolve); !errors.As(err, &de) || !reflect.DeepEqual(de.Attrs, tt.want) {
 			t.Errorf("dupError(%v) = %v, want attrs %v", tt.err, err, tt.want)
 		}
 	}
 	other := context.DeadlineExceeded
-	if err := dupError(blogColl, other); err != other {
+	if err := dupError(blogColl, other, nil); err != other {
 		t.Errorf("dupError passed %v as %v", other, err)
 	}
 }

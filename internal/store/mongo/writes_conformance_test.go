@@ -15,6 +15,17 @@ import (
 // (storetest.RunWrites) against LIMP_TEST_MONGO_URI, each on a database
 // of its own that it drops.
 func TestConformanceWrites(t *testing.T) {
+	runWrites(t, false)
+}
+
+// TestConformanceWritesReadGuards runs the same cases with the bounds
+// checked in Go on the documents read (applyUpdateRead), as on a server
+// without aggregation expressions, whatever the server has.
+func TestConformanceWritesReadGuards(t *testing.T) {
+	runWrites(t, true)
+}
+
+func runWrites(t *testing.T, readGuards bool) {
 	uri := os.Getenv("LIMP_TEST_MONGO_URI")
 	if uri == "" {
 		t.Skip("LIMP_TEST_MONGO_URI is not set")
@@ -26,6 +37,9 @@ func TestConformanceWrites(t *testing.T) {
 		s, err := Open(ctx, uri, &Options{Database: name})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if readGuards {
+			s.readGuards = true
 		}
 		t.Cleanup(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

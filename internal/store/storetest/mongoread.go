@@ -36,6 +36,13 @@ func MongoRead() *schema.Collection {
 
 // testMongoRead runs testdata/mongoread.json (issue 11 items 1-6): wire
 // queries parsed by internal/query, answers as MongoDB gives them.
+//
+// On a server without store.FeatureNestedArrays the documents holding a
+// list inside a list are left out, and so is their part of the dataset:
+// the cases whose query holds one, paged cases and $group cases (whose
+// answers depend on every document) skip with "server lacks nested
+// arrays"; every other case runs with the left-out documents removed from
+// its answer (a filter and a sort answer each document on its own).
 func testMongoRead(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	c := MongoRead()
@@ -67,6 +74,23 @@ func testMongoRead(t *testing.T, s store.Store) {
 		}
 		docs = append(docs, d)
 	}
+	nested := store.Supports(s, store.FeatureNestedArrays)
+	leftOut := map[string]bool{}
+	if !nested {
+		kept := docs[:0]
+		for _, d := range docs {
+			if hasNestedList(d, false) {
+				leftOut[d["name"].(string)] = true
+			} else {
+				kept = append(kept, d)
+			}
+		}
+		docs = kept
+	}
+	lacks := func(t *testing.T) {
+		t.Helper()
+		t.Skip("server lacks " + store.FeatureNestedArrays)
+	}
 	if err := s.Insert(ctx, c, docs...); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +101,9 @@ func testMongoRead(t *testing.T, s store.Store) {
 	strs := func(v any) []string {
 		out := []string{}
 		for _, x := range v.([]any) {
-			out = append(out, x.(string))
+			if s := x.(string); !leftOut[s] {
+				out = append(out, s)
+			}
 		}
 		return out
 	}
@@ -85,10 +111,26 @@ func testMongoRead(t *testing.T, s store.Store) {
 		tc := x.(jsonv.Object)
 		name := get(tc, "name").(string)
 		t.Run(name, func(t *testing.T) {
+			if !nested {
+				// The wire query is a list of conditions: look inside
+				// each.
+				for _, x := range plain(get(tc, "query")).([]any) {
+					if hasNestedList(x, false) {
+						lacks(t)
+					}
+				}
+			}
 			q, err := query.Parse(get(tc, "query"), c)
 			if err != nil {
 				t.Fatalf("parse: %v", err)
 			}
+			if q.Search != "" {
+				needs(t, s, store.FeatureText)
+			}
+			if len(leftOut) > 0 && (q.Skip > 0 || q.Limit > 0) {
+				lacks(t)
+			}
+			knownBug(t, "")
 			got := []string{}
 			for _, d := range read(t, s, c, q).Docs {
 				got = append(got, names[d["_id"].(oid.ID)])
@@ -112,6 +154,11 @@ func testMongoRead(t *testing.T, s store.Store) {
 		tc := x.(jsonv.Object)
 		name := get(tc, "name").(string)
 		t.Run("group "+name, func(t *testing.T) {
+			needs(t, s, store.FeatureBucketAuto)
+			if len(leftOut) > 0 {
+				lacks(t)
+			}
+			knownBug(t, "")
 			q, err := query.Parse(get(tc, "query"), c)
 			if err != nil {
 				t.Fatalf("parse: %v", err)
@@ -151,4 +198,27 @@ func plain(v any) any {
 		return out
 	}
 	return v
+}
+
+// hasNestedList reports whether v (plain Go values: maps, []any) holds a
+// list directly inside a list; inList is true when v is a list's item.
+func hasNestedList(v any, inList bool) bool {
+	switch x := v.(type) {
+	case map[string]any:
+		for _, e := range x {
+			if hasNestedList(e, false) {
+				return true
+			}
+		}
+	case []any:
+		if inList {
+			return true
+		}
+		for _, e := range x {
+			if hasNestedList(e, true) {
+				return true
+			}
+		}
+	}
+	return false
 }

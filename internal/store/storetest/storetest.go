@@ -298,6 +298,7 @@ func testSortPageAttrs(t *testing.T, s store.Store) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			knownBug(t, "")
 			res := read(t, s, c, tt.q)
 			var got []oid.ID
 			for _, d := range res.Docs {
@@ -384,6 +385,7 @@ func testDuplicate(t *testing.T, s store.Store) {
 	if !errors.As(err, &dup) || !slices.Equal(dup.Attrs, []string{"a", "b"}) {
 		t.Errorf("compound duplicate: %v", err)
 	}
+	knownBug(t, "update to duplicate")
 	_, err = s.Update(ctx, cc, cond("b", query.Eq, "1"), &store.Update{Set: map[string]any{"b": "2"}})
 	if !errors.As(err, &dup) || !slices.Equal(dup.Attrs, []string{"a", "b"}) {
 		t.Errorf("update to duplicate: %v", err)
@@ -391,6 +393,7 @@ func testDuplicate(t *testing.T, s store.Store) {
 }
 
 func testUpdate(t *testing.T, s store.Store) {
+	knownBug(t, "")
 	c, id := seed(t, s)
 	ctx := t.Context()
 	byID := cond("_id", query.Eq, id[0])
@@ -453,14 +456,19 @@ func testUpdate(t *testing.T, s store.Store) {
 		t.Errorf("overflowing update changed n=%v title=%v", d["n"], d["title"])
 	}
 	// A unique violation changes nothing, even for documents before it.
-	_, err = s.Update(ctx, c, &query.Query{}, &store.Update{Set: map[string]any{"title": "same"}})
-	var dup *store.DuplicateError
-	if !errors.As(err, &dup) || !slices.Equal(dup.Attrs, []string{"title"}) {
-		t.Fatalf("update to duplicate: %v", err)
-	}
-	if got := readIDs(t, s, c, cond("title", query.Eq, "same")); len(got) != 0 {
-		t.Errorf("update was not atomic: %v", got)
-	}
+	// Its own subtest, so a server listed as answering it wrongly skips
+	// only this step (Options.Known "Update/update_to_duplicate").
+	t.Run("update to duplicate", func(t *testing.T) {
+		knownBug(t, "")
+		_, err := s.Update(ctx, c, &query.Query{}, &store.Update{Set: map[string]any{"title": "same"}})
+		var dup *store.DuplicateError
+		if !errors.As(err, &dup) || !slices.Equal(dup.Attrs, []string{"title"}) {
+			t.Fatalf("update to duplicate: %v", err)
+		}
+		if got := readIDs(t, s, c, cond("title", query.Eq, "same")); len(got) != 0 {
+			t.Errorf("update was not atomic: %v", got)
+		}
+	})
 	// Nothing matching: no ids, no error; an empty update returns the matches.
 	if got, err := s.Update(ctx, c, cond("title", query.Eq, "nope"), &store.Update{Set: map[string]any{"n": int64(1)}}); err != nil || len(got.Matched) != 0 || got.Modified != 0 {
 		t.Errorf("update nothing: %v %v", got, err)
@@ -574,6 +582,7 @@ func testDelete(t *testing.T, s store.Store) {
 }
 
 func testTx(t *testing.T, s store.Store) {
+	needs(t, s, store.FeatureTransactions)
 	c, _ := seed(t, s)
 	ctx := t.Context()
 	boom := errors.New("boom")
@@ -634,6 +643,7 @@ func testTx(t *testing.T, s store.Store) {
 }
 
 func testGroup(t *testing.T, s store.Store) {
+	needs(t, s, store.FeatureBucketAuto)
 	c, id := seed(t, s)
 	res := read(t, s, c, &query.Query{Limit: 1, Group: []query.Group{{By: "n", Count: 2}, {By: "ref", Count: 5}, {By: "title", Count: 2}}})
 	want := map[string][]store.Bucket{
@@ -677,6 +687,7 @@ func testGroup(t *testing.T, s store.Store) {
 }
 
 func testSearch(t *testing.T, s store.Store) {
+	needs(t, s, store.FeatureText)
 	c, id := seed(t, s)
 	ctx := t.Context()
 	sorted := func(ids []oid.ID) []oid.ID {
@@ -743,6 +754,7 @@ func testSearch(t *testing.T, s store.Store) {
 }
 
 func testJoin(t *testing.T, s store.Store) {
+	needs(t, s, store.FeatureLookup)
 	cat := &schema.Collection{Name: "st_cat", Attrs: map[string]*schema.Type{"title": {Kind: schema.Locale}, "rank": {Kind: schema.Int}}}
 	c := Items()
 	c.Extns = map[string]*schema.Extn{
@@ -853,6 +865,7 @@ func testCancelled(t *testing.T, s store.Store) {
 		t.Errorf("cancelled calls changed the store: total %d", res.Total)
 	}
 	// A context ending inside a transaction rolls it back.
+	needs(t, s, store.FeatureTransactions)
 	tctx, tcancel := context.WithCancel(t.Context())
 	err := s.Tx(tctx, func(ctx context.Context) error {
 		if err := s.Insert(ctx, c, map[string]any{"_id": oid.New(), "title": "in cancelled tx"}); err != nil {
