@@ -73,8 +73,11 @@ func (a *App) startCache() {
 
 // readDeps returns the collections a read of m reads: m's and, through
 // its extensions (recursively, as forced expansion and joins go), theirs.
+// A per-document extension (Extn.Func, or a "$__doc." module) may read any
+// module: its reads depend on every collection.
 func (a *App) readDeps(m *Module) []string {
 	seen := map[*Module]bool{}
+	dynamic := false
 	var out []string
 	var walk func(m *Module)
 	walk = func(m *Module) {
@@ -82,14 +85,26 @@ func (a *App) readDeps(m *Module) []string {
 			return
 		}
 		seen[m] = true
-		if m.coll != nil {
+		if m.coll != nil && !slices.Contains(out, m.coll.Name) {
 			out = append(out, m.coll.Name)
 		}
 		for _, e := range m.Extns {
+			if e.Func != nil || strings.HasPrefix(e.Module, "$") {
+				dynamic = true
+				continue
+			}
 			walk(a.modules[e.Module])
 		}
 	}
 	walk(m)
+	if dynamic {
+		out = out[:0]
+		for _, o := range a.order {
+			if o.coll != nil && !slices.Contains(out, o.coll.Name) {
+				out = append(out, o.coll.Name)
+			}
+		}
+	}
 	slices.Sort(out)
 	return out
 }

@@ -3,6 +3,7 @@ package limp_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -191,6 +192,29 @@ func TestCachePerUser(t *testing.T) {
 			if hit := r.Args["cache"] != nil; hit != (round == 1) {
 				t.Errorf("round %d: user %d hit = %v", round, i, hit)
 			}
+		}
+	}
+}
+
+type dynDoc struct {
+	limp.Doc
+	Kind string   `json:"kind"`
+	Ref  *limp.ID `json:"ref"`
+}
+
+// TestCacheDepsDynamicExtn: a per-document extension may read any module,
+// so writes to any collection drop the entries.
+func TestCacheDepsDynamicExtn(t *testing.T) {
+	dyn := limp.NewModule[dynDoc]("dyn", limp.Methods{"read": {Permissions: limp.Perms("*")}})
+	dyn.Extns = map[string]*limp.Extn{"ref": {Module: "$__doc.kind"}}
+	dyn.Cache = []limp.CacheSet{{}}
+	plain := limp.NewModule[CachedNote]("plainnote", limp.Methods{"read": {Permissions: limp.Perms("*")}})
+	plain.Extns = map[string]*limp.Extn{}
+	s := startApp(t, limp.Config{Name: "dyn"}, dyn, plain)
+	deps := limp.CacheDeps(s.App, "dyn")
+	for _, want := range []string{"dyn", "plainnote", "users", "groups", "sessions"} {
+		if !slices.Contains(deps, want) {
+			t.Errorf("deps %v lack %s", deps, want)
 		}
 	}
 }

@@ -86,3 +86,6 @@ func SetGatewayBackoff(a *App, d time.Duration) { a.gw.backoff = d }
 // SetManualJobs keeps a's scheduler goroutine from starting: the test
 // calls TickJobs. Call before Start.
 func SetManualJobs(a *App) { a.jobs.noLoop = true }
+
+// CacheDeps returns the collections module name's cached reads depend on.
+func CacheDeps(a *App, name string) []string { return a.cache.deps[a.modules[name]] }
