@@ -65,6 +65,11 @@ func (a *App) read(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	cr := a.cacheLookup(ctx, c, q)
+	if r := cr.result(); r != nil {
+		return r, nil
+	}
+	readAt := a.now()
 	res, err := a.store.Read(ctx, m.coll, q)
 	if err != nil {
 		return nil, err
@@ -88,9 +93,11 @@ func (a *App) read(ctx context.Context, c *Call) (*Result, error) {
 		}
 		groups[by] = l
 	}
-	return OK(fmt.Sprintf("Found %d docs.", len(docs)), M{
+	r := OK(fmt.Sprintf("Found %d docs.", len(docs)), M{
 		"total": res.Total, "count": int64(len(docs)), "docs": docs, "groups": groups,
-	}), nil
+	})
+	cr.store(r, readAt)
+	return r, nil
 }
 
 // fillLocales completes LOCALE attrs to every app locale from the default

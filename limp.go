@@ -281,6 +281,16 @@ type Config struct {
 	// are invisible in realm mode (see realm.go).
 	Realm bool
 
+	// Jobs are the scheduled jobs (spec §6.18, see Job); each runs once
+	// per due time across every node sharing the store.
+	Jobs []Job
+	// EmailAuth is the default SMTP account of the email gateway (spec
+	// §6.19, see EmailAuth); nil leaves the gateway unconfigured.
+	EmailAuth *EmailAuth
+	// CacheMaxBytes bounds the read cache's memory (an estimate of its
+	// entries' size); default DefaultCacheMaxBytes (32 MiB).
+	CacheMaxBytes int64
+
 	// Logger receives the app's logs; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -358,6 +368,10 @@ type App struct {
 
 	realms realmRegistry // realm mode: known realms (realm.go)
 
+	clk       clock          // time of jobs and the cache (jobs.go)
+	cache     cacheState     // read cache (cache.go)
+	jobs      jobState       // scheduled jobs (jobs.go)
+	gw        gatewayState   // gateways (gateway.go)
 	analytics analyticsQueue // analytics writer (analytic.go)
 
 	// services-b: interceptors (interceptor.go), L10N dictionaries
@@ -380,6 +394,7 @@ func New(cfg Config) *App {
 	a := &App{cfg: cfg, modules: map[string]*Module{}, conns: map[*conn]struct{}{}, drain: make(chan struct{})}
 	a.hardCtx, a.hardCancel = context.WithCancel(context.Background())
 	a.registerCore()
+	a.registerJobRun()
 	a.registerServices()
 
 	a.registerL10N()
@@ -567,6 +582,7 @@ func (a *App) Start(ctx context.Context) error {
 			return fmt.Errorf("limp: realms: %w", err)
 		}
 	}
+	a.startServices()
 	if err := a.seedDocs(ctx); err != nil {
 		a.closeStore()
 		return fmt.Errorf("limp: Config.Docs: %w", err)
@@ -648,6 +664,7 @@ func (a *App) load() error {
 		}
 	}
 	errs = append(errs, a.checkDeclarations(registered)...)
+	errs = append(errs, a.checkJobs()...)
 	errs = append(errs, a.prepareL10N()...)
 	errs = append(errs, a.checkServices()...)
 	if len(errs) > 0 {

@@ -162,6 +162,9 @@ type Module struct {
 	Privileges []string
 	// Hooks run around the base methods.
 	Hooks Hooks
+	// Cache are the module's read cache sets (spec §6.14, see CacheSet);
+	// the first whose Condition accepts a read caches it.
+	Cache []CacheSet
 	// Defaults sets default values by attr path ("title", "meta.kind");
 	// a ValueFunc computes one per call. Defaults from tags go here too.
 	Defaults map[string]any

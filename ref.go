@@ -83,6 +83,7 @@ func (a *App) GenerateRef(w io.Writer) error {
 			}
 			b.WriteString("\n")
 		}
+		refCache(&b, m)
 		b.WriteString(refServices(m)) // diff and analytics (services_ref.go)
 		b.WriteString("### Methods\n\n")
 		for _, name := range sortedKeys(m.Methods) {
@@ -114,6 +115,7 @@ func (a *App) GenerateRef(w io.Writer) error {
 			refArgs(&b, "doc_args", meth.DocArgs)
 		}
 	}
+	a.refJobs(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

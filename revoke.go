@@ -258,6 +258,7 @@ func (s watchedStore) Insert(ctx context.Context, c *schema.Collection, docs ...
 	if err == nil {
 		s.publish(ctx, c, feed.Create, insertedIDs(docs))
 	}
+	s.a.cacheWritten(ctx, c)
 	if err == nil && c == s.a.modules["group"].coll {
 		// A user may name a group before it exists.
 		s.written(ctx, c, nil)
@@ -270,6 +271,7 @@ func (s watchedStore) Update(ctx context.Context, c *schema.Collection, q *query
 	if err == nil && res != nil && res.Modified > 0 {
 		s.publish(ctx, c, feed.Update, res.Matched)
 	}
+	s.a.cacheWritten(ctx, c)
 	if res != nil && len(res.Matched) > 0 && !loginTimeOnly(s.a, c, u) {
 		s.written(ctx, c, res.Matched)
 	}
@@ -281,6 +283,7 @@ func (s watchedStore) Delete(ctx context.Context, c *schema.Collection, q *query
 	if err == nil {
 		s.publish(ctx, c, feed.Delete, ids)
 	}
+	s.a.cacheWritten(ctx, c)
 	if len(ids) > 0 {
 		s.written(ctx, c, ids)
 	}

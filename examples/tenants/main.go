@@ -47,6 +47,7 @@ func Modules() []*limp.Module {
 		"update": {Permissions: limp.Perms("admin"), QueryArgs: byID},
 		"delete": {Permissions: limp.Perms("admin"), QueryArgs: byID},
 	})
+	customers.Cache = []limp.CacheSet{{}} // cached reads, keyed per realm
 	tickets := limp.NewModule[Ticket]("ticket", limp.Methods{
 		// The realm's admins read every ticket, users their own.
 		"read": {Permissions: []limp.Perm{
