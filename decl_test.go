@@ -59,7 +59,8 @@ func TestStartReportsDeclarationMistakes(t *testing.T) {
 		{"query mod, doc mod and args", limp.Config{}, func() []*limp.Module {
 			return []*limp.Module{cat(), item(limp.Methods{
 				"read": {Permissions: []limp.Perm{{Privilege: "*", QueryMod: limp.M{"nope": 1, "cat.title": "x", "cat.nope": 1, "$limit": 1}},
-					{Privilege: "*", QueryMod: []limp.M{{"user": limp.VarUser}, {"owner": limp.VarUser}}}}},
+					{Privilege: "*", QueryMod: []limp.M{{"user": limp.VarUser}, {"owner": limp.VarUser}}},
+					{Privilege: "*", QueryMod: limp.M{"$or": []any{limp.M{"title": "x"}}, "$sort": limp.M{"title": 1}}}}},
 				"create": {Permissions: []limp.Perm{{Privilege: "*", DocMod: limp.M{"qty": nil, "gone": nil}}},
 					DocArgs: []limp.Args{{"title": {Type: limp.TypeStr}}, {"missing": {Type: limp.TypeStr}}}},
 				"update": {Permissions: ok, QueryArgs: []limp.Args{{"_id": {Type: limp.TypeID}, "idd": {Type: limp.TypeID}}}},
@@ -74,6 +75,7 @@ func TestStartReportsDeclarationMistakes(t *testing.T) {
 			`module "decl_item": method "read" Permissions[0]: QueryMod names undeclared attr "cat.nope"`,
 			`module "decl_item": method "read" Permissions[0]: QueryMod names undeclared attr "nope"`,
 			`module "decl_item": method "read" Permissions[1]: QueryMod names undeclared attr "owner"`,
+			`module "decl_item": method "read" Permissions[2]: QueryMod has unknown special key "$or" (accepted: $search $sort $skip $limit $extn $attrs $group $geo_near $soft)`,
 			`module "decl_item": method "update" QueryArgs[0] names undeclared attr "idd"`,
 		}},
 		{"privileges", limp.Config{
