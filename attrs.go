@@ -600,6 +600,38 @@ func checkValidateTag(tag string, sample any) (err error) {
 		}
 	}()
 	_ = theValidator().Var(sample, tag)
+	return checkOneofNumbers(tag, sample)
+}
+
+// checkOneofNumbers refuses a "oneof" rule on a number whose values are
+// not numbers of its kind: the validator compares them as text, so no
+// value could ever pass and every call would answer 400.
+func checkOneofNumbers(tag string, sample any) error {
+	var parse func(string) error
+	switch sample.(type) {
+	case int64:
+		parse = func(v string) error { _, err := strconv.ParseInt(v, 10, 64); return err }
+	case float64:
+		parse = func(v string) error { _, err := strconv.ParseFloat(v, 64); return err }
+	default:
+		return nil
+	}
+	for _, rule := range strings.Split(tag, ",") {
+		if rule == "dive" || rule == "keys" {
+			break // the rules after apply to items
+		}
+		for _, alt := range strings.Split(rule, "|") {
+			vals, ok := strings.CutPrefix(alt, "oneof=")
+			if !ok {
+				continue
+			}
+			for _, v := range strings.Fields(vals) {
+				if parse(v) != nil {
+					return fmt.Errorf("validate tag %q: oneof value %q is not a number", tag, v)
+				}
+			}
+		}
+	}
 	return nil
 }
 

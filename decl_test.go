@@ -30,6 +30,8 @@ type declBadTags struct {
 	N    int64    `json:"n" validate:"min=1.5"`
 	Tags []string `json:"tags" validate:"dive,min=x"`
 	Num  int64    `json:"num" validate:"dive,min=1"`
+	Kind int64    `json:"kind" validate:"oneof=a b"`
+	Rate float64  `json:"rate" validate:"oneof=0.5 1.5"`
 }
 
 // TestStartReportsDeclarationMistakes: every mistake in a declaration is
@@ -54,7 +56,7 @@ func TestStartReportsDeclarationMistakes(t *testing.T) {
 		{"validate tags", limp.Config{}, func() []*limp.Module {
 			return []*limp.Module{limp.NewModule[declBadTags]("decl_tags", limp.Methods{"read": {Permissions: ok}})}
 		}, []string{
-			`module "decl_tags": attr "n": validate tag "min=1.5": strconv.ParseInt: parsing "1.5": invalid syntax; attr "tags": validate tag "dive,min=x": strconv.ParseInt: parsing "x": invalid syntax; attr "num": validate tag "dive,min=1": dive error! can't dive on a non slice or map`,
+			`module "decl_tags": attr "n": validate tag "min=1.5": strconv.ParseInt: parsing "1.5": invalid syntax; attr "tags": validate tag "dive,min=x": strconv.ParseInt: parsing "x": invalid syntax; attr "num": validate tag "dive,min=1": dive error! can't dive on a non slice or map; attr "kind": validate tag "oneof=a b": oneof value "a" is not a number; attr "rate": validate tag "oneof=0.5 1.5": Bad field type float64`,
 		}},
 		{"query mod, doc mod and args", limp.Config{}, func() []*limp.Module {
 			return []*limp.Module{cat(), item(limp.Methods{
