@@ -32,6 +32,8 @@ type declBadTags struct {
 	Num  int64    `json:"num" validate:"dive,min=1"`
 	Kind int64    `json:"kind" validate:"oneof=a b"`
 	Rate float64  `json:"rate" validate:"oneof=0.5 1.5"`
+	Mode string   `json:"mode" limp:"default=z" validate:"oneof=x y"`
+	Qty  int64    `json:"qty" limp:"min=1,default=0"`
 }
 
 // TestStartReportsDeclarationMistakes: every mistake in a declaration is
@@ -56,7 +58,7 @@ func TestStartReportsDeclarationMistakes(t *testing.T) {
 		{"validate tags", limp.Config{}, func() []*limp.Module {
 			return []*limp.Module{limp.NewModule[declBadTags]("decl_tags", limp.Methods{"read": {Permissions: ok}})}
 		}, []string{
-			`module "decl_tags": attr "n": validate tag "min=1.5": strconv.ParseInt: parsing "1.5": invalid syntax; attr "tags": validate tag "dive,min=x": strconv.ParseInt: parsing "x": invalid syntax; attr "num": validate tag "dive,min=1": dive error! can't dive on a non slice or map; attr "kind": validate tag "oneof=a b": oneof value "a" is not a number; attr "rate": validate tag "oneof=0.5 1.5": Bad field type float64`,
+			`module "decl_tags": attr "n": validate tag "min=1.5": strconv.ParseInt: parsing "1.5": invalid syntax; attr "tags": validate tag "dive,min=x": strconv.ParseInt: parsing "x": invalid syntax; attr "num": validate tag "dive,min=1": dive error! can't dive on a non slice or map; attr "kind": validate tag "oneof=a b": oneof value "a" is not a number; attr "rate": validate tag "oneof=0.5 1.5": Bad field type float64; attr "mode": default z: fails rule "oneof=x y"; attr "qty": default 0: value 0 is below the minimum 1`,
 		}},
 		{"query mod, doc mod and args", limp.Config{}, func() []*limp.Module {
 			return []*limp.Module{cat(), item(limp.Methods{
