@@ -66,3 +66,23 @@ func TestVerify18ShutdownPartialFrame(t *testing.T) {
 		t.Errorf("connection still held")
 	}
 }
+
+// A client sending many calls of small replies and reading none is
+// closed with 1008/1013 once its queue bound is reached.
+func TestVerify18ManySmallReplies(t *testing.T) {
+	s := startSlowApp(t, Config{MaxQueuedBytes: 64 << 10, WriteTimeout: 2 * time.Second, ConnTimeout: time.Hour})
+	c := dialRaw(t, s.addr)
+	sent := 0
+	for range 3000 {
+		if err := c.call("big/get", M{"size": 4 << 10}); err != nil {
+			break
+		}
+		sent++
+	}
+	ok := waitFor(15*time.Second, func() bool { return s.openConns() == 0 })
+	status, err := c.drain(10 * time.Second)
+	t.Logf("sent %d; closed=%v status=%d err=%v logs=%v", sent, ok, status, err, s.log.msgs)
+	if !ok || (status != 1008 && status != 1013) {
+		t.Errorf("non-reading client with small replies: closed=%v status %d", ok, status)
+	}
+}
