@@ -522,6 +522,9 @@ func (a *Attr) check() error {
 			return err
 		}
 	}
+	if err := a.checkDefault(); err != nil {
+		return err
+	}
 	for _, c := range a.Items {
 		if err := c.check(); err != nil {
 			return err
@@ -591,6 +594,30 @@ func theValidator() *validator.Validate {
 	return validate
 }
 
+// checkDefault reports a scalar default that fails the attr's own
+// bounds or validate rule: every create leaving the attr out would be
+// refused with a 400 naming an attr the client never sent.
+func (a *Attr) checkDefault() error {
+	switch d := a.Default.(type) {
+	case string:
+		if strings.HasPrefix(d, "$__") {
+			return nil // a variable, resolved per call
+		}
+	case int64, float64, bool:
+	default:
+		return nil
+	}
+	if msg := a.checkBounds(a.Default); msg != "" {
+		return fmt.Errorf("default %v: %s", a.Default, msg)
+	}
+	if a.Validate != "" {
+		if err := theValidator().Var(a.Default, a.Validate); err != nil {
+			return fmt.Errorf("default %v: fails rule %q", a.Default, a.Validate)
+		}
+	}
+	return nil
+}
+
 // checkValidateTag reports a malformed validator/v10 tag at start rather
 // than on the first call (the validator panics on unknown tags).
 func checkValidateTag(tag string, sample any) (err error) {
@@ -600,6 +627,38 @@ func checkValidateTag(tag string, sample any) (err error) {
 		}
 	}()
 	_ = theValidator().Var(sample, tag)
+	return checkOneofNumbers(tag, sample)
+}
+
+// checkOneofNumbers refuses a "oneof" rule on a number whose values are
+// not numbers of its kind: the validator compares them as text, so no
+// value could ever pass and every call would answer 400.
+func checkOneofNumbers(tag string, sample any) error {
+	var parse func(string) error
+	switch sample.(type) {
+	case int64:
+		parse = func(v string) error { _, err := strconv.ParseInt(v, 10, 64); return err }
+	case float64:
+		parse = func(v string) error { _, err := strconv.ParseFloat(v, 64); return err }
+	default:
+		return nil
+	}
+	for _, rule := range strings.Split(tag, ",") {
+		if rule == "dive" || rule == "keys" {
+			break // the rules after apply to items
+		}
+		for _, alt := range strings.Split(rule, "|") {
+			vals, ok := strings.CutPrefix(alt, "oneof=")
+			if !ok {
+				continue
+			}
+			for _, v := range strings.Fields(vals) {
+				if parse(v) != nil {
+					return fmt.Errorf("validate tag %q: oneof value %q is not a number", tag, v)
+				}
+			}
+		}
+	}
 	return nil
 }
 

@@ -81,6 +81,14 @@ func (a *Attr) itemRules() string {
 // boundsError turns a store's *store.BoundsError into the module's 400
 // INVALID_ATTR, naming the operator and the result it would have given.
 func (m *Module) boundsError(err error, u *store.Update) error {
+	var oe *store.OverflowError
+	if errors.As(err, &oe) {
+		op := "$add"
+		if u.Mul[oe.Path] != nil {
+			op = "$multiply"
+		}
+		return m.attrError(&attrError{kind: errInvalid, path: oe.Path, msg: fmt.Sprintf("%s would overflow a 64-bit integer (%s); nothing was changed", op, oe.Expr)}, "update")
+	}
 	var be *store.BoundsError
 	if !errors.As(err, &be) {
 		return err

@@ -110,6 +110,9 @@ func (m *Module) checkMethods(known map[string]*Module) []error {
 			if m.Collection == "" {
 				continue
 			}
+			for _, k := range queryModSpecials(p.QueryMod) {
+				bad("method %q Permissions[%d]: QueryMod has unknown special key %q (accepted: %s)", name, i, k, strings.Join(querySpecialKeys, " "))
+			}
 			for _, k := range queryModPaths(p.QueryMod) {
 				if !m.queryPath(k) {
 					bad("method %q Permissions[%d]: QueryMod names undeclared attr %q", name, i, k)
@@ -192,6 +195,37 @@ func (m *Module) queryPath(path string) bool {
 
 // queryModPaths returns the attr paths a QueryMod (a step M, a list of
 // steps, or a ValueFunc: none) names, skipping "$" specials.
+// querySpecialKeys are the $-keys a query step may hold (as
+// internal/query accepts them).
+var querySpecialKeys = []string{"$search", "$sort", "$skip", "$limit", "$extn", "$attrs", "$group", "$geo_near", "$soft"}
+
+// queryModSpecials returns the $-keys of a QueryMod's steps that no query
+// accepts, so Start reports them rather than every call answering 400.
+func queryModSpecials(v any) []string {
+	var out []string
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case M:
+			for _, k := range sortedKeys(x) {
+				if strings.HasPrefix(k, "$") && !slices.Contains(querySpecialKeys, k) {
+					out = append(out, k)
+				}
+			}
+		case []M:
+			for _, e := range x {
+				walk(e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return out
+}
+
 func queryModPaths(v any) []string {
 	var out []string
 	var walk func(v any)

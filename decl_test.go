@@ -30,6 +30,10 @@ type declBadTags struct {
 	N    int64    `json:"n" validate:"min=1.5"`
 	Tags []string `json:"tags" validate:"dive,min=x"`
 	Num  int64    `json:"num" validate:"dive,min=1"`
+	Kind int64    `json:"kind" validate:"oneof=a b"`
+	Rate float64  `json:"rate" validate:"oneof=0.5 1.5"`
+	Mode string   `json:"mode" limp:"default=z" validate:"oneof=x y"`
+	Qty  int64    `json:"qty" limp:"min=1,default=0"`
 }
 
 // TestStartReportsDeclarationMistakes: every mistake in a declaration is
@@ -54,12 +58,13 @@ func TestStartReportsDeclarationMistakes(t *testing.T) {
 		{"validate tags", limp.Config{}, func() []*limp.Module {
 			return []*limp.Module{limp.NewModule[declBadTags]("decl_tags", limp.Methods{"read": {Permissions: ok}})}
 		}, []string{
-			`module "decl_tags": attr "n": validate tag "min=1.5": strconv.ParseInt: parsing "1.5": invalid syntax; attr "tags": validate tag "dive,min=x": strconv.ParseInt: parsing "x": invalid syntax; attr "num": validate tag "dive,min=1": dive error! can't dive on a non slice or map`,
+			`module "decl_tags": attr "n": validate tag "min=1.5": strconv.ParseInt: parsing "1.5": invalid syntax; attr "tags": validate tag "dive,min=x": strconv.ParseInt: parsing "x": invalid syntax; attr "num": validate tag "dive,min=1": dive error! can't dive on a non slice or map; attr "kind": validate tag "oneof=a b": oneof value "a" is not a number; attr "rate": validate tag "oneof=0.5 1.5": Bad field type float64; attr "mode": default z: fails rule "oneof=x y"; attr "qty": default 0: value 0 is below the minimum 1`,
 		}},
 		{"query mod, doc mod and args", limp.Config{}, func() []*limp.Module {
 			return []*limp.Module{cat(), item(limp.Methods{
 				"read": {Permissions: []limp.Perm{{Privilege: "*", QueryMod: limp.M{"nope": 1, "cat.title": "x", "cat.nope": 1, "$limit": 1}},
-					{Privilege: "*", QueryMod: []limp.M{{"user": limp.VarUser}, {"owner": limp.VarUser}}}}},
+					{Privilege: "*", QueryMod: []limp.M{{"user": limp.VarUser}, {"owner": limp.VarUser}}},
+					{Privilege: "*", QueryMod: limp.M{"$or": []any{limp.M{"title": "x"}}, "$sort": limp.M{"title": 1}}}}},
 				"create": {Permissions: []limp.Perm{{Privilege: "*", DocMod: limp.M{"qty": nil, "gone": nil}}},
 					DocArgs: []limp.Args{{"title": {Type: limp.TypeStr}}, {"missing": {Type: limp.TypeStr}}}},
 				"update": {Permissions: ok, QueryArgs: []limp.Args{{"_id": {Type: limp.TypeID}, "idd": {Type: limp.TypeID}}}},
@@ -74,6 +79,7 @@ func TestStartReportsDeclarationMistakes(t *testing.T) {
 			`module "decl_item": method "read" Permissions[0]: QueryMod names undeclared attr "cat.nope"`,
 			`module "decl_item": method "read" Permissions[0]: QueryMod names undeclared attr "nope"`,
 			`module "decl_item": method "read" Permissions[1]: QueryMod names undeclared attr "owner"`,
+			`module "decl_item": method "read" Permissions[2]: QueryMod has unknown special key "$or" (accepted: $search $sort $skip $limit $extn $attrs $group $geo_near $soft)`,
 			`module "decl_item": method "update" QueryArgs[0] names undeclared attr "idd"`,
 		}},
 		{"privileges", limp.Config{

@@ -32,6 +32,18 @@ func (b Bounds) String() string {
 	return "[" + lo + ", " + hi + "]"
 }
 
+// OverflowError reports that $add or $multiply on a 64-bit integer at
+// Path would overflow (MongoDB refuses it rather than wrap). A store
+// that returns it has changed no document.
+type OverflowError struct {
+	Path string
+	Expr string // "9223372036854775807 + 1"
+}
+
+func (e *OverflowError) Error() string {
+	return fmt.Sprintf("%q: %s overflows a 64-bit integer", e.Path, e.Expr)
+}
+
 // BoundsError reports that an update would take the value (or the list
 // length) at Path out of its Bounds in at least one selected document.
 // A store that returns it has changed no document.

@@ -448,6 +448,10 @@ func applyUpdate(doc map[string]any, u *store.Update) error {
 		for _, p := range sortedKeys(m) {
 			cur, _ := getPath(doc, p)
 			v, err := arithmetic(cur, m[p], mul)
+			if oe, ok := err.(*store.OverflowError); ok {
+				oe.Path = p
+				return oe
+			}
 			if err != nil {
 				return fmt.Errorf("%q: %w", p, err)
 			}
@@ -538,13 +542,13 @@ func arithmetic(cur, by any, mul bool) (any, error) {
 		if mul {
 			r := ci * bi
 			if ci != 0 && (r/ci != bi || ci == -1 && bi == math.MinInt64 || bi == -1 && ci == math.MinInt64) {
-				return nil, fmt.Errorf("%d * %d overflows a 64-bit integer", ci, bi)
+				return nil, &store.OverflowError{Expr: fmt.Sprintf("%d * %d", ci, bi)}
 			}
 			return r, nil
 		}
 		r := ci + bi
 		if ci > 0 && bi > 0 && r < 0 || ci < 0 && bi < 0 && r >= 0 {
-			return nil, fmt.Errorf("%d + %d overflows a 64-bit integer", ci, bi)
+			return nil, &store.OverflowError{Expr: fmt.Sprintf("%d + %d", ci, bi)}
 		}
 		return r, nil
 	}
