@@ -171,6 +171,10 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	_ = ln.Close()
 	appErr := a.Shutdown(dctx) // ends every handler when dctx ends
 	srvErr := srv.Shutdown(dctx)
+	if errors.Is(srvErr, net.ErrClosed) {
+		// The listener closed above, before Serve noticed: not a failure.
+		srvErr = nil
+	}
 	if srvErr != nil {
 		_ = srv.Close() // drain timeout: drop what is left at once
 	}
