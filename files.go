@@ -758,12 +758,33 @@ func (a *App) uploadTarget(sess *Session, fields map[string]string) (*Attr, erro
 		}
 	}
 	if at == nil {
+		at = docArgFile(m, key)
+	}
+	if at == nil {
 		return nil, errUploadForm("'__attr' %q is not a FILE attr of module %s", truncate(key), m.Name)
 	}
 	if !a.mayWrite(sess, m) {
 		return nil, errForbidden
 	}
 	return at, nil
+}
+
+// docArgFile returns the FILE attr that a top-level doc arg key of the
+// module's create or update method takes files at (setting's val, a
+// UNION with FILE members), or nil.
+func docArgFile(m *Module, key string) *Attr {
+	for _, name := range []string{"create", "update"} {
+		meth := m.Methods[name]
+		if meth == nil {
+			continue
+		}
+		for _, set := range meth.DocArgs {
+			if at := set[key]; at != nil && acceptsFiles(at) {
+				return fileLeaf(at)
+			}
+		}
+	}
+	return nil
 }
 
 // holdsAny reports whether the session holds the privilege of one of
@@ -840,7 +861,13 @@ func (a *App) serveRetrieve(w http.ResponseWriter, r *http.Request, parts []stri
 		fail(errForbidden) // LIMP's per-module retrieve_file permissions, on top of read's
 		return
 	}
-	res, err := a.Invoke(ctx, sess, m.Name+"/read", NewQuery(M{"_id": id}), nil)
+	var opts []InvokeOption
+	if m == a.modules["setting"] {
+		// setting/read's query_args want {_id, type}: the file's setting is
+		// read by _id alone, its permissions (query_mod) still applying.
+		opts = append(opts, SkipArgs)
+	}
+	res, err := a.Invoke(ctx, sess, m.Name+"/read", NewQuery(M{"_id": id}), nil, opts...)
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.Status != 403 && e.Status != 401 && e.Status < 500 {

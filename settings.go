@@ -65,7 +65,7 @@ func newSettingModule(a *App) *Module {
 			Permissions: []Perm{{Privilege: "admin", DocMod: M{"user": nil, "var": nil}},
 				{Privilege: "update", QueryMod: M{"type": SettingUser, "user": VarUser}, DocMod: M{"type": nil, "user": nil, "var": nil}}},
 			QueryArgs: settingArgs(),
-			DocArgs:   []Args{{"val": {Type: TypeAny}}},
+			DocArgs:   []Args{{"val": settingValArg()}},
 		},
 		"delete": {
 			Permissions: Perms("admin"),
@@ -75,17 +75,51 @@ func newSettingModule(a *App) *Module {
 	m.Methods["create"] = &Method{
 		Permissions: []Perm{{Privilege: "admin"}, {Privilege: "create", DocMod: M{"type": SettingUser}}},
 		Handler:     a.settingCreate,
-		DocArgs:     []Args{{"var": {Type: TypeStr}, "val": {Type: TypeAny}, "type": settingTypeArg(SettingGlobal, SettingUser, SettingUserSys)}},
+		DocArgs:     []Args{{"var": {Type: TypeStr}, "val": settingValArg(), "type": settingTypeArg(SettingGlobal, SettingUser, SettingUserSys)}},
 		Desc:        "Creates a setting `{var, val, type, user?}`. Admins create any type (`user` defaults to the caller; global settings belong to no user); other holders of setting.create only their own `user` settings.",
 	}
 	m.Collection = "settings"
 	m.Unique = [][]string{{"user", "var", "type"}}
 	m.Desc = "Settings (spec §6.17): `global` (everyone reads, admins write), `user` (its user reads and updates), `user_sys` (its user reads, admins write). " +
+		"`val` may hold a file (uploaded for attr `val` of setting/create or setting/update, or `{\"__file\": id}` after POST /file/create with `__module=setting`, `__attr=val`; a single-file list is stored as the file), served by GET /setting/retrieve_file/{_id}/val/{name} to whoever may read the setting. " +
 		"`val` may hold an extension reference `{\"__extn\": {\"module\": m, \"attrs\": [...]}, \"__val\": id | [ids]}`, expanded on read with the reader's permissions. " +
 		"Config.UserDocSettings lists the vars merged into user docs as `settings: {var: val}`."
-	m.Hooks = Hooks{OnRead: a.settingOnRead, OnUpdate: a.settingOnWrite, OnDelete: a.settingOnWrite}
+	m.Hooks = Hooks{PreUpdate: settingPreUpdate, OnRead: a.settingOnRead, OnUpdate: a.settingOnWrite, OnDelete: a.settingOnWrite}
 	m.Diff = true
 	return m
+}
+
+// settingValArg is the doc arg val of setting/create and setting/update
+// (spec §6.17): a LIST of FILE, else ANY value. Its FILE item is what
+// lets uploads and {"__file": id} references (given as a one-file list)
+// attach to val (issue 10 item 4: an upload attaches only where the
+// method declares a file); files given there are checked as files (no
+// FileSpec: any type, up to Config.MaxFileSize). A list mixing files and
+// other values is kept whole as an ANY value.
+func settingValArg() *Attr {
+	return &Attr{Type: TypeUnion, Items: []*Attr{
+		{Type: TypeList, Items: []*Attr{{Type: TypeFile}}},
+		{Type: TypeAny},
+	}}
+}
+
+// unwrapFile returns the file of a single-file list (as LIMP's setting
+// pre_create and pre_update do), else v.
+func unwrapFile(v any) any {
+	if l, ok := v.([]any); ok && len(l) == 1 {
+		if _, err := fileFromValue(l[0]); err == nil {
+			return l[0]
+		}
+	}
+	return v
+}
+
+// settingPreUpdate stores a single uploaded file of val as the file.
+func settingPreUpdate(_ context.Context, c *Call) (*Result, error) {
+	if v, ok := c.Doc["val"]; ok {
+		c.Doc["val"] = unwrapFile(v)
+	}
+	return nil, nil
 }
 
 // settingCreate is setting/create.
@@ -114,7 +148,7 @@ func (a *App) settingCreate(ctx context.Context, c *Call) (*Result, error) {
 			return nil, m.Error(400, "INVALID_USER", "User is invalid.")
 		}
 	}
-	doc, err := a.settingDoc(m, user, c.Doc["var"], c.Doc["val"], typ, time.Now())
+	doc, err := a.settingDoc(m, user, c.Doc["var"], unwrapFile(c.Doc["val"]), typ, time.Now())
 	if err != nil {
 		return nil, err
 	}
