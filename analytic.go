@@ -100,6 +100,9 @@ type analyticJob struct {
 	user ID
 	ev   AnalyticEvent
 	at   time.Time
+	// realm is the realm the event happened in (realm mode; "" is
+	// GlobalRealm): the writer records it there.
+	realm string
 }
 
 // analyticsQueue is the one goroutine that writes analytics, fed by a
@@ -146,6 +149,9 @@ func (a *App) startAnalytics() {
 			}
 			for _, group := range groupAnalytics(batch) {
 				ctx, cancel := context.WithTimeout(a.hardCtx, 10*time.Second)
+				if r := group[0].realm; r != "" && a.cfg.Realm {
+					ctx = WithRealm(ctx, r) // the event's realm, not __global
+				}
 				_, err := a.recordAnalytics(ctx, group)
 				cancel()
 				if err != nil {
@@ -161,13 +167,13 @@ func (a *App) startAnalytics() {
 // analyticsBatch bounds the events the writer takes at once.
 const analyticsBatch = 256
 
-// groupAnalytics splits jobs by (user, event, subevent), in order.
+// groupAnalytics splits jobs by (realm, user, event, subevent), in order.
 func groupAnalytics(jobs []analyticJob) [][]analyticJob {
 	var keys []string
 	groups := map[string][]analyticJob{}
 	for _, j := range jobs {
 		sub, _ := json.Marshal(canonicalAny(j.ev.Subevent))
-		k := j.user.Hex() + "\x00" + j.ev.Event + "\x00" + string(sub)
+		k := j.realm + "\x00" + j.user.Hex() + "\x00" + j.ev.Event + "\x00" + string(sub)
 		if _, ok := groups[k]; !ok {
 			keys = append(keys, k)
 		}
@@ -200,8 +206,29 @@ func (a *App) stopAnalytics() {
 func (a *App) AnalyticsDropped() int64 { return a.analytics.dropped.Load() }
 
 // RecordAnalytic queues ev for the user; it never blocks (a full queue
-// drops the event, see AnalyticsDropped) and never fails.
+// drops the event, see AnalyticsDropped) and never fails. In realm mode
+// the event is recorded in GlobalRealm; events of client calls (Analytics
+// sets, the built-in auth events) are recorded in the call's realm.
 func (a *App) RecordAnalytic(user ID, ev AnalyticEvent) {
+	a.queueAnalytic("", user, ev)
+}
+
+// callRealm is the realm c runs in: c.Realm, else the context's ("" when
+// neither says, and outside realm mode).
+func (a *App) callRealm(ctx context.Context, c *Call) string {
+	if !a.cfg.Realm {
+		return ""
+	}
+	if c != nil && c.Realm != "" {
+		return c.Realm
+	}
+	r, _ := realmFrom(ctx)
+	return r
+}
+
+// queueAnalytic is RecordAnalytic for an event of realm ("" is
+// GlobalRealm).
+func (a *App) queueAnalytic(realm string, user ID, ev AnalyticEvent) {
 	aq := &a.analytics
 	aq.mu.RLock()
 	defer aq.mu.RUnlock()
@@ -209,7 +236,7 @@ func (a *App) RecordAnalytic(user ID, ev AnalyticEvent) {
 		return
 	}
 	select {
-	case aq.q <- analyticJob{user: user, ev: ev, at: time.Now()}:
+	case aq.q <- analyticJob{user: user, ev: ev, at: time.Now(), realm: realm}:
 	default:
 		aq.dropped.Add(1)
 	}
@@ -221,7 +248,7 @@ func (a *App) builtinAnalytic(name string, c *Call, ev AnalyticEvent) {
 	if on, set := a.cfg.AnalyticsEvents[name]; set && !on {
 		return
 	}
-	a.RecordAnalytic(c.Session.UserID, ev)
+	a.queueAnalytic(a.callRealm(context.Background(), c), c.Session.UserID, ev)
 }
 
 // authAnalytics records CONN_<kind> and USER_<kind> (kind AUTH, REAUTH or
@@ -252,7 +279,7 @@ func (a *App) callAnalytics(ctx context.Context, c *Call) {
 		if set.Doc == nil || set.Condition != nil && !set.Condition(ctx, c) {
 			continue
 		}
-		a.RecordAnalytic(c.Session.UserID, set.Doc(ctx, c))
+		a.queueAnalytic(a.callRealm(ctx, c), c.Session.UserID, set.Doc(ctx, c))
 	}
 }
 

@@ -30,8 +30,9 @@ import (
 // module's own collection and those its extensions read. Writes inside a
 // transaction drop them again on commit. LIMP's re-execution of every
 // cached query on each write (with eval) is gone: entries are refilled by
-// the next read. On several nodes, a change feed calls App.cacheInvalidate
-// (cache.Invalidator) for writes made elsewhere.
+// the next read. On several nodes (a change feed with a cross-node source,
+// MongoDB change streams), the feed calls App.cacheInvalidate
+// (cache.Invalidator) for writes made elsewhere (cache_feed.go).
 
 // CacheSet is one read cache set of a module (LIMP's CACHE).
 type CacheSet struct {
@@ -69,6 +70,7 @@ func (a *App) startCache() {
 		}
 		a.cache.deps[m] = a.readDeps(m)
 	}
+	a.startCacheFeed() // cache_feed.go
 }
 
 // readDeps returns the collections a read of m reads: m's and, through

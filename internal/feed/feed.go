@@ -105,6 +105,14 @@ func (h *Hub) SetSource(src Source) {
 	h.mu.Unlock()
 }
 
+// HasSource reports whether a Source was set: the feed then carries the
+// writes of every node, not only this node's (which Publish reports).
+func (h *Hub) HasSource() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.source != nil
+}
+
 // New returns a Hub reading after-images with load. log may be nil.
 func New(load Loader, log *slog.Logger) *Hub {
 	if log == nil {
@@ -180,6 +188,12 @@ func (h *Hub) subscribe(collection string, fn func(Event), docs bool) func() {
 				f.mu.Lock()
 				f.lost = true
 				f.mu.Unlock()
+				// Wake the feed: the loss is reported now, not only
+				// with an event that may never come.
+				select {
+				case f.wake <- struct{}{}:
+				default:
+				}
 			}
 		}()
 	}
