@@ -379,6 +379,14 @@ func (a *App) realmPreCreate(ctx context.Context, c *Call) (*Result, error) {
 	if auth == 0 {
 		return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr 'user': the realm admin needs one of the auth attrs %s with its hash for 'create' request on module '%s'.", strings.Join(a.cfg.AuthAttrs, ", "), m.prefix[:len(m.prefix)-1])
 	}
+	// A taken name is refused before anything is written, so the common
+	// failure leaves nothing behind even on a server without transactions
+	// (the unique index still decides a race).
+	if r, err := a.Invoke(WithRealm(ctx, GlobalRealm), a.SystemSession(), "realm/read", NewQuery(M{"name": name}), nil, SkipPermissions|SkipArgs|SkipPreHooks|SkipOnHooks|SkipExtensions); err != nil {
+		return nil, err
+	} else if n, _ := r.Args["total"].(int64); n > 0 {
+		return nil, m.storeError(&store.DuplicateError{Attrs: []string{"name"}})
+	}
 	var res *Result
 	err := a.store.Tx(ctx, func(ctx context.Context) error {
 		rctx := WithRealm(ctx, name)
