@@ -290,32 +290,41 @@ func (a *App) expand(ctx context.Context, c *Call, m *Module, only []string, doc
 		if len(ids) == 0 {
 			continue
 		}
-		found := map[ID]any{}
-		// Read the targets in batches: $in takes at most query.MaxIn ids.
-		for start := 0; start < len(ids); start += expandBatchSize {
-			if err := a.expandBatch(ctx, c, m, path, e, target, ids[start:min(start+expandBatchSize, len(ids))], found); err != nil {
-				return err
-			}
+		if err := a.expandIDs(ctx, c, m, path, e, target, ids, docs, strings.Split(path, ".")); err != nil {
+			return err
 		}
-		for _, d := range docs {
-			visitPath(d, strings.Split(path, "."), func(v any) any {
-				switch x := v.(type) {
-				case ID:
-					return found[x]
-				case []any:
-					out := make([]any, len(x))
-					for i, e := range x {
-						if id, ok := e.(ID); ok {
-							out[i] = found[id]
-						} else {
-							out[i] = e
-						}
+	}
+	return nil
+}
+
+// expandIDs reads the documents ids name from target (in batches: $in
+// takes at most query.MaxIn ids) and puts each in place of its ID at segs
+// in docs (null where the caller may not read it or it is gone).
+func (a *App) expandIDs(ctx context.Context, c *Call, m *Module, path string, e *Extn, target *Module, ids []any, docs []map[string]any, segs []string) error {
+	found := map[ID]any{}
+	for start := 0; start < len(ids); start += expandBatchSize {
+		if err := a.expandBatch(ctx, c, m, path, e, target, ids[start:min(start+expandBatchSize, len(ids))], found); err != nil {
+			return err
+		}
+	}
+	for _, d := range docs {
+		visitPath(d, segs, func(v any) any {
+			switch x := v.(type) {
+			case ID:
+				return found[x]
+			case []any:
+				out := make([]any, len(x))
+				for i, e := range x {
+					if id, ok := e.(ID); ok {
+						out[i] = found[id]
+					} else {
+						out[i] = e
 					}
-					return out
 				}
-				return v
-			})
-		}
+				return out
+			}
+			return v
+		})
 	}
 	return nil
 }

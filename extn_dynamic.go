@@ -128,31 +128,8 @@ func (a *App) expandDynamic(ctx context.Context, c *Call, m *Module, path string
 				return v
 			})
 		}
-		found := map[ID]any{}
-		target := a.modules[g.e.Module]
-		for start := 0; start < len(ids); start += expandBatchSize {
-			if err := a.expandBatch(ctx, c, m, path, g.e, target, ids[start:min(start+expandBatchSize, len(ids))], found); err != nil {
-				return err
-			}
-		}
-		for _, d := range g.docs {
-			visitPath(d, segs, func(v any) any {
-				switch x := v.(type) {
-				case ID:
-					return found[x]
-				case []any:
-					out := make([]any, len(x))
-					for i, e := range x {
-						if id, ok := e.(ID); ok {
-							out[i] = found[id]
-						} else {
-							out[i] = e
-						}
-					}
-					return out
-				}
-				return v
-			})
+		if err := a.expandIDs(ctx, c, m, path, g.e, a.modules[g.e.Module], ids, g.docs, segs); err != nil {
+			return err
 		}
 	}
 	return nil
