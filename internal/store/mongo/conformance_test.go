@@ -79,10 +79,5 @@ var KnownServerBugs = map[string]map[string]string{
 		"Nested/list_of_dict_all":    "FerretDB#2291: $all/$in/range conditions through an array of documents",
 		"Nested/list_of_dict_bet":    "FerretDB#2291: $all/$in/range conditions through an array of documents",
 		"Nested/through_list_in_nil": "FerretDB#2291: $all/$in/range conditions through an array of documents",
-		// A unique violation on update answers code 1 (InternalError, the
-		// SQLite constraint message), not 11000 DuplicateKey.
-		"Duplicate/update_to_duplicate":              "FerretDB v1.24 (SQLite backend): a duplicate key on update is an InternalError, not code 11000",
-		"Nested/update/update_to_a_nested_duplicate": "FerretDB v1.24 (SQLite backend): a duplicate key on update is an InternalError, not code 11000",
-		"Update/update_to_duplicate":                 "FerretDB v1.24 (SQLite backend): a duplicate key on update is an InternalError, not code 11000",
 	},
 }

@@ -22,13 +22,28 @@ import (
 // order: the index name in the message ("index: limp_u_title"), the
 // keyPattern the server reports, resolve (which asks the database which
 // set collides: FerretDB names neither), the only unique set of c, else
-// "_id". Other errors pass through.
+// "_id". A generic "UNIQUE constraint failed" error naming one of c's
+// unique indexes is a duplicate too. Other errors pass through.
 func dupError(c *schema.Collection, err error, resolve func() []string) error {
+	dup := func(set []string) error { return &store.DuplicateError{Attrs: slices.Clone(set)} }
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
 	if !mongo.IsDuplicateKeyError(err) {
+		// A server on a SQL backend may answer a unique violation with
+		// a generic error naming the backend's index, which ends with
+		// ours ("UNIQUE constraint failed: index 'coll_1a2b_limp_u_slug'",
+		// FerretDB on SQLite, on update): still a duplicate, never a 500.
+		if strings.Contains(msg, "UNIQUE constraint failed") {
+			for _, set := range c.Unique {
+				if strings.Contains(msg, uniqueName(set)+"'") {
+					return dup(set)
+				}
+			}
+		}
 		return err
 	}
-	dup := func(set []string) error { return &store.DuplicateError{Attrs: slices.Clone(set)} }
-	msg := err.Error()
 	if i := strings.Index(msg, "index: "); i >= 0 {
 		name, _, _ := strings.Cut(msg[i+len("index: "):], " ")
 		if name == "_id_" {

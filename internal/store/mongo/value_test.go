@@ -174,6 +174,9 @@ func TestDupError(t *testing.T) {
 		{ferret, func() []string { return []string{"user", "title.en_AE"} }, []string{"user", "title.en_AE"}},
 		{ferret, func() []string { return nil }, []string{"_id"}},
 		{mongo.CommandError{Code: 11000, Message: "E11000 duplicate key error collection: limp.blogs"}, func() []string { return []string{"_id"} }, []string{"_id"}},
+		// A SQL-backed server's generic error on update, naming its index
+		// (ours with its own prefix): FerretDB v1.24 on SQLite.
+		{mongo.CommandError{Code: 1, Name: "InternalError", Message: "constraint failed: UNIQUE constraint failed: index 'blogs_60bcabf1_" + uniqueName([]string{"slug"}) + "' (2067)"}, nil, []string{"slug"}},
 	}
 	tests = append(tests, []struct {
 		err     error
