@@ -150,7 +150,8 @@ func NewApp(cfg limp.Config) *limp.App {
 	if cfg.DefaultPrivileges == nil {
 		// Every signed-in user (the DEFAULT group) writes their own posts.
 		cfg.DefaultPrivileges = limp.Privileges{"blog": {"read", "create", "update", "delete"}, "blog_cat": {"read"},
-			"user": {"read", "update"}, "session": {"read", "delete"}}
+			"user": {"read", "update"}, "session": {"read", "delete"},
+			"setting": {"read", "create", "update"}} // users keep their own settings
 	}
 	app := limp.New(cfg)
 	app.Use(readOnly(os.Getenv("BLOG_READ_ONLY") != "")) // readonly.go
