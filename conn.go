@@ -232,11 +232,11 @@ func (c *conn) serve() {
 			}
 			calls.Add(1)
 			callsMu.Unlock()
-			go func() {
+			a.workers.run(func() { // workers.go
 				defer calls.Done()
 				defer func() { <-sem }()
 				c.execute(call)
-			}()
+			})
 		}
 	}()
 

@@ -347,6 +347,7 @@ type App struct {
 	conns   map[*conn]struct{}
 	connWG  sync.WaitGroup
 	drain   chan struct{} // closed when Shutdown starts
+	workers workerPool    // runs websocket calls (workers.go)
 
 	callsWG sync.WaitGroup // HTTP calls in flight
 
@@ -761,6 +762,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		a.connWG.Wait()
+		a.workers.stop()
 		a.callsWG.Wait()
 		a.stopAnalytics() // after the calls that queue events
 		a.bgWG.Wait()
