@@ -61,6 +61,9 @@ type Call struct {
 	switchTo *Session
 	// badSwitch is set when SwitchSession was asked for the system session.
 	badSwitch bool
+	// expandRead marks the read expandBatch makes to expand a reference
+	// (expand_cache.go).
+	expandRead bool
 }
 
 // App returns the app the call runs in.
