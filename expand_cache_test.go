@@ -3,9 +3,12 @@ package limp_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/limp-go/limp"
 	"github.com/limp-go/limp/client"
+	"github.com/limp-go/limp/internal/feed"
+	"github.com/limp-go/limp/internal/oid"
 	"github.com/limp-go/limp/limptest"
 )
 
@@ -159,5 +162,58 @@ func TestExpandCacheOff(t *testing.T) {
 	}
 	if n, _ := limp.CacheStats(s.App); n != 0 {
 		t.Fatalf("%d cache entries with the cache off, want 0", n)
+	}
+}
+
+// catSource is a cross-node feed source emitting, on exp_cat, what
+// another node would have written.
+type catSource struct{ events chan []oid.ID }
+
+func (f *catSource) run(ctx context.Context, coll string, emit func(feed.Oper, []oid.ID)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ids := <-f.events:
+			if coll == "exp_cat" {
+				emit(feed.Update, ids)
+			}
+		}
+	}
+}
+
+// TestExpandCacheFeed: with a cross-node feed (MongoDB change streams),
+// the cache subscribes to the referenced collection, and a write another
+// node made there drops the cached expansion.
+func TestExpandCacheFeed(t *testing.T) {
+	src := &catSource{events: make(chan []oid.ID, 8)}
+	cats := limp.NewModule[ExpCat]("exp_cat", limp.Methods{"read": {Permissions: limp.Perms("*")}, "create": {Permissions: limp.Perms("*")}})
+	posts := limp.NewModule[ExpPost]("exp_post", limp.Methods{"read": {Permissions: limp.Perms("*")}, "create": {Permissions: limp.Perms("*")}})
+	app := limp.New(limptest.Config(t, noQuotas(limp.Config{Name: "expfeed", Locale: "en_AE"})))
+	limp.SetFeedSource(app, src.run)
+	app.Register("test", cats, posts)
+	s := limptest.Start(t, app)
+	if !limp.FeedWatched(app, "exp_cat") {
+		t.Fatal("the cache did not subscribe to the referenced collection's feed")
+	}
+	c := s.Client(t, nil)
+	cat := created(t, call(t, c, "exp_cat/create", nil, limp.M{"title": "Tech"}))
+	post := created(t, call(t, c, "exp_post/create", nil, limp.M{"title": "P", "cat": cat}))
+	catTitle(t, c, post)
+	deadline := time.Now().Add(5 * time.Second)
+	for n, _ := limp.CacheStats(s.App); n != 1; n, _ = limp.CacheStats(s.App) {
+		// The node's own creates come back through the source too.
+		if time.Now().After(deadline) {
+			t.Fatalf("%d cache entries, want 1", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+		catTitle(t, c, post)
+	}
+	src.events <- []oid.ID{oid.New()}
+	for n, _ := limp.CacheStats(s.App); n != 0; n, _ = limp.CacheStats(s.App) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d cache entries after another node's write, want 0", n)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
