@@ -9,6 +9,7 @@ import (
 	"github.com/limp-go/limp/client"
 	"github.com/limp-go/limp/internal/feed"
 	"github.com/limp-go/limp/internal/oid"
+	"github.com/limp-go/limp/internal/store/mongo/mongotest"
 	"github.com/limp-go/limp/limptest"
 )
 
@@ -215,5 +216,34 @@ func TestExpandCacheFeed(t *testing.T) {
 			t.Fatalf("%d cache entries after another node's write, want 0", n)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestExpandCacheOnMongo: on MongoDB, expansion reads are cached only
+// when the change feed carries other nodes' writes (change streams); a
+// server without them (FerretDB v1) reads every time. Either way a read
+// after an update sees the new category.
+func TestExpandCacheOnMongo(t *testing.T) {
+	s := expandApp(t, limp.Config{Data: mongotest.URI(t)})
+	c := s.Client(t, nil)
+	cat := created(t, call(t, c, "exp_cat/create", nil, limp.M{"title": "Tech"}))
+	post := created(t, call(t, c, "exp_post/create", nil, limp.M{"title": "P", "cat": cat}))
+	for range 2 {
+		if got := catTitle(t, c, post); got != "Tech!" {
+			t.Fatalf("cat title %q, want Tech!", got)
+		}
+	}
+	if !limp.FeedHasSource(s.App) {
+		if n, _ := limp.CacheStats(s.App); n != 0 {
+			t.Fatalf("%d cache entries without change streams, want 0", n)
+		}
+	}
+	call(t, c, "exp_cat/update", []any{limp.M{"_id": cat}}, limp.M{"title": "Science"})
+	deadline := time.Now().Add(5 * time.Second)
+	for got := catTitle(t, c, post); got != "Science!"; got = catTitle(t, c, post) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after update: cat title %q, want Science!", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
