@@ -288,7 +288,9 @@ type Config struct {
 	// §6.19, see EmailAuth); nil leaves the gateway unconfigured.
 	EmailAuth *EmailAuth
 	// CacheMaxBytes bounds the read cache's memory (an estimate of its
-	// entries' size); default DefaultCacheMaxBytes (32 MiB).
+	// entries' size), reference expansion reads included
+	// (expand_cache.go); default DefaultCacheMaxBytes (32 MiB); negative:
+	// nothing is cached.
 	CacheMaxBytes int64
 
 	// Logger receives the app's logs; nil means slog.Default().
