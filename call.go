@@ -61,6 +61,8 @@ type Call struct {
 	switchTo *Session
 	// badSwitch is set when SwitchSession was asked for the system session.
 	badSwitch bool
+	// clientFiles are the file objects the client wrote in Doc (filekeep.go).
+	clientFiles []map[string]any
 }
 
 // App returns the app the call runs in.
