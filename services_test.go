@@ -338,7 +338,7 @@ func TestAnalytics(t *testing.T) {
 	must(t, v.call("session/signout", []any{map[string]any{"_id": sess["_id"]}}, nil))
 	signIn(t, c, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
 	for range 50 {
-		app.RecordAnalytic(limp.AdminUserID, limp.AnalyticEvent{Event: "BULK", Subevent: 7})
+		app.RecordAnalytic(context.Background(), limp.AdminUserID, limp.AnalyticEvent{Event: "BULK", Subevent: 7})
 	}
 	if r := c.call("analytic/create", nil, map[string]any{"event": "X", "subevent": 1, "args": map[string]any{}}); r.Status != 403 {
 		t.Fatalf("analytic/create from a client: %+v", r)
