@@ -28,9 +28,14 @@ func realmDocs(t *testing.T, app *limp.App, realm string) map[string]int64 {
 // TestRealmDeletePurges: realm/delete removes the realm and every
 // document of it (the app's and its users, groups and sessions), leaves
 // other realms alone, refuses the name until the purge has finished, and
-// is for the global realm only.
+// is for the global realm only; on both stores.
 func TestRealmDeletePurges(t *testing.T) {
-	app := startRealms(t)
+	for name, data := range realmStores(t) {
+		t.Run(name, func(t *testing.T) { testRealmDeletePurges(t, startRealmsOn(t, data)) })
+	}
+}
+
+func testRealmDeletePurges(t *testing.T, app *limp.App) {
 	for name, email := range map[string]string{"gone": "boss@gone.example", "kept": "boss@kept.example"} {
 		if err := newRealm(t, app, name, email); err != nil {
 			t.Fatal(err)
