@@ -129,7 +129,7 @@ func (c *Call) takesDoc() bool {
 // the client wrote itself, unless the method is a base update (whose
 // stored values are checked by checkKeptFiles once its query is known).
 func (c *Call) refuseClientFiles() error {
-	if len(c.clientFiles) == 0 || c.keepsStoredFiles() || !c.takesDoc() {
+	if len(c.clientFiles) == 0 || c.Module == nil || c.Method == nil || c.keepsStoredFiles() || !c.takesDoc() {
 		return nil
 	}
 	if fs := c.clientFilesInDoc(); len(fs) > 0 {
