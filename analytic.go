@@ -207,10 +207,12 @@ func (a *App) AnalyticsDropped() int64 { return a.analytics.dropped.Load() }
 
 // RecordAnalytic queues ev for the user; it never blocks (a full queue
 // drops the event, see AnalyticsDropped) and never fails. In realm mode
-// the event is recorded in GlobalRealm; events of client calls (Analytics
-// sets, the built-in auth events) are recorded in the call's realm.
-func (a *App) RecordAnalytic(user ID, ev AnalyticEvent) {
-	a.queueAnalytic("", user, ev)
+// the event is recorded in the realm of ctx: the caller's realm when ctx
+// is the one a hook or handler received, the one WithRealm names, else
+// GlobalRealm (as the events of client calls, Analytics sets and the
+// built-in auth events, are recorded in the call's realm).
+func (a *App) RecordAnalytic(ctx context.Context, user ID, ev AnalyticEvent) {
+	a.queueAnalytic(a.callRealm(ctx, nil), user, ev)
 }
 
 // callRealm is the realm c runs in: c.Realm, else the context's ("" when

@@ -22,8 +22,18 @@ import (
 // call whose target takes it (see docAttr) and that the session may make
 // at all (a call its permissions refuse uses nothing up); an attr whose
 // upload is unfinished fails the call. Attached or refused by the attr's
-// FileSpec, chunked uploads are used up.
+// FileSpec, chunked uploads are used up. A file object the client wrote
+// itself is then refused unless it may stand (filekeep.go).
 func (c *conn) attachUploads(call *Call) error {
+	call.markClientFiles()
+	if err := c.attachPending(call); err != nil {
+		return err
+	}
+	return call.refuseClientFiles()
+}
+
+// attachPending is attachUploads without the client file check.
+func (c *conn) attachPending(call *Call) error {
 	if len(call.Doc) == 0 || call.Module == nil || call.Method == nil {
 		return nil
 	}

@@ -632,20 +632,48 @@ func checkValidateTag(tag string, sample any) (err error) {
 
 // checkOneofNumbers refuses a "oneof" rule on a number whose values are
 // not numbers of its kind: the validator compares them as text, so no
-// value could ever pass and every call would answer 400.
+// value could ever pass and every call would answer 400. Rules after
+// "dive" apply to the items of sample (a LIST's item, a DICT's value),
+// at any depth; rules between "keys" and "endkeys" to a DICT's keys
+// (strings).
 func checkOneofNumbers(tag string, sample any) error {
-	var parse func(string) error
-	switch sample.(type) {
-	case int64:
-		parse = func(v string) error { _, err := strconv.ParseInt(v, 10, 64); return err }
-	case float64:
-		parse = func(v string) error { _, err := strconv.ParseFloat(v, 64); return err }
-	default:
-		return nil
-	}
+	cur, inKeys := sample, false
 	for _, rule := range strings.Split(tag, ",") {
-		if rule == "dive" || rule == "keys" {
-			break // the rules after apply to items
+		switch rule {
+		case "dive":
+			switch x := cur.(type) {
+			case []any:
+				cur = nil
+				if len(x) > 0 {
+					cur = x[0]
+				}
+			case map[string]any:
+				cur = nil
+				for _, v := range x {
+					cur = v
+				}
+			default:
+				return nil // the validator reported it
+			}
+			continue
+		case "keys":
+			inKeys = true
+			continue
+		case "endkeys":
+			inKeys = false
+			continue
+		}
+		if inKeys {
+			continue
+		}
+		var parse func(string) error
+		switch cur.(type) {
+		case int64:
+			parse = func(v string) error { _, err := strconv.ParseInt(v, 10, 64); return err }
+		case float64:
+			parse = func(v string) error { _, err := strconv.ParseFloat(v, 64); return err }
+		default:
+			continue
 		}
 		for _, alt := range strings.Split(rule, "|") {
 			vals, ok := strings.CutPrefix(alt, "oneof=")

@@ -293,6 +293,9 @@ func (a *App) userOnRead(ctx context.Context, c *Call, r *Result) (*Result, erro
 // changes only together with its hash.
 func (a *App) userPreUpdate(ctx context.Context, c *Call) (*Result, error) {
 	users := c.Module
+	if err := refuseAnonEdit(c); err != nil { // anon.go
+		return nil, err
+	}
 	touches := false
 	for _, name := range a.cfg.AuthAttrs {
 		_, setAttr := c.Doc[name]
@@ -658,6 +661,9 @@ func (a *App) changeGroups(ctx context.Context, c *Call, add bool) (*Result, err
 	uid, ok := toID(first(c.Query.Values("_id")))
 	if !ok {
 		return nil, users.Error(400, CodeInvalidQuery, "Could not match query with any of the required query_args. Failed sets:['_id': Missing]")
+	}
+	if err := refuseAnonEdit(c); err != nil { // anon.go
+		return nil, err
 	}
 	var raw any
 	if add {

@@ -1,6 +1,7 @@
 package limp_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -52,7 +53,7 @@ func BenchmarkAnalyticsRecord(b *testing.B) {
 					b.Fatal(err)
 				}
 				if record {
-					s.App.RecordAnalytic(limp.AnonUserID, ev)
+					s.App.RecordAnalytic(context.Background(), limp.AnonUserID, ev)
 				}
 			}
 		})

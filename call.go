@@ -64,6 +64,9 @@ type Call struct {
 	// expandRead marks the read expandBatch makes to expand a reference
 	// (expand_cache.go).
 	expandRead bool
+
+	// clientFiles are the file objects the client wrote in Doc (filekeep.go).
+	clientFiles []map[string]any
 }
 
 // App returns the app the call runs in.

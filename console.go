@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"path"
 	"strings"
+
+	tsclient "github.com/limp-go/limp/clients/ts"
 )
 
 // ConsoleMode says whether the app serves the browser console (Config.Console).
@@ -26,12 +28,16 @@ const (
 // consolePath is where the console is served.
 const consolePath = "/console"
 
-// consoleFiles is the console: static HTML, CSS and ES modules, with
-// limp.js a byte-for-byte copy of the TypeScript client's build
-// (clients/ts/dist/index.js; TestConsoleBundleUpToDate checks it).
+// consoleFiles is the console: static HTML, CSS and ES modules. Its
+// limp.js is the TypeScript client's build itself, embedded by package
+// tsclient (clients/ts/dist/index.js), not a copy.
 //
 //go:embed webconsole
 var consoleFiles embed.FS
+
+// consoleClient is the console file served from the TypeScript client's
+// build.
+const consoleClient = "limp.js"
 
 // ConsoleEnabled reports whether the app serves the console at /console/
 // (Config.Console; by default everywhere but in production).
@@ -67,6 +73,10 @@ func (a *App) serveConsole(w http.ResponseWriter, r *http.Request) bool {
 			name = "index.html"
 		}
 		name = path.Clean("/" + name)[1:]
+		if name == consoleClient {
+			body = tsclient.IndexJS
+			break
+		}
 		b, err := fs.ReadFile(consoleFiles, "webconsole/"+name)
 		if err != nil || strings.HasPrefix(path.Base(name), ".") {
 			// Not a console file: a module named "console" may serve it.

@@ -350,6 +350,9 @@ func (a *App) update(ctx context.Context, c *Call) (*Result, error) {
 	if q.Filter == nil && q.Search == "" {
 		return nil, m.Error(400, CodeInvalidQuery, "An update needs a query selecting the docs to update.")
 	}
+	if q, err = a.checkKeptFiles(ctx, c, q); err != nil { // filekeep.go
+		return nil, err
+	}
 	if m.touchesUnique(u) {
 		probe := *q
 		probe.Limit, probe.Skip, probe.Attrs = 2, 0, []string{"_id"}

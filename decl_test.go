@@ -36,6 +36,18 @@ type declBadTags struct {
 	Qty  int64    `json:"qty" limp:"min=1,default=0"`
 }
 
+// declDiveOneof has "oneof" rules after "dive": on number items they must
+// name numbers (Levels, Scores, Grid are refused; Ok, Keys, Names pass).
+type declDiveOneof struct {
+	limp.Doc
+	Levels []int64          `json:"levels" validate:"dive,oneof=a b"`
+	Scores map[string]int64 `json:"scores" validate:"dive,oneof=x"`
+	Grid   [][]int64        `json:"grid" validate:"dive,dive,oneof=1 q"`
+	Ok     []int64          `json:"ok" validate:"dive,oneof=1 2"`
+	Keys   map[string]int64 `json:"keys" validate:"dive,keys,oneof=a b,endkeys,oneof=1 2"`
+	Names  []string         `json:"names" validate:"dive,oneof=a b"`
+}
+
 // TestStartReportsDeclarationMistakes: every mistake in a declaration is
 // reported by Start, all at once, with these exact messages; none is left
 // to the first call.
@@ -59,6 +71,11 @@ func TestStartReportsDeclarationMistakes(t *testing.T) {
 			return []*limp.Module{limp.NewModule[declBadTags]("decl_tags", limp.Methods{"read": {Permissions: ok}})}
 		}, []string{
 			`module "decl_tags": attr "n": validate tag "min=1.5": strconv.ParseInt: parsing "1.5": invalid syntax; attr "tags": validate tag "dive,min=x": strconv.ParseInt: parsing "x": invalid syntax; attr "num": validate tag "dive,min=1": dive error! can't dive on a non slice or map; attr "kind": validate tag "oneof=a b": oneof value "a" is not a number; attr "rate": validate tag "oneof=0.5 1.5": Bad field type float64; attr "mode": default z: fails rule "oneof=x y"; attr "qty": default 0: value 0 is below the minimum 1`,
+		}},
+		{"oneof after dive", limp.Config{}, func() []*limp.Module {
+			return []*limp.Module{limp.NewModule[declDiveOneof]("decl_dive", limp.Methods{"read": {Permissions: ok}})}
+		}, []string{
+			`module "decl_dive": attr "levels": validate tag "dive,oneof=a b": oneof value "a" is not a number; attr "scores": validate tag "dive,oneof=x": oneof value "x" is not a number; attr "grid": validate tag "dive,dive,oneof=1 q": oneof value "q" is not a number`,
 		}},
 		{"query mod, doc mod and args", limp.Config{}, func() []*limp.Module {
 			return []*limp.Module{cat(), item(limp.Methods{

@@ -104,11 +104,12 @@ func addHistoryMethod(a *App, m *Module) {
 	}
 	m.Methods["history"] = &Method{Permissions: perms, Handler: a.diffHistory,
 		QueryArgs: []Args{{"_id": {Type: TypeID}}},
-		Desc:      "Lists the document's diffs, newest first (`$limit`, `$skip` apply), if the caller may read the document through `read`: `{_id, module, doc, oper, vars, prev, user, endpoint, remarks, create_time}`."}
+		Desc:      "Lists the document's diffs, newest first (`$limit`, `$skip` apply), if the caller may read the document through `read`: `{_id, module, doc, oper, vars, prev, user, endpoint, remarks, create_time}`; none for a document that is missing or that the caller may not read (as `read` answers)."}
 }
 
 // diffHistory is {module}/history: the diffs of one document the caller
-// may read, newest first.
+// may read, newest first; none (200 "Found 0 docs.") for a document that
+// is missing or that the caller may not read.
 func (a *App) diffHistory(ctx context.Context, c *Call) (*Result, error) {
 	id, _ := toID(first(c.Query.Values("_id")))
 	r, err := c.Invoke(ctx, c.Module.Name+"/read", NewQuery(M{"_id": id}, M{"$attrs": []any{"_id"}, "$limit": 1}), nil, SkipExtensions)
@@ -116,7 +117,10 @@ func (a *App) diffHistory(ctx context.Context, c *Call) (*Result, error) {
 		return nil, err
 	}
 	if n, _ := r.Args["count"].(int64); n == 0 {
-		return nil, c.Module.Error(400, "INVALID_DOC", "Doc is invalid.")
+		// A document the caller may not read answers as a missing one,
+		// and both as read answers a query matching nothing (spec §7:
+		// 200, no docs): the caller learns nothing.
+		return OK("Found 0 docs.", M{"total": int64(0), "count": int64(0), "docs": []any{}, "groups": M{}}), nil
 	}
 	q := &query.Query{Filter: query.AndFilter(
 		&query.Cond{Path: "module", Op: query.Eq, Value: c.Module.Name},

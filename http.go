@@ -133,6 +133,10 @@ func (a *App) serveHTTPCall(w http.ResponseWriter, r *http.Request) {
 	}
 	call := &Call{Endpoint: endpoint, Module: m, Method: meth, Query: q, Doc: doc, Session: sess,
 		RemoteAddr: remoteIP(r), UserAgent: r.UserAgent(), Origin: r.Header.Get("Origin"), ClientApp: "__http", app: a}
+	if err := call.guardClientFiles(); err != nil { // filekeep.go
+		a.writeHTTPError(w, err, endpoint)
+		return
+	}
 	a.callAnalytics(ctx, call) // analytic.go
 	res, err := a.runClient(ctx, call)
 	if err != nil {

@@ -590,6 +590,7 @@ func (a *App) Start(ctx context.Context) error {
 		a.closeStore()
 		return fmt.Errorf("limp: Config.Docs: %w", err)
 	}
+	a.startRealmPurge() // realm_purge.go
 	if every := a.cfg.CollectFilesEvery; every > 0 {
 		a.bgWG.Add(1)
 		go a.collectFilesLoop(every)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/limp-go/limp"
+	"github.com/limp-go/limp/internal/store/mongo/mongotest"
 )
 
 type ovf struct {
@@ -15,10 +16,16 @@ type ovf struct {
 
 // TestUpdateIntOverflow: $add or $multiply past a 64-bit integer is the
 // client's 400 INVALID_ATTR (as MongoDB refuses it), not a 500, and
-// changes nothing.
+// changes nothing, on the embedded store and on MongoDB (when
+// LIMP_TEST_MONGO_URI is set).
 func TestUpdateIntOverflow(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testUpdateIntOverflow(t, "") })
+	t.Run("mongo", func(t *testing.T) { testUpdateIntOverflow(t, mongotest.URI(t)) })
+}
+
+func testUpdateIntOverflow(t *testing.T, uri string) {
 	m := limp.NewModule[ovf]("ovf", limp.Methods{"read": {Permissions: limp.Perms("*")}, "create": {Permissions: limp.Perms("*")}, "update": {Permissions: limp.Perms("*")}})
-	s := startApp(t, limp.Config{Name: "ovf", QuotaIPMin: -1, QuotaAnonMin: -1, QuotaAuthMin: -1}, m)
+	s := startApp(t, limp.Config{Name: "ovf", Data: uri, QuotaIPMin: -1, QuotaAnonMin: -1, QuotaAuthMin: -1}, m)
 	c := dial(t, s.WS)
 	must(t, c.call("ovf/create", nil, map[string]any{"n": json.Number("9223372036854775807")}))
 	must(t, c.call("ovf/create", nil, map[string]any{"n": 1}))

@@ -50,7 +50,7 @@ import (
 // admin user (doc "user": the user attrs with the client-computed
 // "<auth attr>_hash", so the admin signs in at once; privileges
 // {"*": ["*"]}) and the realm doc. Realm names are immutable (documents
-// hold them).
+// hold them). realm/delete and the DEFAULT groups' sync: realm_purge.go.
 
 // GlobalRealm is the realm of the system documents and of calls that
 // name no realm (spec §5.6).
@@ -342,10 +342,7 @@ func (a *App) registerRealm() {
 		"delete": {Permissions: Perms("delete"), QueryArgs: []Args{{"_id": {Type: TypeID}}}},
 	})
 	realm.Collection = "realms"
-	realm.Hooks = Hooks{PreCreate: a.realmPreCreate, OnDelete: func(ctx context.Context, c *Call, r *Result) (*Result, error) {
-		a.realms.forgetAll()
-		return r, nil
-	}}
+	realm.Hooks = Hooks{PreCreate: a.realmPreCreate, PreDelete: a.realmPreDelete} // realm_purge.go
 	a.Register("core", realm)
 }
 
@@ -378,6 +375,11 @@ func (a *App) realmPreCreate(ctx context.Context, c *Call) (*Result, error) {
 	}
 	if auth == 0 {
 		return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr 'user': the realm admin needs one of the auth attrs %s with its hash for 'create' request on module '%s'.", strings.Join(a.cfg.AuthAttrs, ", "), m.prefix[:len(m.prefix)-1])
+	}
+	if busy, err := a.realmBeingPurged(ctx, name); err != nil {
+		return nil, err
+	} else if busy {
+		return nil, m.Errorf(400, CodeInvalidAttr, "Invalid attr 'name': realm '%s' was deleted and its documents are still being removed; try again later for 'create' request on module '%s'.", name, m.prefix[:len(m.prefix)-1])
 	}
 	// A taken name is refused before anything is written, so the common
 	// failure leaves nothing behind even on a server without transactions
@@ -455,6 +457,8 @@ type realmInfo struct {
 type realmRegistry struct {
 	mu sync.Mutex
 	m  map[string]*realmInfo
+	// kick wakes the purge of deleted realms (realm_purge.go).
+	kick chan struct{}
 }
 
 func (r *realmRegistry) forget(name string) {
@@ -537,7 +541,7 @@ func (a *App) bootstrapRealms(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	return a.syncRealmDefaults(ctx) // realm_purge.go
 }
 
 // routeRealm takes the realm off a realm-mode request's path (/ws/{realm},

@@ -95,3 +95,66 @@ func TestRealmAnalytics(t *testing.T) {
 		t.Errorf("__global holds %s NOTE_READ docs of acme's calls", got)
 	}
 }
+
+// TestRecordAnalyticRealm: App.RecordAnalytic records in the realm of its
+// context — the caller's, from a handler's context, or WithRealm's — and
+// in GlobalRealm from a context without one.
+func TestRecordAnalyticRealm(t *testing.T) {
+	notes := limp.NewModule[realmNote]("note", limp.Methods{
+		"read": {Permissions: limp.Perms("read")},
+		"mark": {Permissions: limp.Perms("*"), Handler: func(ctx context.Context, c *limp.Call) (*limp.Result, error) {
+			c.App().RecordAnalytic(ctx, c.Session.UserID, limp.AnalyticEvent{Event: "MARKED", Subevent: "handler"})
+			return limp.OK("Marked.", nil), nil
+		}},
+	})
+	members := limp.NewModule[realmMember]("member", limp.Methods{"read": {Permissions: limp.Perms("read")}})
+	teams := limp.NewModule[realmTeam]("team", limp.Methods{"read": {Permissions: limp.Perms("read")}})
+	app := limp.New(limptest.Config(t, noQuotas(limp.Config{Name: "recordanalytic", Realm: true, Locale: "en_AE", Locales: []string{"en_AE"}})))
+	app.Register("test", teams, members, notes)
+	if err := app.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = app.Shutdown(context.Background()) })
+	if err := newRealm(t, app, "acme", "boss@acme.example"); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(app)
+	t.Cleanup(srv.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws/acme", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	if _, err := cl.Auth(ctx, "email", "boss@acme.example", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Call(ctx, "note/mark", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	app.RecordAnalytic(limp.WithRealm(ctx, "acme"), limp.AdminUserID, limp.AnalyticEvent{Event: "MARKED", Subevent: "with_realm"})
+	app.RecordAnalytic(context.Background(), limp.AdminUserID, limp.AnalyticEvent{Event: "MARKED", Subevent: "global"})
+	subevents := func(realm string) map[string]bool {
+		t.Helper()
+		res, err := app.Invoke(limp.WithRealm(ctx, realm), app.SystemSession(), "analytic/read", limp.NewQuery(limp.M{"event": "MARKED"}), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, d := range res.Args["docs"].([]any) {
+			out[fmt.Sprint(d.(limp.M)["subevent"])] = true
+		}
+		return out
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(subevents("acme"))+len(subevents(limp.GlobalRealm)) < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := subevents("acme"); !got["handler"] || !got["with_realm"] || got["global"] {
+		t.Errorf("acme's MARKED subevents = %v, want handler and with_realm", got)
+	}
+	if got := subevents(limp.GlobalRealm); !got["global"] || got["handler"] || got["with_realm"] {
+		t.Errorf("__global's MARKED subevents = %v, want global only", got)
+	}
+}

@@ -5,15 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/limp-go/limp"
 	"github.com/limp-go/limp/client"
 	"github.com/limp-go/limp/internal/store"
+	"github.com/limp-go/limp/internal/store/mongo/mongotest"
 	"github.com/limp-go/limp/limptest"
 )
 
@@ -40,17 +39,12 @@ type realmNote struct {
 func startRealms(t *testing.T) *limp.App { return startRealmsOn(t, "") }
 
 // realmStores are the stores the realm tests run on: the embedded one,
-// and MongoDB when LIMP_TEST_MONGO_URI names a replica set (in a fresh
-// database of that server per run, since realms outlive a test).
+// and MongoDB when LIMP_TEST_MONGO_URI is set, in a fresh database of
+// that server (mongotest.URI), dropped when t ends.
 func realmStores(t *testing.T) map[string]string {
 	stores := map[string]string{"sqlite": ""}
-	if uri := os.Getenv("LIMP_TEST_MONGO_URI"); uri != "" {
-		u, err := url.Parse(uri)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u.Path = fmt.Sprintf("/limp_test_realms_%d", time.Now().UnixNano())
-		stores["mongo"] = u.String()
+	if os.Getenv(mongotest.Env) != "" {
+		stores["mongo"] = mongotest.URI(t)
 	}
 	return stores
 }

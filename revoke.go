@@ -317,6 +317,9 @@ func (c *conn) revalidate(old *Session, callID any) *Session {
 	s, err := a.revalidate(ctx, old)
 	var e *Error
 	if errors.As(err, &e) {
+		if c.realmGone(ctx, callID) { // realm_purge.go: its sessions went with it
+			return nil
+		}
 		c.session.CompareAndSwap(old, a.anon)
 		a.Logger().Info("session ended on a live connection", "session", old, "ip", c.ip, "code", e.Code)
 		c.reply(e.Status, e.Msg, M{"code": e.Code, "session": M{"_id": AnonSessionID}}, callID, true)

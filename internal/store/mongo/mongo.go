@@ -568,6 +568,12 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 			return err
 		}
 		coll := s.db.Collection(c.Name)
+		if !s.caps.Transactions && intArith(u) {
+			// overflow.go: refuse before any document changes.
+			if err := s.checkOverflow(ctx, coll, ids, u); err != nil {
+				return err
+			}
+		}
 		// A split update (several update documents, see CompileUpdates)
 		// could count a document once per step, and some servers count
 		// an identity $inc/$mul as a change (see mayBeNoOp): compare the
@@ -592,7 +598,7 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("update %s: %w", c.Name, dupError(c, err, updateConflict(c, u)))
+		return nil, fmt.Errorf("update %s: %w", c.Name, dupError(c, overflowError(err, u), updateConflict(c, u)))
 	}
 	return &store.UpdateResult{Matched: toOIDs(ids), Modified: modified}, nil
 }
