@@ -193,6 +193,16 @@ type Config struct {
 	// --durable. Ignored by the MongoDB store, whose write concern
 	// decides.
 	Durable bool
+	// ChangeLogPoll is how often a node reads the MongoDB change log, the
+	// change feed used when Data is a MongoDB server without change
+	// streams (a standalone mongod, FerretDB): every write is then also
+	// logged in the "__changes" collection and each node polls it, so
+	// that watches and the read cache see the writes of every node
+	// sharing the database (README "Several nodes"). Default 250 ms;
+	// negative turns the change log off (a single node: each write saves
+	// one small insert, and other nodes' writes go unseen). Ignored by
+	// the embedded store and by servers with change streams.
+	ChangeLogPoll time.Duration
 
 	// User is a struct (or pointer to one) whose fields are the app's
 	// user attrs, besides the core ones (name, locale, groups,

@@ -17,7 +17,12 @@ import (
 func (a *App) openStore(ctx context.Context) (store.Store, error) {
 	data := a.cfg.Data
 	if isMongo(data) {
-		return mongo.Open(ctx, data, &mongo.Options{Logger: a.log, Locales: a.cfg.Locales})
+		o := &mongo.Options{Logger: a.log, Locales: a.cfg.Locales}
+		if a.cfg.ChangeLogPoll >= 0 {
+			// On by default: any node sharing the database may write.
+			o.ChangeLog = &mongo.ChangeLogOptions{Poll: a.cfg.ChangeLogPoll}
+		}
+		return mongo.Open(ctx, data, o)
 	}
 	return sqlite.Open(ctx, data, &sqlite.Options{Logger: a.log, Durable: a.cfg.Durable})
 }

@@ -137,7 +137,9 @@ func (a *App) feedHub() *feed.Hub {
 // changeStreamSource makes a MongoDB deployment with change streams the
 // origin of the feed: one change stream per watched collection per node,
 // so that the writes of every node sharing the database reach this
-// node's watchers (the node's own writes come back the same way).
+// node's watchers (the node's own writes come back the same way). On a
+// server without change streams the store's change log (polled by every
+// node; Config.ChangeLogPoll) plays the same part.
 func (a *App) changeStreamSource(h *feed.Hub) {
 	st := a.store
 	for {
@@ -148,7 +150,7 @@ func (a *App) changeStreamSource(h *feed.Hub) {
 		st = u.Unwrap()
 	}
 	ms, ok := st.(*mongo.Store)
-	if !ok || !ms.ChangeStreams() {
+	if !ok || !ms.ChangeStreams() && !ms.ChangeLog() {
 		return
 	}
 	h.SetSource(func(ctx context.Context, coll string, emit func(feed.Oper, []oid.ID)) error {
@@ -156,7 +158,12 @@ func (a *App) changeStreamSource(h *feed.Hub) {
 		if m == nil {
 			return fmt.Errorf("unknown collection %q", coll)
 		}
-		return ms.Changes(ctx, m.coll, nil, func(ch mongo.Change) {
+		follow := func(fn func(mongo.Change)) error { return ms.Changes(ctx, m.coll, nil, fn) }
+		if !ms.ChangeStreams() {
+			// No change streams: the change log (mongo.ChangeLogOptions).
+			follow = func(fn func(mongo.Change)) error { return ms.FollowChangeLog(ctx, coll, fn) }
+		}
+		return follow(func(ch mongo.Change) {
 			op := feed.Update
 			switch ch.Oper {
 			case "create":

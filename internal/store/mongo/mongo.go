@@ -91,6 +91,11 @@ type Options struct {
 	// even when the server has them, e.g. to try an app as it would run on
 	// a lesser server.
 	Without []string
+	// ChangeLog, when not nil and the server has no change streams,
+	// turns the change log on (see ChangeLogOptions): every write is also
+	// logged in ChangeLogCollection so that nodes sharing the database
+	// see each other's writes (FollowChangeLog). Nil: off.
+	ChangeLog *ChangeLogOptions
 }
 
 // Store is a store.Store on a MongoDB database. It is safe for concurrent
@@ -109,7 +114,9 @@ type Store struct {
 	// update bounds guards (probed: FerretDB v1.x), so the bounds are
 	// checked in Go on the documents read (see applyUpdateRead).
 	readGuards bool
-	closed     atomic.Bool
+	// clog is the change log (changelog.go); nil when off.
+	clog   *changeLog
+	closed atomic.Bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -154,6 +161,9 @@ func Open(ctx context.Context, uri string, o *Options) (*Store, error) {
 		s.caps = s.caps.without(f)
 	}
 	s.logCapabilities()
+	if o.ChangeLog != nil && !s.caps.ChangeStreams {
+		s.openChangeLog(ctx, *o.ChangeLog)
+	}
 	return s, nil
 }
 
@@ -439,15 +449,23 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 		bdocs[i], ids[i] = bd, bson.ObjectID(id)
 	}
 	coll := s.db.Collection(c.Name)
-	if len(bdocs) == 1 {
+	if len(bdocs) == 1 && s.clog == nil {
 		if _, err := coll.InsertOne(ctx, bdocs[0]); err != nil {
 			return fmt.Errorf("insert into %s: %w", c.Name, dupError(c, err, s.insertConflict(ctx, c, docs)))
 		}
 		return nil
 	}
 	err := s.inTx(ctx, func(ctx context.Context) error {
-		_, err := coll.InsertMany(ctx, bdocs)
-		return err
+		var err error
+		if len(bdocs) == 1 {
+			_, err = coll.InsertOne(ctx, bdocs[0])
+		} else {
+			_, err = coll.InsertMany(ctx, bdocs)
+		}
+		if err != nil {
+			return err
+		}
+		return s.logChange(ctx, c.Name, "create", ids)
 	})
 	if err == nil {
 		return nil
@@ -562,7 +580,7 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 	}
 	var ids []bson.ObjectID
 	var modified int64
-	err = s.inTx(ctx, func(ctx context.Context) error {
+	update := func(ctx context.Context) error {
 		var err error
 		if ids, err = s.matchIDs(ctx, c, q); err != nil || len(ids) == 0 || upd == nil {
 			return err
@@ -596,7 +614,14 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 		}
 		modified = changed(before, after)
 		return err
+	}
+	err = s.inTx(ctx, func(ctx context.Context) error {
+		if err := update(ctx); err != nil || modified == 0 {
+			return err
+		}
+		return s.logChange(ctx, c.Name, "update", ids)
 	})
+
 	if err != nil {
 		return nil, fmt.Errorf("update %s: %w", c.Name, dupError(c, overflowError(err, u), updateConflict(c, u)))
 	}
@@ -621,7 +646,10 @@ func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query
 		} else {
 			err = s.softDelete(ctx, coll, ids)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.logChange(ctx, c.Name, "delete", ids)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("delete from %s: %w", c.Name, err)
