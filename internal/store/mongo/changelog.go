@@ -60,8 +60,9 @@ import (
 // Every write reaches each follower exactly once, whichever node made it,
 // in _id order within a poll. The node's own writes come back through the
 // log too, without waiting for the next tick: each wakes the poller for a
-// quick read of the entries after the greatest _id seen (a burst of writes
-// is coalesced into one read); the overlap is reread at the ticks only.
+// quick read of the entries after the greatest _id seen, Poll/5 later
+// (the writes of that time coalesced into one read); the overlap is reread
+// at the ticks only.
 //
 // Entries older than Retention are deleted: by a TTL index on "at" where
 // the server honours one, and in any case by the nodes themselves, at most
@@ -98,7 +99,6 @@ const (
 	changeLogMaxIDs           = 10000 // ids per entry
 	pollRounds                = 10    // queries per poll
 	pruneBatches              = 8     // deletes per prune
-	quickGap                  = 2 * time.Millisecond
 )
 
 func (o ChangeLogOptions) withDefaults() ChangeLogOptions {
@@ -442,12 +442,13 @@ func (p *changePoller) run(ctx context.Context) error {
 		case <-tick.C:
 			full = true
 		case <-p.wake:
-			// Coalesce a burst of this node's writes into one read.
+			// Coalesce this node's writes of the next Poll/5 into one
+			// read: at most 5 quick reads per tick.
 			full = false
 			select {
 			case <-ctx.Done():
 				return nil
-			case <-time.After(quickGap):
+			case <-time.After(l.o.Poll / 5):
 			}
 		}
 	}
