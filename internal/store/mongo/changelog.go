@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,7 +26,9 @@ import (
 //
 // Every write this store makes to a collection (Insert, Update with at
 // least one document modified, soft and hard Delete) also inserts one
-// small entry into the ChangeLogCollection:
+// small entry into the change log: the collection ChangeLogCollection +
+// "_" + the Unix second starting its ChangeLogBucket-long time bucket
+// ("__changes_1764458400"), by the entry _id's time:
 //
 //	{_id: ObjectId (the writing node's clock), at: Date, c: collection,
 //	 o: "create"|"update"|"delete", ids: [ObjectId...], n: node id}
@@ -45,8 +49,8 @@ import (
 // (a node further behind carries on from where it stopped at the next
 // poll). Entries of concurrent writers may become visible out of _id order
 // (ObjectIds come from each writer's clock and commits take time), so
-// `since` trails the newest entry seen by Overlap and the window is read
-// again at every poll; entries already delivered are recognised by _id and
+// `since` trails the start of the last poll by Overlap and the window is
+// read again at every poll; entries already delivered are recognised by _id and
 // skipped, and forgotten once `since` has passed them. An entry is missed
 // only if it becomes visible more than Overlap after its _id's time: a
 // write whose entry took longer than Overlap to commit, or a writer whose
@@ -64,14 +68,21 @@ import (
 // (the writes of that time coalesced into one read); the overlap is reread
 // at the ticks only.
 //
-// Entries older than Retention are deleted: by a TTL index on "at" where
-// the server honours one, and in any case by the nodes themselves, at most
-// once per prune interval per node (from the poller, or the write path
-// when the node polls nothing), each time at most pruneBatches×Batch
-// entries.
+// Time buckets keep every read small on servers that scan a collection
+// for an _id range instead of using the _id index (FerretDB v1: a read of
+// a 10,000-entry collection takes 1 s there, see BENCHMARKS.md): a poll
+// reads only the buckets from since's to the one after now's. Buckets
+// older than Retention are dropped whole by the nodes themselves, at most
+// once per prune interval (Retention/20) per node (from the poller, or the
+// write path when the node polls nothing), each time at most pruneBuckets
+// of them; Open drops the old buckets it finds.
 
-// ChangeLogCollection is the collection holding the change log.
+// ChangeLogCollection prefixes the names of the change log's collections
+// (one per ChangeLogBucket).
 const ChangeLogCollection = "__changes"
+
+// ChangeLogBucket is the time span of one change log collection.
+const ChangeLogBucket = 2 * time.Second
 
 // ChangeLogOptions configure the change log (Options.ChangeLog). The zero
 // value of each field means its default.
@@ -81,7 +92,7 @@ type ChangeLogOptions struct {
 	// Overlap is how far behind the newest entry seen each read starts
 	// again; default 2 s (see the package's change log notes).
 	Overlap time.Duration
-	// Retention is how long entries are kept; default 10 minutes. A node
+	// Retention is how long entries are kept; default 2 minutes. A node
 	// that cannot read the log for longer than Retention minus Overlap
 	// reports its feed lost.
 	Retention time.Duration
@@ -94,11 +105,11 @@ type ChangeLogOptions struct {
 const (
 	defaultChangeLogPoll      = 250 * time.Millisecond
 	defaultChangeLogOverlap   = 2 * time.Second
-	defaultChangeLogRetention = 10 * time.Minute
+	defaultChangeLogRetention = 2 * time.Minute
 	defaultChangeLogBatch     = 1000
 	changeLogMaxIDs           = 10000 // ids per entry
 	pollRounds                = 10    // queries per poll
-	pruneBatches              = 8     // deletes per prune
+	pruneBuckets              = 200   // drops per prune
 )
 
 func (o ChangeLogOptions) withDefaults() ChangeLogOptions {
@@ -137,12 +148,11 @@ type changeEntry struct {
 
 // changeLog is a store's change log (nil when off).
 type changeLog struct {
-	s    *Store
-	o    ChangeLogOptions
-	coll *mongo.Collection
-	ttl  bool // the TTL index exists (the server may still not honour it)
+	s *Store
+	o ChangeLogOptions
 
 	lastPrune atomic.Int64 // unix nanoseconds
+	pruned    atomic.Int64 // buckets before this one are dropped
 
 	mu       sync.Mutex
 	handlers map[string][]*changeHandler // by collection
@@ -155,23 +165,49 @@ type changeHandler struct{ fn func(Change) }
 // Options.ChangeLog and the server lacks change streams.
 func (s *Store) ChangeLog() bool { return s.clog != nil }
 
-// openChangeLog turns the change log on (Open) and logs it.
+// openChangeLog turns the change log on (Open), drops the old buckets
+// it finds, and logs it.
 func (s *Store) openChangeLog(ctx context.Context, o ChangeLogOptions) {
 	o = o.withDefaults()
-	l := &changeLog{s: s, o: o, coll: s.db.Collection(ChangeLogCollection), handlers: map[string][]*changeHandler{}}
-	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	_, err := l.coll.Indexes().CreateOne(ictx, mongo.IndexModel{
-		Keys:    bson.D{{Key: "at", Value: int32(1)}},
-		Options: options.Index().SetName(indexPrefix + "changes_ttl").SetExpireAfterSeconds(int32(o.Retention / time.Second)),
-	})
+	l := &changeLog{s: s, o: o, handlers: map[string][]*changeHandler{}}
+	cut := bucketOf(time.Now().Add(-o.Retention))
+	l.pruned.Store(cut)
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	names, err := s.db.ListCollectionNames(lctx, bson.D{})
 	cancel()
-	l.ttl = err == nil
 	if err != nil {
-		s.log.Debug("mongodb change log: no TTL index; nodes prune it", "err", err)
+		s.log.Warn("mongodb change log: list old buckets", "err", err)
+	}
+	dropped := 0
+	for _, n := range names {
+		b, ok := strings.CutPrefix(n, ChangeLogCollection+"_")
+		if !ok || dropped >= pruneBuckets {
+			continue
+		}
+		if sec, err := strconv.ParseInt(b, 10, 64); err == nil && sec < cut {
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := s.db.Collection(n).Drop(dctx); err != nil {
+				s.log.Warn("mongodb change log: drop old bucket", "collection", n, "err", err)
+			}
+			cancel()
+			dropped++
+		}
 	}
 	s.clog = l
-	s.log.Info("mongodb change log on: the server has no change streams, so writes are also logged in "+ChangeLogCollection+" and polled by every node",
+	s.log.Info("mongodb change log on: the server has no change streams, so writes are also logged in "+ChangeLogCollection+"_* and polled by every node",
 		"database", s.db.Name(), "node", o.Node, "poll", o.Poll, "overlap", o.Overlap, "retention", o.Retention)
+}
+
+// bucketOf returns the Unix second starting t's bucket.
+func bucketOf(t time.Time) int64 {
+	w := int64(ChangeLogBucket / time.Second)
+	u := t.Unix()
+	return u - ((u%w)+w)%w
+}
+
+// bucket returns the collection of the bucket starting at Unix second b.
+func (l *changeLog) bucket(b int64) *mongo.Collection {
+	return l.s.db.Collection(ChangeLogCollection + "_" + strconv.FormatInt(b, 10))
 }
 
 // realTx reports whether ctx carries a server transaction of s.
@@ -207,11 +243,12 @@ func (s *Store) logChange(ctx context.Context, coll, oper string, ids []bson.Obj
 		wctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 	}
+	bc := l.bucket(bucketOf(now))
 	var err error
 	if len(docs) == 1 {
-		_, err = l.coll.InsertOne(wctx, docs[0])
+		_, err = bc.InsertOne(wctx, docs[0])
 	} else {
-		_, err = l.coll.InsertMany(wctx, docs)
+		_, err = bc.InsertMany(wctx, docs)
 	}
 	if err != nil {
 		if tx {
@@ -305,8 +342,8 @@ func (l *changeLog) dispatch(e changeEntry) {
 	}
 }
 
-// maybePrune deletes entries older than the retention, at most
-// pruneBatches×Batch of them, at most once per prune interval per node.
+// maybePrune drops the buckets older than the retention, at most
+// pruneBuckets of them, at most once per prune interval per node.
 func (l *changeLog) maybePrune(ctx context.Context) {
 	every := l.o.Retention / 20
 	now := time.Now()
@@ -314,45 +351,25 @@ func (l *changeLog) maybePrune(ctx context.Context) {
 	if now.UnixNano()-last < int64(every) || !l.lastPrune.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	if _, err := l.prune(ctx, now.Add(-l.o.Retention), pruneBatches); err != nil && ctx.Err() == nil {
+	if _, err := l.prune(ctx, now.Add(-l.o.Retention), pruneBuckets); err != nil && ctx.Err() == nil {
 		l.s.log.Warn("mongodb change log: prune", "err", err)
 	}
 }
 
-// prune deletes entries whose _id time is before cut, oldest first, at
-// most batches×Batch of them; it returns how many it deleted.
-func (l *changeLog) prune(ctx context.Context, cut time.Time, batches int) (int64, error) {
-	var total int64
-	for range batches {
-		cur, err := l.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$lt", Value: minObjectID(cut)}}}},
-			options.Find().SetSort(bson.D{{Key: "_id", Value: int32(1)}}).SetLimit(int64(l.o.Batch)).
-				SetProjection(bson.D{{Key: "_id", Value: int32(1)}}))
-		if err != nil {
-			return total, err
+// prune drops the buckets wholly before cut not dropped yet by this node,
+// oldest first, at most max of them; it returns how many it dropped.
+func (l *changeLog) prune(ctx context.Context, cut time.Time, max int) (int, error) {
+	end := bucketOf(cut) // the bucket holding cut is kept
+	w := int64(ChangeLogBucket / time.Second)
+	n := 0
+	for b := l.pruned.Load(); b < end && n < max; b += w {
+		if err := l.bucket(b).Drop(ctx); err != nil {
+			return n, err
 		}
-		var ids []struct {
-			ID bson.ObjectID `bson:"_id"`
-		}
-		if err := cur.All(ctx, &ids); err != nil {
-			return total, err
-		}
-		if len(ids) == 0 {
-			return total, nil
-		}
-		del := make([]bson.ObjectID, len(ids))
-		for i, x := range ids {
-			del[i] = x.ID
-		}
-		res, err := l.coll.DeleteMany(ctx, byIDs(del))
-		if err != nil {
-			return total, err
-		}
-		total += res.DeletedCount
-		if len(ids) < l.o.Batch {
-			return total, nil
-		}
+		l.pruned.Store(b + w)
+		n++
 	}
-	return total, nil
+	return n, nil
 }
 
 // minObjectID is the smallest ObjectId of time t's second.
@@ -363,20 +380,28 @@ func minObjectID(t time.Time) bson.ObjectID {
 }
 
 // fetchEntries reads at most limit entries with _id >= from (> from when
-// !inclusive), in _id order.
+// !inclusive), in _id order, from the buckets of from's time to the one
+// after now's (an entry of a writer whose clock is further ahead is read
+// once this node's clock catches up).
 func (l *changeLog) fetchEntries(ctx context.Context, from bson.ObjectID, inclusive bool, limit int) ([]changeEntry, error) {
 	op := "$gt"
 	if inclusive {
 		op = "$gte"
 	}
-	cur, err := l.coll.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: op, Value: from}}}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: int32(1)}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, err
-	}
+	w := int64(ChangeLogBucket / time.Second)
+	last := bucketOf(time.Now()) + w
 	var out []changeEntry
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, err
+	for b := bucketOf(from.Timestamp()); b <= last && len(out) < limit; b += w {
+		cur, err := l.bucket(b).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: op, Value: from}}}},
+			options.Find().SetSort(bson.D{{Key: "_id", Value: int32(1)}}).SetLimit(int64(limit-len(out))))
+		if err != nil {
+			return nil, err
+		}
+		var es []changeEntry
+		if err := cur.All(ctx, &es); err != nil {
+			return nil, err
+		}
+		out = append(out, es...)
 	}
 	return out, nil
 }
@@ -466,7 +491,6 @@ type tailer struct {
 	seen   map[bson.ObjectID]struct{}
 	floor  bson.ObjectID  // entries below were written before the start
 	since  time.Time      // each poll rereads from here
-	high   time.Time      // newest entry time seen
 	maxID  bson.ObjectID  // greatest entry _id seen
 	cursor *bson.ObjectID // where a poll cut short carries on
 }
@@ -499,6 +523,7 @@ func (t *tailer) behind() bool { return t.cursor != nil }
 // a quick one only the entries after the greatest _id seen. Only the
 // poller's goroutine calls it.
 func (t *tailer) poll(ctx context.Context, full bool) ([]changeEntry, error) {
+	start := t.now()
 	from, inclusive := minObjectID(t.since), true
 	switch {
 	case t.cursor != nil:
@@ -513,9 +538,6 @@ func (t *tailer) poll(ctx context.Context, full bool) ([]changeEntry, error) {
 			return out, err
 		}
 		for _, e := range es {
-			if ts := e.ID.Timestamp(); ts.After(t.high) {
-				t.high = ts
-			}
 			if bytes.Compare(e.ID[:], t.maxID[:]) > 0 {
 				t.maxID = e.ID
 			}
@@ -530,13 +552,9 @@ func (t *tailer) poll(ctx context.Context, full bool) ([]changeEntry, error) {
 		last := es[len(es)-1].ID
 		from, inclusive, t.cursor = last, false, &last
 	}
-	// Trail the newest entry by the overlap; a writer whose clock runs
-	// ahead of this node's does not push since past this node's present.
-	high := t.high
-	if now := t.now(); high.After(now) {
-		high = now
-	}
-	if s := high.Add(-t.overlap); s.After(t.since) {
+	// Trail the poll's start by the overlap: an entry visible by then
+	// and with an _id time within the overlap is read again next time.
+	if s := start.Add(-t.overlap); s.After(t.since) {
 		t.since = s
 	}
 	// Forget the entries no poll reads again.

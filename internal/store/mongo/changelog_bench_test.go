@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -53,7 +54,42 @@ func BenchmarkChangeLogInsert(b *testing.B) {
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "creates/s")
 			b.StopTimer()
 			_, _ = s.db.Collection(c.Name).DeleteMany(ctx, bson.D{})
-			_, _ = s.db.Collection(ChangeLogCollection).DeleteMany(ctx, bson.D{})
+			if s.clog != nil {
+				_, _ = s.clog.prune(ctx, time.Now().Add(time.Minute), 1000)
+			}
+		})
+	}
+}
+
+// BenchmarkChangeLogPoll measures one quick read of the log (the entries
+// after the newest seen: none) with n older entries in the current bucket,
+// showing whether the server reads the _id range through the index (flat)
+// or scans the collection (growing with n): the reason for time buckets.
+func BenchmarkChangeLogPoll(b *testing.B) {
+	uri := mongotest.URI(b)
+	ctx := context.Background()
+	s, err := Open(ctx, uri, &Options{Without: []string{store.FeatureChangeStreams}, Logger: slog.New(slog.DiscardHandler), ChangeLog: &ChangeLogOptions{}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	l := s.clog
+	kept := 0
+	for _, n := range []int{100, 1000, 10000} {
+		var docs []any
+		for ; kept < n; kept++ {
+			docs = append(docs, changeEntry{ID: bson.NewObjectID(), At: time.Now(), Coll: "x", Oper: "create", IDs: []bson.ObjectID{bson.NewObjectID()}})
+		}
+		if _, err := l.bucket(bucketOf(time.Now())).InsertMany(ctx, docs); err != nil {
+			b.Fatal(err)
+		}
+		last := docs[len(docs)-1].(changeEntry).ID
+		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
+			for range b.N {
+				if _, err := l.fetchEntries(ctx, last, false, l.o.Batch); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -24,21 +25,26 @@ func openNodes(t *testing.T, n int, o ChangeLogOptions) []*Store {
 	uri := mongotest.URI(t)
 	var out []*Store
 	for i := range n {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		oo := o
-		oo.Node = fmt.Sprintf("node%d", i)
-		s, err := Open(ctx, uri, &Options{ChangeLog: &oo, Without: []string{store.FeatureChangeStreams}})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		if !s.ChangeLog() {
-			t.Fatal("change log off on a server treated as without change streams")
-		}
-		out = append(out, s)
+		out = append(out, openNode(t, uri, fmt.Sprintf("node%d", i), o))
 	}
 	return out
+}
+
+// openNode opens a store with the change log on uri's database.
+func openNode(t *testing.T, uri, name string, o ChangeLogOptions) *Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	o.Node = name
+	s, err := Open(ctx, uri, &Options{ChangeLog: &o, Without: []string{store.FeatureChangeStreams}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if !s.ChangeLog() {
+		t.Fatal("change log off on a server treated as without change streams")
+	}
+	return s
 }
 
 type changeRecorder struct {
@@ -136,66 +142,81 @@ func TestChangeLogTwoNodes(t *testing.T) {
 	}
 }
 
-// TestChangeLogPrune: entries past the retention are deleted oldest
-// first, at most batches×Batch per prune; newer ones stay; the write path
-// prunes at most once per interval.
+// TestChangeLogPrune: buckets past the retention are dropped oldest
+// first, at most max per prune; newer ones stay; Open drops the old
+// buckets it finds; the write path prunes at most once per interval.
 func TestChangeLogPrune(t *testing.T) {
-	s := openNodes(t, 1, ChangeLogOptions{Batch: 10, Retention: time.Minute})[0]
+	uri := mongotest.URI(t)
+	s := openNode(t, uri, "node0", ChangeLogOptions{Retention: time.Minute})
 	ctx := t.Context()
 	l := s.clog
-	old := time.Now().Add(-time.Hour)
-	var docs []any
-	for i := range 35 {
-		docs = append(docs, changeEntry{ID: bson.NewObjectIDFromTimestamp(old.Add(time.Duration(i) * time.Second)), At: old, Coll: "x", Oper: "create", IDs: []bson.ObjectID{bson.NewObjectID()}})
+	w := int64(ChangeLogBucket / time.Second)
+	now := time.Now()
+	first := bucketOf(now.Add(-time.Hour))
+	var old []int64
+	for i := range int64(7) {
+		old = append(old, first+i*w)
 	}
-	for range 5 {
-		docs = append(docs, changeEntry{ID: bson.NewObjectID(), At: time.Now(), Coll: "x", Oper: "create", IDs: []bson.ObjectID{bson.NewObjectID()}})
-	}
-	if _, err := l.coll.InsertMany(ctx, docs); err != nil {
-		t.Fatal(err)
-	}
-	count := func() int64 {
-		n, err := l.coll.CountDocuments(ctx, bson.D{})
-		if err != nil {
+	recent := bucketOf(now)
+	for _, b := range append(old, recent) {
+		e := changeEntry{ID: bson.NewObjectIDFromTimestamp(time.Unix(b, 0)), Coll: "x", Oper: "create", IDs: []bson.ObjectID{bson.NewObjectID()}}
+		if _, err := l.bucket(b).InsertOne(ctx, e); err != nil {
 			t.Fatal(err)
 		}
-		return n
 	}
-	cut := time.Now().Add(-l.o.Retention)
-	if n, err := l.prune(ctx, cut, 2); err != nil || n != 20 {
-		t.Fatalf("prune of 2 batches deleted %d (%v), want 20", n, err)
+	buckets := func() []int64 {
+		var out []int64
+		for _, b := range append(old, recent) {
+			if n, err := l.bucket(b).CountDocuments(ctx, bson.D{}); err != nil {
+				t.Fatal(err)
+			} else if n > 0 {
+				out = append(out, b)
+			}
+		}
+		return out
 	}
-	if n := count(); n != 20 {
-		t.Fatalf("%d entries left, want 20", n)
+	l.pruned.Store(first)
+	cut := now.Add(-l.o.Retention)
+	if n, err := l.prune(ctx, cut, 3); err != nil || n != 3 {
+		t.Fatalf("prune of at most 3 dropped %d (%v), want 3", n, err)
 	}
-	// The oldest went first: the newest old entry is still there.
-	if n, _ := l.coll.CountDocuments(ctx, bson.D{{Key: "_id", Value: docs[34].(changeEntry).ID}}); n != 1 {
-		t.Fatal("a newer old entry was pruned before older ones")
+	if got := buckets(); !slices.Equal(got, append(old[3:], recent)) {
+		t.Fatalf("buckets left %v, want %v", got, append(old[3:], recent))
 	}
-	if n, err := l.prune(ctx, cut, pruneBatches); err != nil || n != 15 {
-		t.Fatalf("second prune deleted %d (%v), want 15", n, err)
+	if n, err := l.prune(ctx, cut, pruneBuckets); err != nil || n < 4 {
+		t.Fatalf("second prune dropped %d (%v), want the 4 old buckets and the empty ones up to the retention", n, err)
 	}
-	if n := count(); n != 5 {
-		t.Fatalf("%d entries left, want the 5 recent ones", n)
+	if got := buckets(); !slices.Equal(got, []int64{recent}) {
+		t.Fatalf("buckets left %v, want only the recent one", got)
+	}
+
+	// Open drops old buckets left by earlier runs.
+	if _, err := l.bucket(old[0]).InsertOne(ctx, changeEntry{ID: bson.NewObjectID(), Coll: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	openNode(t, uri, "node1", ChangeLogOptions{Retention: time.Minute})
+	if got := buckets(); !slices.Equal(got, []int64{recent}) {
+		t.Fatalf("after Open: buckets %v, want only the recent one", got)
 	}
 
 	// The write path (no poller on this node) prunes once per interval.
-	if _, err := l.coll.InsertMany(ctx, docs[:3]); err != nil {
+	if _, err := l.bucket(old[1]).InsertOne(ctx, changeEntry{ID: bson.NewObjectID(), Coll: "x"}); err != nil {
 		t.Fatal(err)
 	}
+	l.pruned.Store(first)
 	l.lastPrune.Store(time.Now().UnixNano())
 	c := &schema.Collection{Name: "pr", Attrs: map[string]*schema.Type{"n": {Kind: schema.Int}}}
 	if err := s.Insert(ctx, c, map[string]any{"_id": oid.New(), "n": int64(1)}); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(); n != 5+3+1 {
-		t.Fatalf("%d entries after a write within the interval, want 9 (no prune)", n)
+	if got := buckets(); !slices.Contains(got, old[1]) {
+		t.Fatalf("a write within the interval pruned: %v", got)
 	}
 	l.lastPrune.Store(0)
 	if err := s.Insert(ctx, c, map[string]any{"_id": oid.New(), "n": int64(1)}); err != nil {
 		t.Fatal(err)
 	}
-	if n := count(); n != 5+2 {
-		t.Fatalf("%d entries after a write past the interval, want 7 (old ones pruned)", n)
+	if got := buckets(); slices.Contains(got, old[1]) {
+		t.Fatalf("a write past the interval did not prune: %v", got)
 	}
 }

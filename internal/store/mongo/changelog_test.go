@@ -73,7 +73,7 @@ func TestTailerOutOfOrder(t *testing.T) {
 
 	// Written before the tailer started (second -5): never delivered.
 	f.show(entryAt(-5, 1))
-	a, b, c, d, late := entryAt(1, 1), entryAt(1, 2), entryAt(2, 1), entryAt(3, 1), entryAt(1, 3)
+	a, b, c, d, late := entryAt(1, 1), entryAt(1, 2), entryAt(2, 1), entryAt(3, 1), entryAt(2, 3)
 	now = t0.Add(3 * time.Second)
 	f.show(a, c) // b (between a and c) is not committed yet
 	tests := []struct {
@@ -86,11 +86,12 @@ func TestTailerOutOfOrder(t *testing.T) {
 		{"nothing new", nil, 3, nil},
 		{"b after c", []changeEntry{b}, 3, []changeEntry{b}},
 		{"d, and a again", []changeEntry{d}, 4, []changeEntry{d}},
-		// since = 3s - 2s = second 1: an entry of second 1 still counts.
+		// since = the last poll's start (4s) - 2s = second 2: an entry
+		// of second 2 still counts.
 		{"late within the overlap", []changeEntry{late}, 4, []changeEntry{late}},
 		{"far ahead", []changeEntry{entryAt(9, 1)}, 9, []changeEntry{entryAt(9, 1)}},
-		// since = 9s - 2s: an entry of second 4 showing up now is
-		// beyond the overlap (the documented window).
+		// since = 9s - 2s: an entry of second 4 showing up now (5 s
+		// late) is beyond the overlap (the documented window).
 		{"beyond the overlap", []changeEntry{entryAt(4, 7)}, 9, nil},
 	}
 	for _, tt := range tests {
