@@ -196,7 +196,7 @@ type Config struct {
 	// ChangeLogPoll is how often a node reads the MongoDB change log, the
 	// change feed used when Data is a MongoDB server without change
 	// streams (a standalone mongod, FerretDB): every write is then also
-	// logged in the "__changes" collection and each node polls it, so
+	// logged in the "__changes_*" collections and each node polls them, so
 	// that watches and the read cache see the writes of every node
 	// sharing the database (README "Several nodes"). Default 250 ms;
 	// negative turns the change log off (a single node: each write saves

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -152,7 +153,6 @@ type changeLog struct {
 	o ChangeLogOptions
 
 	lastPrune atomic.Int64 // unix nanoseconds
-	pruned    atomic.Int64 // buckets before this one are dropped
 
 	mu       sync.Mutex
 	handlers map[string][]*changeHandler // by collection
@@ -170,29 +170,12 @@ func (s *Store) ChangeLog() bool { return s.clog != nil }
 func (s *Store) openChangeLog(ctx context.Context, o ChangeLogOptions) {
 	o = o.withDefaults()
 	l := &changeLog{s: s, o: o, handlers: map[string][]*changeHandler{}}
-	cut := bucketOf(time.Now().Add(-o.Retention))
-	l.pruned.Store(cut)
-	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	names, err := s.db.ListCollectionNames(lctx, bson.D{})
+	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	if _, err := l.prune(pctx, time.Now().Add(-o.Retention), pruneBuckets); err != nil {
+		s.log.Warn("mongodb change log: drop old buckets", "err", err)
+	}
 	cancel()
-	if err != nil {
-		s.log.Warn("mongodb change log: list old buckets", "err", err)
-	}
-	dropped := 0
-	for _, n := range names {
-		b, ok := strings.CutPrefix(n, ChangeLogCollection+"_")
-		if !ok || dropped >= pruneBuckets {
-			continue
-		}
-		if sec, err := strconv.ParseInt(b, 10, 64); err == nil && sec < cut {
-			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := s.db.Collection(n).Drop(dctx); err != nil {
-				s.log.Warn("mongodb change log: drop old bucket", "collection", n, "err", err)
-			}
-			cancel()
-			dropped++
-		}
-	}
+	l.lastPrune.Store(time.Now().UnixNano())
 	s.clog = l
 	s.log.Info("mongodb change log on: the server has no change streams, so writes are also logged in "+ChangeLogCollection+"_* and polled by every node",
 		"database", s.db.Name(), "node", o.Node, "poll", o.Poll, "overlap", o.Overlap, "retention", o.Retention)
@@ -277,9 +260,8 @@ func (s *Store) logChange(ctx context.Context, coll, oper string, ids []bson.Obj
 
 // FollowChangeLog calls fn with every write to the collection coll
 // recorded in the change log from now on (by any node, this one
-// included), until ctx ends; it then returns nil. fn runs on the poller's
-// goroutine (other nodes' writes) or the writer's (this node's) and must
-// not block. It returns an error when the log is off, or when the log
+// included), until ctx ends; it then returns nil. fn runs on the node's
+// poller goroutine and must not block. It returns an error when the log is off, or when the log
 // could not be read for longer than Retention minus Overlap (entries may
 // have been pruned unseen).
 func (s *Store) FollowChangeLog(ctx context.Context, coll string, fn func(Change)) error {
@@ -356,17 +338,31 @@ func (l *changeLog) maybePrune(ctx context.Context) {
 	}
 }
 
-// prune drops the buckets wholly before cut not dropped yet by this node,
-// oldest first, at most max of them; it returns how many it dropped.
+// prune drops the buckets wholly before cut, oldest first, at most max
+// of them (one listCollections, then one drop per bucket); it returns how
+// many it dropped.
 func (l *changeLog) prune(ctx context.Context, cut time.Time, max int) (int, error) {
+	names, err := l.s.db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return 0, err
+	}
 	end := bucketOf(cut) // the bucket holding cut is kept
-	w := int64(ChangeLogBucket / time.Second)
+	var old []int64
+	for _, n := range names {
+		b, ok := strings.CutPrefix(n, ChangeLogCollection+"_")
+		if !ok {
+			continue
+		}
+		if sec, err := strconv.ParseInt(b, 10, 64); err == nil && sec < end {
+			old = append(old, sec)
+		}
+	}
+	slices.Sort(old)
 	n := 0
-	for b := l.pruned.Load(); b < end && n < max; b += w {
+	for _, b := range old[:min(len(old), max)] {
 		if err := l.bucket(b).Drop(ctx); err != nil {
 			return n, err
 		}
-		l.pruned.Store(b + w)
 		n++
 	}
 	return n, nil
