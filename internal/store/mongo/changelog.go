@@ -83,7 +83,7 @@ import (
 const ChangeLogCollection = "__changes"
 
 // ChangeLogBucket is the time span of one change log collection.
-const ChangeLogBucket = 2 * time.Second
+const ChangeLogBucket = 10 * time.Second
 
 // ChangeLogOptions configure the change log (Options.ChangeLog). The zero
 // value of each field means its default.
