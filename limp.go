@@ -309,6 +309,13 @@ type Config struct {
 	// a full queue drops new events (App.AnalyticsDropped). Default
 	// DefaultAnalyticsQueue (4096).
 	AnalyticsQueue int
+	// AnalyticsKeep bounds the occurrences kept in one analytics doc
+	// (one per user, event and subevent): past it, the oldest are dropped
+	// as new ones are appended, while the doc's score keeps summing every
+	// occurrence. LIMP kept them all, so a busy user's doc grew without
+	// bound and every append rewrote it. Default DefaultAnalyticsKeep
+	// (1000); negative keeps all (LIMP's behaviour, spec §6.15).
+	AnalyticsKeep int
 
 	// Vars is free-form app configuration (LIMP's vars, spec §11.2);
 	// string values "$__env.NAME" are read from the environment at
