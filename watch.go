@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/limp-go/limp/internal/feed"
 	qmatch "github.com/limp-go/limp/internal/match"
@@ -48,19 +49,23 @@ import (
 // rebuilt; a session that may no longer read ends the watch with the
 // permission error.
 //
-// A watch ends with its connection, with watch/delete, or on the errors
-// above.
+// Each event carries args.seq, the watch's own sequence (1, 2, ...
+// without gaps), and the created reply args.resume, the watch's resume
+// token: a client that lost its connection re-calls the watch method with
+// {"$resume": {"watch": <token>, "seq": <last seq received>}} in its query
+// and gets exactly the events after seq, then live ones (watch_resume.go).
+// A watch is retained for Config.WatchRetention after its connection ends
+// and keeps matching changes meanwhile; it ends with watch/delete, once
+// the retention is over (or at once when it is negative), or on the
+// errors above. On-watch hooks (Hooks.OnWatch) reshape or drop each event
+// for its caller.
 
 // WatchQueue bounds the events waiting for one watcher.
 const WatchQueue = 256
 
-// MaxWatchesPerConn bounds the watches open on one connection (a further
-// watch call is answered 400 CORE_WATCH_LIMIT).
-const MaxWatchesPerConn = 64
-
 var (
 	errWatchOverflow = NewError(503, "CORE_WATCH_OVERFLOW", "Watch fell behind the changes and was ended.")
-	errWatchLimit    = NewError(400, "CORE_WATCH_LIMIT", "Too many watch tasks on this connection.")
+	errWatchLimit    = NewError(429, CodeWatchLimit, "Too many watch tasks on this connection.")
 	errWatchNoConn   = NewError(400, "CORE_WATCH_NO_CONN", "Watch methods are served over the websocket only.")
 	errWatchQuery    = NewError(400, "CORE_WATCH_INVALID_QUERY", "Watch queries take no $search, $geo_near or $group.")
 	errWatchLost     = NewError(503, "CORE_WATCH_LOST", "Changes were lost; the watch was ended.")
@@ -71,11 +76,13 @@ type watchState struct {
 	once sync.Once
 	hub  *feed.Hub
 
-	mu      sync.Mutex
-	byConn  map[*conn]map[string]*watchTask
-	byColl  map[string]*collWatch
-	pending map[*Call]*watchTask // created, waiting for the created reply
-	wg      sync.WaitGroup       // watcher goroutines
+	mu       sync.Mutex
+	byConn   map[*conn]map[string]*watchTask
+	byColl   map[string]*collWatch
+	pending  map[*Call]*watchTask  // created, waiting for the created reply
+	retained map[string]*watchTask // by resume token: connection gone
+	count    int                   // tasks registered (per-node bound)
+	wg       sync.WaitGroup        // watcher goroutines
 }
 
 // collWatch is the one feed subscription of a watched collection.
@@ -87,18 +94,24 @@ type collWatch struct {
 
 // watchTask is one live query.
 type watchTask struct {
-	a      *App
-	c      *conn
-	id     string
-	callID any
-	m      *Module
+	a        *App
+	m        *Module
+	token    string // resume token (args.resume)
+	endpoint string
 
 	mu     sync.Mutex // guards the fields below
+	c      *conn      // the connection (the last one while retained)
+	id     string     // key in byConn[c]: fmt.Sprint(callID)
+	callID any
 	sess   *Session
 	call   *Call
 	q      *query.Query
 	known  map[oid.ID]struct{} // documents currently matching
 	failed error               // why the watch ends (nil: quietly)
+	expiry *time.Timer         // retained: ends the watch
+
+	// out: the events sent, kept for a resume (watch_resume.go).
+	out watchOutbox
 
 	in       chan watchEvent
 	ready    chan struct{} // closed once "Created watch task." is queued
@@ -169,8 +182,6 @@ func (a *App) changeStreamSource(h *feed.Hub) {
 	})
 }
 
-// closeWatch stops the change feed (Shutdown, after the connections).
-func (a *App) closeWatch() { a.feedHub().Close() }
 
 // collByName maps a collection name to its module.
 func (a *App) collByName(name string) *Module {
@@ -269,6 +280,16 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	if c.conn == nil {
 		return nil, errWatchNoConn
 	}
+	rs, err := takeResume(c)
+	if err != nil {
+		return nil, err
+	}
+	if rs != nil {
+		if res, err := a.resume(c, rs); res != nil || err != nil {
+			return res, err
+		}
+		// Not resumable: a fresh watch with a snapshot (below).
+	}
 	q, err := a.parseQuery(ctx, c, c.Query)
 	if err != nil {
 		return nil, err
@@ -279,29 +300,32 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	}
 	id := fmt.Sprint(c.CallID)
 	t := &watchTask{a: a, c: c.conn, id: id, callID: c.CallID, m: c.Module, sess: c.Session, call: c, q: q,
+		token: newWatchToken(), endpoint: c.Endpoint,
 		known: map[oid.ID]struct{}{}, in: make(chan watchEvent, WatchQueue), ready: make(chan struct{}),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	w := &a.wt
 	w.mu.Lock()
-	if w.byConn == nil {
-		w.byConn = map[*conn]map[string]*watchTask{}
-		w.byColl = map[string]*collWatch{}
-		w.pending = map[*Call]*watchTask{}
-	}
+	w.init()
 	tasks := w.byConn[c.conn]
 	if tasks == nil {
 		tasks = map[string]*watchTask{}
 		w.byConn[c.conn] = tasks
 	}
-	if len(tasks) >= MaxWatchesPerConn {
+	old := tasks[id]
+	switch {
+	case old == nil && len(tasks) >= a.cfg.WatchesPerConn:
 		w.mu.Unlock()
 		return nil, errWatchLimit
+	case w.count >= a.cfg.WatchesPerNode:
+		w.mu.Unlock()
+		return nil, errWatchNodeLimit
 	}
-	if old := tasks[id]; old != nil {
+	if old != nil {
 		// A call_id reused for a new watch replaces the old one.
 		old.end(nil)
 	}
 	tasks[id] = t
+	w.count++
 	name := c.Module.coll.Name
 	cw := w.byColl[name]
 	if cw == nil {
@@ -313,6 +337,7 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	w.pending[c] = t
 	w.wg.Add(1)
 	w.mu.Unlock()
+	a.observeWatches(1)
 	go t.run()
 
 	// The documents matching now: a later change to one of them is an
@@ -329,7 +354,16 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 		}
 	}
 	t.mu.Unlock()
-	return OK("Created watch task.", M{"code": "CORE_WATCH_OK", "watch": c.CallID}), nil
+	args := M{"code": "CORE_WATCH_OK", "watch": c.CallID, "resume": t.token}
+	if rs != nil {
+		docs, err := a.watchSnapshot(ctx, t)
+		if err != nil {
+			t.end(nil)
+			return nil, err
+		}
+		args["resumed"], args["snapshot"], args["count"], args["docs"] = false, true, int64(len(docs)), docs
+	}
+	return OK("Created watch task.", args), nil
 }
 
 // watchReplied starts (err nil) or drops the watch call c created, once
@@ -346,6 +380,9 @@ func (a *App) watchReplied(c *Call, err error) {
 	if err != nil {
 		t.end(nil)
 		return
+	}
+	if t.out.attach(t) {
+		return // resumed: the events after the client's seq are sent
 	}
 	close(t.ready)
 }
@@ -498,10 +535,10 @@ func (t *watchTask) run() {
 		select {
 		case <-t.stop:
 			t.mu.Lock()
-			err := t.failed
+			err, c, callID, endpoint := t.failed, t.c, t.callID, t.call.Endpoint
 			t.mu.Unlock()
-			if err != nil {
-				t.c.replyErr(err, t.callID, t.call.Endpoint)
+			if err != nil && t.out.live() {
+				c.replyErr(err, callID, endpoint)
 			}
 			return
 		case e := <-t.in:
@@ -514,12 +551,23 @@ func (t *watchTask) run() {
 
 func (t *watchTask) unregister() {
 	w := &t.a.wt
+	defer t.a.observeWatches(-1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if tasks := w.byConn[t.c]; tasks != nil && tasks[t.id] == t {
-		delete(tasks, t.id)
+	w.count--
+	if w.retained[t.token] == t {
+		delete(w.retained, t.token)
+	}
+	if t.expiry != nil {
+		t.expiry.Stop()
+	}
+	t.mu.Lock()
+	c, id := t.c, t.id
+	t.mu.Unlock()
+	if tasks := w.byConn[c]; tasks != nil && tasks[id] == t {
+		delete(tasks, id)
 		if len(tasks) == 0 {
-			delete(w.byConn, t.c)
+			delete(w.byConn, c)
 		}
 	}
 	name := t.m.coll.Name
@@ -540,7 +588,9 @@ func (t *watchTask) unregister() {
 // deliver shapes one event for the watcher's caller and sends it.
 func (t *watchTask) deliver(e watchEvent) error {
 	a := t.a
-	ctx, cancel := context.WithTimeout(t.c.callCtx, a.cfg.CallTimeout)
+	// Not the connection's context: a retained watch shapes its events
+	// after its connection ended.
+	ctx, cancel := context.WithTimeout(a.hardCtx, a.cfg.CallTimeout)
 	defer cancel()
 	if changed, err := t.resession(ctx); err != nil {
 		return err
@@ -559,25 +609,46 @@ func (t *watchTask) deliver(e watchEvent) error {
 			e = watchEvent{oper: feed.Delete, id: e.id, seq: e.seq}
 		}
 	}
+	t.mu.Lock()
+	call, q := t.call, t.q
+	t.mu.Unlock()
 	var doc map[string]any
 	if e.oper == feed.Delete {
 		doc = map[string]any{"_id": e.id}
 	} else {
-		t.mu.Lock()
-		call, q := t.call, t.q
-		t.mu.Unlock()
-		doc = project(deepCopy(e.doc).(map[string]any), q.Attrs)
-		docs := []map[string]any{doc}
-		stripSecrets(t.m, docs)
-		if call.skip&skipExtn == 0 {
-			if err := a.expand(ctx, call, t.m, q.Extn, docs, 0); err != nil {
-				return err
-			}
+		var err error
+		if doc, err = a.shapeWatchDoc(ctx, call, t.m, q, e.doc); err != nil {
+			return err
 		}
-		a.fillLocales(t.m, doc)
 	}
-	t.c.reply(200, "Detected 1 docs.", M{"count": int64(1), "oper": e.oper.String(), "docs": []any{doc}, "watch": t.callID}, t.callID, true)
-	return nil
+	oper := e.oper.String()
+	if h := t.m.Hooks.OnWatch; h != nil && call.skip&skipOn == 0 {
+		var err error
+		doc, err = a.runWatchHook(ctx, h, call, oper, doc)
+		if err != nil {
+			return err
+		}
+		if doc == nil {
+			return nil // dropped for this caller
+		}
+	}
+	return t.out.emit(t, oper, doc)
+}
+
+// shapeWatchDoc shapes a matched document as read returns it to call's
+// caller: $attrs, secrets stripped, references expanded, locales filled.
+// raw is shared: it is copied first.
+func (a *App) shapeWatchDoc(ctx context.Context, call *Call, m *Module, q *query.Query, raw map[string]any) (map[string]any, error) {
+	doc := project(deepCopy(raw).(map[string]any), q.Attrs)
+	docs := []map[string]any{doc}
+	stripSecrets(m, docs)
+	if call.skip&skipExtn == 0 {
+		if err := a.expand(ctx, call, m, q.Extn, docs, 0); err != nil {
+			return nil, err
+		}
+	}
+	a.fillLocales(m, doc)
+	return doc, nil
 }
 
 // resession checks the watcher's session against the connection's: a
@@ -589,7 +660,10 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 	t.mu.Lock()
 	old, call := t.sess, t.call
 	t.mu.Unlock()
-	s := t.c.session.Load()
+	t.mu.Lock()
+	c := t.c
+	t.mu.Unlock()
+	s := c.session.Load()
 	if s == old && !a.stale(s) {
 		return false, nil
 	}
@@ -598,14 +672,14 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		t.c.session.CompareAndSwap(s, ns)
+		c.session.CompareAndSwap(s, ns)
 		s = ns
 	}
 	// The query keeps the old session's query_mod: the new session's is
 	// added to it, so the watch never sees more than either allows.
 	nc := &Call{Endpoint: call.Endpoint, CallID: call.CallID, Module: call.Module, Method: call.Method,
 		Query: NewQuery(call.Query.Steps()...), Doc: M{}, Session: s, RemoteAddr: call.RemoteAddr,
-		UserAgent: call.UserAgent, Origin: call.Origin, ClientApp: call.ClientApp, app: a, conn: t.c, skip: call.skip}
+		UserAgent: call.UserAgent, Origin: call.Origin, ClientApp: call.ClientApp, app: a, conn: c, skip: call.skip}
 	if nc.skip&skipPerm == 0 {
 		if err := a.checkPermissions(ctx, nc); err != nil {
 			return false, err
@@ -688,13 +762,17 @@ func (c *conn) deleteWatch(q *Query, callID any) {
 	for id, t := range w.byConn[c] {
 		if want == "__all" || id == want {
 			ended = append(ended, t)
+			// Gone from the connection now (its goroutine ends later).
+			delete(w.byConn[c], id)
 		}
 	}
 	w.mu.Unlock()
 	ids := make([]any, 0, len(ended))
 	for _, t := range ended {
 		t.end(nil)
+		t.mu.Lock()
 		ids = append(ids, t.callID)
+		t.mu.Unlock()
 	}
 	switch {
 	case want == "__all":
@@ -706,8 +784,9 @@ func (c *conn) deleteWatch(q *Query, callID any) {
 	}
 }
 
-// endWatches ends every watch of c (its connection is closing) and waits
-// for their goroutines.
+// endWatches ends every watch of c (its connection is closing), or
+// retains it for a resume (watch_resume.go), and waits for the
+// goroutines of those ended.
 func (a *App) endWatches(c *conn) {
 	w := &a.wt
 	w.mu.Lock()
@@ -715,17 +794,26 @@ func (a *App) endWatches(c *conn) {
 	for _, t := range w.byConn[c] {
 		tasks = append(tasks, t)
 	}
+	pending := map[*watchTask]bool{}
 	for call, t := range w.pending {
-		if t.c == c {
+		t.mu.Lock()
+		mine := t.c == c
+		t.mu.Unlock()
+		if mine {
+			pending[t] = true
 			tasks = append(tasks, t)
 			delete(w.pending, call)
 		}
 	}
 	w.mu.Unlock()
+	var ended []*watchTask
 	for _, t := range tasks {
-		t.end(nil)
+		if pending[t] || !a.retainWatch(c, t) {
+			t.end(nil)
+			ended = append(ended, t)
+		}
 	}
-	for _, t := range tasks {
+	for _, t := range ended {
 		<-t.done
 	}
 }

@@ -110,23 +110,16 @@ test('multipart POST /file/create, then attach with {__file: id}', async () => {
   await assert.rejects(anon.uploadHTTP('blog', 'cover', { name: 'x.png', type: 'image/png', data: new Uint8Array(PNG) }), (e) => e instanceof LimpError && e.status === 403);
 });
 
-test('a watch on blog_cat follows creates (when the server has watch methods)', async (t) => {
+test('a watch on blog follows creates (blog/watch, spec §6.12)', async () => {
   const admin = await connect();
   await admin.auth(...ADMIN);
-  let w;
-  try {
-    w = await admin.watch('blog_cat/watch', []);
-  } catch (e) {
-    if (e instanceof LimpError && e.status !== 200) {
-      t.skip(`this server has no blog_cat/watch yet (${e.code || e.status}); the wire shape is covered by fake.test.mjs`);
-      return;
-    }
-    throw e;
-  }
+  const w = await admin.watch('blog/watch', []);
+  assert.equal(w.created.args.code, 'CORE_WATCH_OK');
   const it = w[Symbol.asyncIterator]();
-  const created = await admin.call('blog_cat/create', [], { title: { ar_AE: 'w', en_AE: 'w' } });
+  const created = await admin.call('blog/create', [], { title: { ar_AE: 'w' }, content: { ar_AE: 'c' }, permalink: 'watch-' + Date.now(), cat: '5e1d2e3f4a5b6c7d8e9f0a1b' });
   const ev = await Promise.race([it.next(), new Promise((_, rej) => setTimeout(() => rej(new Error('no watch event within 10 s')), 10_000))]);
   assert.equal(ev.value.args.watch, w.id);
+  assert.equal(ev.value.args.oper, 'create');
   assert.equal(ev.value.args.docs[0]._id, created.args.docs[0]._id);
   await w.stop();
 });
