@@ -81,7 +81,7 @@ type watchState struct {
 	byColl   map[string]*collWatch
 	pending  map[*Call]*watchTask  // created, waiting for the created reply
 	retained map[string]*watchTask // by resume token: connection gone
-	count    int                   // tasks registered (per-node bound)
+	count    atomic.Int64          // tasks not ended (per-node bound)
 	wg       sync.WaitGroup        // watcher goroutines
 }
 
@@ -316,7 +316,7 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	case old == nil && len(tasks) >= a.cfg.WatchesPerConn:
 		w.mu.Unlock()
 		return nil, errWatchLimit
-	case w.count >= a.cfg.WatchesPerNode:
+	case w.count.Load() >= int64(a.cfg.WatchesPerNode):
 		w.mu.Unlock()
 		return nil, errWatchNodeLimit
 	}
@@ -325,7 +325,7 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 		old.end(nil)
 	}
 	tasks[id] = t
-	w.count++
+	w.count.Add(1)
 	name := c.Module.coll.Name
 	cw := w.byColl[name]
 	if cw == nil {
@@ -511,6 +511,7 @@ func (t *watchTask) push(e watchEvent) {
 // watch's last reply.
 func (t *watchTask) end(err error) {
 	t.stopOnce.Do(func() {
+		t.a.wt.count.Add(-1)
 		t.mu.Lock()
 		t.failed = err
 		t.mu.Unlock()
@@ -554,7 +555,6 @@ func (t *watchTask) unregister() {
 	defer t.a.observeWatches(-1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.count--
 	if w.retained[t.token] == t {
 		delete(w.retained, t.token)
 	}
