@@ -89,6 +89,7 @@ type watchState struct {
 type collWatch struct {
 	m      *Module
 	tasks  map[*watchTask]struct{}
+	groups map[string]*watchGroup // by query.Key of the filter
 	cancel func()
 }
 
@@ -106,14 +107,19 @@ type watchTask struct {
 	sess   *Session
 	call   *Call
 	q      *query.Query
-	known  map[oid.ID]struct{} // documents currently matching
-	failed error               // why the watch ends (nil: quietly)
+	failed error // why the watch ends (nil: quietly)
 	expiry *time.Timer         // retained: ends the watch
 
 	// out: the events sent, kept for a resume (watch_resume.go).
 	out watchOutbox
 
-	in       chan watchEvent
+	g *watchGroup // its filter's group (guarded by watchState.mu)
+
+	// The events waiting for the watcher's goroutine, at most WatchQueue
+	// (grown as needed: an idle watcher holds no buffer).
+	qmu      sync.Mutex
+	queue    []watchEvent
+	wake     chan struct{} // cap 1
 	ready    chan struct{} // closed once "Created watch task." is queued
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -301,7 +307,7 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	id := fmt.Sprint(c.CallID)
 	t := &watchTask{a: a, c: c.conn, id: id, callID: c.CallID, m: c.Module, sess: c.Session, call: c, q: q,
 		token: newWatchToken(), endpoint: c.Endpoint,
-		known: map[oid.ID]struct{}{}, in: make(chan watchEvent, WatchQueue), ready: make(chan struct{}),
+		wake: make(chan struct{}, 1), ready: make(chan struct{}),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	w := &a.wt
 	w.mu.Lock()
@@ -329,31 +335,22 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	name := c.Module.coll.Name
 	cw := w.byColl[name]
 	if cw == nil {
-		cw = &collWatch{m: c.Module, tasks: map[*watchTask]struct{}{}}
+		cw = &collWatch{m: c.Module, tasks: map[*watchTask]struct{}{}, groups: map[string]*watchGroup{}}
 		w.byColl[name] = cw
 		cw.cancel = a.feedHub().SubscribeDocs(name, func(ev feed.Event) { a.onChange(cw, ev) })
 	}
 	cw.tasks[t] = struct{}{}
+	g, fresh := cw.join(t, q.Filter)
 	w.pending[c] = t
 	w.wg.Add(1)
 	w.mu.Unlock()
 	a.observeWatches(1)
 	go t.run()
 
-	// The documents matching now: a later change to one of them is an
-	// update (or a delete when it stops matching).
-	res, err := a.store.Read(ctx, c.Module.coll, &query.Query{Filter: q.Filter, Attrs: []string{}})
-	if err != nil {
+	if err := a.groupReady(ctx, cw, g, fresh); err != nil {
 		t.end(nil)
 		return nil, err
 	}
-	t.mu.Lock()
-	for _, d := range res.Docs {
-		if id, ok := d["_id"].(oid.ID); ok {
-			t.known[id] = struct{}{}
-		}
-	}
-	t.mu.Unlock()
 	args := M{"code": "CORE_WATCH_OK", "watch": c.CallID, "resume": t.token}
 	if rs != nil {
 		docs, err := a.watchSnapshot(ctx, t)
@@ -387,65 +384,75 @@ func (a *App) watchReplied(c *Call, err error) {
 	close(t.ready)
 }
 
-// onChange matches one committed change against every watcher of the
-// collection; it runs on the feed's goroutine and never blocks.
+// onChange matches one committed change against every filter group of
+// the collection (watch_group.go) and queues the resulting event for the
+// group's watchers; it runs on the feed's goroutine and never blocks.
 func (a *App) onChange(cw *collWatch, ev feed.Event) {
 	a.wt.mu.Lock()
-	tasks := make([]*watchTask, 0, len(cw.tasks))
-	for t := range cw.tasks {
-		tasks = append(tasks, t)
+	groups := make([]*watchGroup, 0, len(cw.groups))
+	lists := make([][]*watchTask, 0, len(cw.groups))
+	for _, g := range cw.groups {
+		groups = append(groups, g)
+		lists = append(lists, g.members())
 	}
 	a.wt.mu.Unlock()
 	if ev.Lost {
-		for _, t := range tasks {
-			t.end(errWatchLost)
+		for _, l := range lists {
+			for _, t := range l {
+				t.end(errWatchLost)
+			}
 		}
 		return
 	}
 	if ev.Oper == feed.Delete {
 		for _, id := range ev.IDs {
-			for _, t := range tasks {
-				t.mu.Lock()
-				_, was := t.known[id]
-				delete(t.known, id)
-				t.mu.Unlock()
+			for gi, g := range groups {
+				g.mu.Lock()
+				_, was := g.known[id]
+				delete(g.known, id)
+				g.mu.Unlock()
 				if was {
-					t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq})
+					for _, t := range lists[gi] {
+						t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq})
+					}
 				}
 			}
 		}
 		return
 	}
-	// The referenced documents every watcher's filter needs, read once.
+	// The referenced documents every group's filter needs, read once.
 	var refs map[string][]oid.ID
-	for _, t := range tasks {
-		t.mu.Lock()
-		f := t.q.Filter
-		t.mu.Unlock()
+	for _, g := range groups {
 		for _, d := range ev.Docs {
-			refs = qmatch.Refs(refs, f, d)
+			refs = qmatch.Refs(refs, g.filter, d)
 		}
 	}
 	resolve := a.resolver(refs)
 	for _, id := range ev.IDs {
 		doc := ev.Docs[id]
-		for _, t := range tasks {
-			t.mu.Lock()
-			_, was := t.known[id]
-			now := doc != nil && qmatch.Match(t.q.Filter, doc, resolve)
+		for gi, g := range groups {
+			now := doc != nil && qmatch.Match(g.filter, doc, resolve)
+			g.mu.Lock()
+			_, was := g.known[id]
 			if now {
-				t.known[id] = struct{}{}
+				g.known[id] = struct{}{}
 			} else {
-				delete(t.known, id)
+				delete(g.known, id)
 			}
-			t.mu.Unlock()
+			g.mu.Unlock()
+			var e watchEvent
 			switch {
 			case now && (!was || ev.Oper == feed.Create):
-				t.push(watchEvent{oper: feed.Create, id: id, doc: doc, seq: ev.Seq})
+				e = watchEvent{oper: feed.Create, id: id, doc: doc, seq: ev.Seq}
 			case now:
-				t.push(watchEvent{oper: feed.Update, id: id, doc: doc, seq: ev.Seq})
+				e = watchEvent{oper: feed.Update, id: id, doc: doc, seq: ev.Seq}
 			case was:
-				t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq})
+				e = watchEvent{oper: feed.Delete, id: id, seq: ev.Seq}
+			default:
+				continue
+			}
+			for _, t := range lists[gi] {
+				t.push(e)
 			}
 		}
 	}
@@ -500,10 +507,17 @@ func (t *watchTask) push(e watchEvent) {
 	if t.stopped.Load() {
 		return
 	}
-	select {
-	case t.in <- e:
-	default:
+	t.qmu.Lock()
+	if len(t.queue) >= WatchQueue {
+		t.qmu.Unlock()
 		t.end(errWatchOverflow)
+		return
+	}
+	t.queue = append(t.queue, e)
+	t.qmu.Unlock()
+	select {
+	case t.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -542,9 +556,19 @@ func (t *watchTask) run() {
 				c.replyErr(err, callID, endpoint)
 			}
 			return
-		case e := <-t.in:
-			if err := t.deliver(e); err != nil {
-				t.end(err)
+		case <-t.wake:
+			t.qmu.Lock()
+			batch := t.queue
+			t.queue = nil
+			t.qmu.Unlock()
+			for _, e := range batch {
+				if t.stopped.Load() {
+					break
+				}
+				if err := t.deliver(e); err != nil {
+					t.end(err)
+					break
+				}
 			}
 		}
 	}
@@ -572,6 +596,7 @@ func (t *watchTask) unregister() {
 	}
 	name := t.m.coll.Name
 	if cw := w.byColl[name]; cw != nil {
+		cw.leave(t)
 		delete(cw.tasks, t)
 		if len(cw.tasks) == 0 {
 			cw.cancel()
@@ -600,9 +625,6 @@ func (t *watchTask) deliver(e watchEvent) error {
 		f := t.q.Filter
 		t.mu.Unlock()
 		if !qmatch.Match(f, e.doc, a.resolver(qmatch.Refs(nil, f, e.doc))) {
-			t.mu.Lock()
-			delete(t.known, e.id)
-			t.mu.Unlock()
 			if e.oper == feed.Create {
 				return nil // it never matched under the new session
 			}
@@ -693,6 +715,9 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 	t.mu.Lock()
 	t.sess, t.call, t.q = s, nc, q
 	t.mu.Unlock()
+	if err := a.regroup(ctx, t, q.Filter); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 

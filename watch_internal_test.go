@@ -11,7 +11,7 @@ import (
 // A watcher whose queue is full ends with 503 CORE_WATCH_OVERFLOW; push
 // never blocks the feed.
 func TestWatchOverflow(t *testing.T) {
-	tk := &watchTask{a: &App{}, in: make(chan watchEvent, WatchQueue), stop: make(chan struct{})}
+	tk := &watchTask{a: &App{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}
 	for range WatchQueue {
 		tk.push(watchEvent{oper: feed.Update, id: oid.New()})
 	}
