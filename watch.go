@@ -107,8 +107,8 @@ type watchTask struct {
 	sess   *Session
 	call   *Call
 	q      *query.Query
-	failed error // why the watch ends (nil: quietly)
-	expiry *time.Timer         // retained: ends the watch
+	failed error       // why the watch ends (nil: quietly)
+	expiry *time.Timer // retained: ends the watch
 
 	// out: the events sent, kept for a resume (watch_resume.go).
 	out watchOutbox
@@ -133,6 +133,10 @@ type watchEvent struct {
 	oper feed.Oper
 	id   oid.ID
 	doc  map[string]any // after-image (shared: copy before changing)
+	// shapes holds the event's document shaped and encoded once per
+	// $attrs for the group's watchers whose shaping does not depend on
+	// the caller (watch_group.go); nil for a group of one.
+	shapes *sharedShapes
 	// recheck asks the watcher to match doc again (the session changed
 	// since the feed matched it).
 	seq uint64
@@ -187,7 +191,6 @@ func (a *App) changeStreamSource(h *feed.Hub) {
 		})
 	})
 }
-
 
 // collByName maps a collection name to its module.
 func (a *App) collByName(name string) *Module {
@@ -451,6 +454,9 @@ func (a *App) onChange(cw *collWatch, ev feed.Event) {
 			default:
 				continue
 			}
+			if e.doc != nil && len(lists[gi]) > 1 {
+				e.shapes = &sharedShapes{}
+			}
 			for _, t := range lists[gi] {
 				t.push(e)
 			}
@@ -634,6 +640,19 @@ func (t *watchTask) deliver(e watchEvent) error {
 	t.mu.Lock()
 	call, q := t.call, t.q
 	t.mu.Unlock()
+	hook := t.m.Hooks.OnWatch
+	if call.skip&skipOn != 0 {
+		hook = nil
+	}
+	if e.oper != feed.Delete && e.shapes != nil && hook == nil &&
+		(call.skip&skipExtn != 0 || len(t.m.Extns) == 0 || q.Extn != nil && len(q.Extn) == 0) {
+		// Shaped the same for every caller: shaped and encoded once.
+		raw, err := e.shapes.get(q.Attrs, func() (map[string]any, error) { return a.shapeWatchDoc(ctx, call, t.m, q, e.doc) })
+		if err != nil {
+			return err
+		}
+		return t.out.emit(t, e.oper.String(), raw)
+	}
 	var doc map[string]any
 	if e.oper == feed.Delete {
 		doc = map[string]any{"_id": e.id}
@@ -644,9 +663,9 @@ func (t *watchTask) deliver(e watchEvent) error {
 		}
 	}
 	oper := e.oper.String()
-	if h := t.m.Hooks.OnWatch; h != nil && call.skip&skipOn == 0 {
+	if hook != nil {
 		var err error
-		doc, err = a.runWatchHook(ctx, h, call, oper, doc)
+		doc, err = a.runWatchHook(ctx, hook, call, oper, doc)
 		if err != nil {
 			return err
 		}

@@ -2,8 +2,11 @@ package limp
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"sync"
 
+	"github.com/limp-go/limp/internal/jsonv"
 	"github.com/limp-go/limp/internal/oid"
 	"github.com/limp-go/limp/internal/query"
 )
@@ -122,4 +125,47 @@ func (a *App) regroup(ctx context.Context, t *watchTask, f query.Node) error {
 	g, fresh := cw.join(t, f)
 	w.mu.Unlock()
 	return a.groupReady(ctx, cw, g, fresh)
+}
+
+// sharedShapes is one event's document shaped and encoded once per $attrs
+// for the watchers of a group whose shaping does not depend on who they
+// are (no on-watch hook, no references to expand): the fan-out then costs
+// one copy and one encoding per distinct $attrs, not per watcher.
+type sharedShapes struct {
+	mu sync.Mutex
+	m  map[string]*sharedShape
+}
+
+type sharedShape struct {
+	once sync.Once
+	raw  json.RawMessage
+	err  error
+}
+
+// get returns the encoding of the document shaped for attrs, shaping it
+// with shape the first time.
+func (s *sharedShapes) get(attrs []string, shape func() (map[string]any, error)) (json.RawMessage, error) {
+	key := "*"
+	if attrs != nil {
+		key = "\x00" + strings.Join(attrs, "\x00")
+	}
+	s.mu.Lock()
+	if s.m == nil {
+		s.m = map[string]*sharedShape{}
+	}
+	e := s.m[key]
+	if e == nil {
+		e = &sharedShape{}
+		s.m[key] = e
+	}
+	s.mu.Unlock()
+	e.once.Do(func() {
+		doc, err := shape()
+		if err != nil {
+			e.err = err
+			return
+		}
+		e.raw, e.err = jsonv.Append(nil, doc)
+	})
+	return e.raw, e.err
 }

@@ -120,3 +120,23 @@ func TestWatchLimits(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	wantErr(t, dial(t, s2.WS).call("note/watch", nil, nil), 503, limp.CodeWatchNodeLimit)
 }
+
+// TestWatchNoopUpdate: an update that writes the values a document
+// already holds changes nothing (the store's Modified is 0) and sends no
+// event; one that changes a value sends "update".
+func TestWatchNoopUpdate(t *testing.T) {
+	s := watchAppCfg(t, limp.Config{}, limp.Hooks{})
+	w := dial(t, s.WS)
+	must(t, w.call("note/watch", nil, nil))
+	writer := dial(t, s.WS)
+	id := docs(t, must(t, writer.call("note/create", nil, note("n", "published"))))[0]["_id"]
+	if ev := must(t, w.recv()); ev.Args["oper"] != "create" {
+		t.Fatalf("create: %v", ev.Args)
+	}
+	must(t, writer.call("note/update", []any{map[string]any{"_id": id}}, map[string]any{"rank": 0, "permalink": "n"}))
+	must(t, writer.call("note/update", []any{map[string]any{"_id": id}}, map[string]any{"rank": 3}))
+	ev := must(t, w.recv())
+	if ev.Args["oper"] != "update" || ev.Args["seq"] != float64(2) || ev.Args["docs"].([]any)[0].(map[string]any)["rank"] != float64(3) {
+		t.Fatalf("after a no-op update and a real one: %v", ev.Args)
+	}
+}

@@ -1,6 +1,7 @@
 package limp
 
 import (
+	"encoding/json"
 	"sync"
 
 	"github.com/limp-go/limp/internal/oid"
@@ -32,14 +33,14 @@ const (
 type retainedEvent struct {
 	seq  uint64
 	oper string
-	doc  map[string]any
+	doc  any // a document, or its encoding (json.RawMessage)
 	size int
 }
 
 // emit numbers one event, keeps it and sends it when the watch is live.
 // It fails (ending the watch) when a retained watch must drop an event
 // its client never got.
-func (o *watchOutbox) emit(t *watchTask, oper string, doc map[string]any) error {
+func (o *watchOutbox) emit(t *watchTask, oper string, doc any) error {
 	a := t.a
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -132,6 +133,8 @@ func approxSize(v any) int {
 		return n
 	case string:
 		return len(x) + 2
+	case json.RawMessage:
+		return len(x)
 	case oid.ID:
 		return 26
 	}
