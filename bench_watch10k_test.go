@@ -29,7 +29,9 @@ import (
 //     same connections and no watch, over 10,000) and, for writes made one at a time, the time from the
 //     create's reply to the last watcher's event (p50, p99).
 //   - BenchmarkWatch10k/writes: creates from 8 connections in parallel
-//     with no watcher, then with the 10,000 watchers (whose events the
+//     with no watcher, then with the 10,000 watchers: of drafts (no
+//     anonymous watcher sees them: matching only), then of published
+//     notes (each one delivered to 2,200 watchers, whose events the
 //     readers drain meanwhile); ns/op is per create.
 //
 // The readers find each event's permalink with bytes.Index (no JSON
@@ -237,8 +239,12 @@ func BenchmarkWatch10k(b *testing.B) {
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 	})
-	for _, n := range []int{0, watchers} {
-		b.Run(fmt.Sprintf("writes/watchers=%d", n), func(b *testing.B) {
+	for _, tc := range []struct {
+		watchers int
+		status   string
+	}{{0, "published"}, {watchers, "draft"}, {watchers, "published"}} {
+		n := tc.watchers
+		b.Run(fmt.Sprintf("writes/watchers=%d/%s", n, tc.status), func(b *testing.B) {
 			e, _, _ := setupW10k(b, n)
 			const writers = 8
 			wcs := make([]*wsClient, writers)
@@ -259,7 +265,7 @@ func BenchmarkWatch10k(b *testing.B) {
 							return
 						}
 						c.send("note/create", nil, map[string]any{"title": map[string]any{"en_AE": "x"},
-							"permalink": fmt.Sprint("w", w, "-", i), "status": "published", "tags": []any{"t0"}, "rank": 1})
+							"permalink": fmt.Sprint("w", w, "-", i), "status": tc.status, "tags": []any{"t0"}, "rank": 1})
 						_, data, err := c.ws.Read(context.Background())
 						var r reply
 						if err == nil {

@@ -82,7 +82,8 @@ type watchState struct {
 	pending  map[*Call]*watchTask  // created, waiting for the created reply
 	retained map[string]*watchTask // by resume token: connection gone
 	count    atomic.Int64          // tasks not ended (per-node bound)
-	wg       sync.WaitGroup        // watcher goroutines
+	wg       sync.WaitGroup        // tasks not finished
+	active   sync.WaitGroup        // step goroutines
 }
 
 // collWatch is the one feed subscription of a watched collection.
@@ -115,13 +116,15 @@ type watchTask struct {
 
 	g *watchGroup // its filter's group (guarded by watchState.mu)
 
-	// The events waiting for the watcher's goroutine, at most WatchQueue
-	// (grown as needed: an idle watcher holds no buffer).
+	// The events waiting for delivery, at most WatchQueue (grown as
+	// needed: an idle watcher holds no buffer). A goroutine delivers them
+	// while there are some (step); an idle watcher has none.
 	qmu      sync.Mutex
 	queue    []watchEvent
-	wake     chan struct{} // cap 1
-	ready    chan struct{} // closed once "Created watch task." is queued
-	stop     chan struct{}
+	running  atomic.Bool   // a step goroutine runs (or the watch is over)
+	ready    atomic.Bool   // "Created watch task." is queued
+	finished sync.Once     // finish ran
+	stop     chan struct{} // closed by end
 	stopOnce sync.Once
 	done     chan struct{}
 	stopped  atomic.Bool
@@ -310,7 +313,6 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	id := fmt.Sprint(c.CallID)
 	t := &watchTask{a: a, c: c.conn, id: id, callID: c.CallID, m: c.Module, sess: c.Session, call: c, q: q,
 		token: newWatchToken(), endpoint: c.Endpoint,
-		wake: make(chan struct{}, 1), ready: make(chan struct{}),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	w := &a.wt
 	w.mu.Lock()
@@ -348,7 +350,6 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	w.wg.Add(1)
 	w.mu.Unlock()
 	a.observeWatches(1)
-	go t.run()
 
 	if err := a.groupReady(ctx, cw, g, fresh); err != nil {
 		t.end(nil)
@@ -384,7 +385,8 @@ func (a *App) watchReplied(c *Call, err error) {
 	if t.out.attach(t) {
 		return // resumed: the events after the client's seq are sent
 	}
-	close(t.ready)
+	t.ready.Store(true)
+	t.schedule()
 }
 
 // onChange matches one committed change against every filter group of
@@ -521,9 +523,14 @@ func (t *watchTask) push(e watchEvent) {
 	}
 	t.queue = append(t.queue, e)
 	t.qmu.Unlock()
-	select {
-	case t.wake <- struct{}{}:
-	default:
+	t.schedule()
+}
+
+// schedule starts a step goroutine unless one runs.
+func (t *watchTask) schedule() {
+	if t.running.CompareAndSwap(false, true) {
+		t.a.wt.active.Add(1)
+		go t.step()
 	}
 }
 
@@ -537,32 +544,21 @@ func (t *watchTask) end(err error) {
 		t.mu.Unlock()
 		t.stopped.Store(true)
 		close(t.stop)
+		t.schedule() // finishes it
 	})
 }
 
-// run delivers the watcher's events, in order, once the created reply is
-// queued; it unregisters the watch when it ends.
-func (t *watchTask) run() {
-	a := t.a
-	defer a.wt.wg.Done()
-	defer close(t.done)
-	defer t.unregister()
-	select {
-	case <-t.ready:
-	case <-t.stop:
-		return
-	}
+// step delivers the watcher's queued events, in order, once the created
+// reply is queued, and returns when none is left; once the watch has
+// ended it finishes it instead (one step runs at a time: running).
+func (t *watchTask) step() {
+	defer t.a.wt.active.Done()
 	for {
-		select {
-		case <-t.stop:
-			t.mu.Lock()
-			err, c, callID, endpoint := t.failed, t.c, t.callID, t.call.Endpoint
-			t.mu.Unlock()
-			if err != nil && t.out.live() {
-				c.replyErr(err, callID, endpoint)
-			}
+		if t.stopped.Load() {
+			t.finish() // running stays set: no step after this one
 			return
-		case <-t.wake:
+		}
+		if t.ready.Load() {
 			t.qmu.Lock()
 			batch := t.queue
 			t.queue = nil
@@ -577,7 +573,32 @@ func (t *watchTask) run() {
 				}
 			}
 		}
+		t.running.Store(false)
+		// Work that came after the batch was taken (its schedule saw
+		// running set): take it now, unless another step did.
+		t.qmu.Lock()
+		more := t.ready.Load() && len(t.queue) > 0
+		t.qmu.Unlock()
+		if !(more || t.stopped.Load()) || !t.running.CompareAndSwap(false, true) {
+			return
+		}
 	}
+}
+
+// finish sends the error that ended the watch, if any, and unregisters
+// it; once.
+func (t *watchTask) finish() {
+	t.finished.Do(func() {
+		defer t.a.wt.wg.Done()
+		defer close(t.done)
+		t.mu.Lock()
+		err, c, callID, endpoint := t.failed, t.c, t.callID, t.call.Endpoint
+		t.mu.Unlock()
+		if err != nil && t.ready.Load() && t.out.live() {
+			c.replyErr(err, callID, endpoint)
+		}
+		t.unregister()
+	})
 }
 
 func (t *watchTask) unregister() {

@@ -11,7 +11,8 @@ import (
 // A watcher whose queue is full ends with 503 CORE_WATCH_OVERFLOW; push
 // never blocks the feed.
 func TestWatchOverflow(t *testing.T) {
-	tk := &watchTask{a: &App{}, wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	tk := &watchTask{a: &App{}, stop: make(chan struct{})}
+	tk.running.Store(true) // a step runs: push only queues
 	for range WatchQueue {
 		tk.push(watchEvent{oper: feed.Update, id: oid.New()})
 	}

@@ -313,6 +313,7 @@ func (a *App) closeWatch() {
 		t.end(nil)
 	}
 	w.wg.Wait()
+	w.active.Wait()
 	a.feedHub().Close()
 }
 
