@@ -287,3 +287,78 @@ func BenchmarkWatch10k(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWatch10kWriteRatio interleaves blocks of creates (8 writers in
+// parallel) on an app without watchers and on one with the 10,000
+// watchers, in the same process and run, so that the machine's load
+// drifts alike for both: drafts (matched by no watcher) and published
+// notes (delivered to 2,200 watchers each). Run it with -benchtime 1x;
+// the figures are per create, and the ratios against the app without
+// watchers.
+func BenchmarkWatch10kWriteRatio(b *testing.B) {
+	const watchers = w10kConns * w10kPerConn
+	base, _, _ := setupW10k(b, 0)
+	loaded, _, _ := setupW10k(b, watchers)
+	const writers = 8
+	dialAll := func(e *w10kEnv) []*wsClient {
+		out := make([]*wsClient, writers)
+		for i := range out {
+			out[i] = dial(b, e.url)
+		}
+		return out
+	}
+	bw, lw := dialAll(base), dialAll(loaded)
+	var seq atomic.Int64
+	block := func(wcs []*wsClient, n int, status string) time.Duration {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for _, c := range wcs {
+			wg.Add(1)
+			go func(c *wsClient) {
+				defer wg.Done()
+				for next.Add(1) <= int64(n) {
+					c.send("note/create", nil, map[string]any{"title": map[string]any{"en_AE": "x"},
+						"permalink": fmt.Sprint("r", seq.Add(1)), "status": status, "tags": []any{"t0"}, "rank": 1})
+					_, data, err := c.ws.Read(context.Background())
+					if err != nil || !bytes.HasPrefix(data, []byte(`{"status":200`)) {
+						b.Errorf("create: %v %s", err, data)
+						return
+					}
+				}
+			}(c)
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	b.ResetTimer()
+	var tBase, tDraft, tPub time.Duration
+	const rounds, draftN, pubN = 10, 200, 10
+	var nBase int
+	var want int64
+	for range rounds {
+		tBase += block(bw, draftN, "published")
+		nBase += draftN
+		tDraft += block(lw, draftN, "draft")
+		tPub += block(lw, pubN, "published")
+		// Let the published notes' events drain before the next block.
+		want += int64(pubN * w10kExpected(watchers, 0, 1))
+		deadline := time.Now().Add(60 * time.Second)
+		for loaded.total() < want {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d events after 60 s", loaded.total(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	b.StopTimer()
+	perBase := float64(tBase.Nanoseconds()) / float64(nBase)
+	perDraft := float64(tDraft.Nanoseconds()) / float64(rounds*draftN)
+	perPub := float64(tPub.Nanoseconds()) / float64(rounds*pubN)
+	b.ReportMetric(perBase, "base-ns/write")
+	b.ReportMetric(perDraft, "unmatched-ns/write")
+	b.ReportMetric(perPub, "delivered-ns/write")
+	b.ReportMetric(perDraft/perBase, "unmatched-ratio")
+	b.ReportMetric(perPub/perBase, "delivered-ratio")
+	b.ReportMetric(float64(loaded.errs()), "watch-errors")
+}
