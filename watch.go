@@ -29,18 +29,19 @@ import (
 // Changes come from the store's change feed (internal/feed): every write
 // through the app's store (watchedStore) is published after its commit.
 // One feed subscription per watched collection matches each changed
-// document against every watcher's filter in process (internal/match),
-// with no database read per watcher; the documents conditions through
-// references need are read once per change, batched across watchers.
-// Each watcher remembers which documents match it, so a document that
-// starts matching arrives as "create", one that stops matching (or stops
-// being readable) as "delete" with only its _id, and one that never
-// matched produces nothing. Matched documents are then shaped as read
-// shapes them for that caller ($attrs, secrets stripped, references
-// expanded with the target's permissions, locales filled) on the
-// watcher's own goroutine, which sends the reply: a slow connection
-// never holds the feed, and a watcher whose queue (WatchQueue events)
-// overflows gets 503 CORE_WATCH_OVERFLOW and ends.
+// document in process (internal/match) against the filter of every group
+// of watchers sharing a filter (watch_group.go), with no database read
+// per watcher; the documents conditions through references need are read
+// once per change, batched across groups. Each group remembers which
+// documents match it, so a document that starts matching arrives as
+// "create", one that stops matching (or stops being readable) as
+// "delete" with only its _id, and one that never matched produces
+// nothing. Matched documents are then shaped as read shapes them for
+// that caller ($attrs, secrets stripped, references expanded with the
+// target's permissions, locales filled) on a goroutine of the watcher's
+// own that runs while it has events, which sends the reply: a slow
+// connection never holds the feed, and a watcher whose queue (WatchQueue
+// events) overflows gets 503 CORE_WATCH_OVERFLOW and ends.
 //
 // Before each event a watcher compares its session with the
 // connection's: when the session changed (sign-in, sign-out, session
@@ -140,9 +141,7 @@ type watchEvent struct {
 	// $attrs for the group's watchers whose shaping does not depend on
 	// the caller (watch_group.go); nil for a group of one.
 	shapes *sharedShapes
-	// recheck asks the watcher to match doc again (the session changed
-	// since the feed matched it).
-	seq uint64
+	seq    uint64 // the feed's sequence
 }
 
 // feedHub returns the app's change feed (started on first use; issue 14
