@@ -3,6 +3,7 @@ package limp_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -414,4 +415,54 @@ func (p *cutProxy) accepted() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.n
+}
+
+// TestClientReconnectBounds: while the client reconnects, calls fail at
+// once with ErrClosed; when the server stays away, the client gives up
+// after Reconnect.MaxAttempts failed redials (Done, Err), and Close
+// during the backoff returns at once.
+func TestClientReconnectBounds(t *testing.T) {
+	s := watchAppCfg(t, limp.Config{}, limp.Hooks{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	proxy := newCutProxy(t, s.WS)
+	c := dialVia(t, s, proxy, &client.Reconnect{MinDelay: 10 * time.Millisecond, MaxDelay: 20 * time.Millisecond, MaxAttempts: 3})
+	w, err := c.Watch(ctx, "note/watch", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.ln.Close() // no redial can succeed
+	proxy.cut()
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("the client did not give up")
+	}
+	if err := c.Err(); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("Err = %v, want ErrClosed", err)
+	}
+	if _, err := w.Next(ctx); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("watch after giving up: %v", err)
+	}
+
+	proxy2 := newCutProxy(t, s.WS)
+	c2 := dialVia(t, s, proxy2, &client.Reconnect{MinDelay: time.Hour, MaxDelay: time.Hour})
+	proxy2.cut()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := c2.Call(ctx, "heart/beat", nil, nil)
+		if errors.Is(err, client.ErrClosed) && strings.Contains(err.Error(), "reconnecting") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("call while reconnecting: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	_ = c2.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("Close during a backoff took %v", d)
+	}
 }
