@@ -52,6 +52,9 @@ const DefaultCacheMaxBytes = 32 << 20
 type cacheState struct {
 	c    *cache.Cache
 	deps map[*Module][]string // collections a cached module's reads depend on
+	// expand lists the modules whose reads made to expand a reference
+	// are cached without a Cache set of their own (expand_cache.go).
+	expand map[*Module]bool
 }
 
 // startCache builds the cache when a module declares a Cache set.
@@ -70,7 +73,8 @@ func (a *App) startCache() {
 		}
 		a.cache.deps[m] = a.readDeps(m)
 	}
-	a.startCacheFeed() // cache_feed.go
+	a.startExpandCache() // expand_cache.go
+	a.startCacheFeed()   // cache_feed.go
 }
 
 // readDeps returns the collections a read of m reads: m's and, through
@@ -136,7 +140,7 @@ type cacheRead struct {
 // valid (no set applies).
 func (a *App) cacheLookup(ctx context.Context, c *Call, q *query.Query) *cacheRead {
 	m := c.Module
-	if a.cache.c == nil || len(m.Cache) == 0 {
+	if a.cache.c == nil {
 		return nil
 	}
 	var set *CacheSet
@@ -145,6 +149,12 @@ func (a *App) cacheLookup(ctx context.Context, c *Call, q *query.Query) *cacheRe
 			set = s
 			break
 		}
+	}
+	if set == nil && len(m.Cache) == 0 && c.expandRead && a.cache.expand[m] {
+		if _, inTx := ctx.Value(txWritesKey{}).(*txWrites); inTx {
+			return nil
+		}
+		set = &expandCacheSet // expand_cache.go
 	}
 	if set == nil {
 		return nil

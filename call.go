@@ -61,6 +61,9 @@ type Call struct {
 	switchTo *Session
 	// badSwitch is set when SwitchSession was asked for the system session.
 	badSwitch bool
+	// expandRead marks the read expandBatch makes to expand a reference
+	// (expand_cache.go).
+	expandRead bool
 }
 
 // App returns the app the call runs in.
@@ -143,25 +146,8 @@ func verifyHS256(token string, key []byte, dst []byte) ([]byte, error) {
 	if !ok1 || !ok2 || strings.Contains(sig, ".") {
 		return nil, errors.New("token is not a compact JWS")
 	}
-	header, err := base64.RawURLEncoding.Strict().DecodeString(h)
-	if err != nil {
-		return nil, errors.New("header is not base64url")
-	}
-	hv, err := jsonv.ParseLimited(header, headerLimits)
-	hm, ok := hv.(map[string]any)
-	if err != nil || !ok || hm["alg"] != "HS256" {
-		return nil, errors.New("only HS256 is accepted")
-	}
-	for k, v := range hm {
-		switch k {
-		case "alg":
-		case "typ", "cty", "kid":
-			if _, ok := v.(string); !ok {
-				return nil, errors.New("malformed header")
-			}
-		default:
-			return nil, fmt.Errorf("header parameter %q is not accepted", k)
-		}
+	if err := checkJWSHeader(h); err != nil {
+		return nil, err
 	}
 	mac := hmac.New(sha256.New, key)
 	// The signing input is hashed in place: a file chunk's token is
@@ -174,6 +160,32 @@ func verifyHS256(token string, key []byte, dst []byte) ([]byte, error) {
 		return nil, errors.New("signature does not match")
 	}
 	return decodeB64(p, dst)
+}
+
+// checkJWSHeader checks a JWS protected header (base64url): alg HS256,
+// and nothing else than typ, cty and kid (strings).
+func checkJWSHeader(h string) error {
+	header, err := base64.RawURLEncoding.Strict().DecodeString(h)
+	if err != nil {
+		return errors.New("header is not base64url")
+	}
+	hv, err := jsonv.ParseLimited(header, headerLimits)
+	hm, ok := hv.(map[string]any)
+	if err != nil || !ok || hm["alg"] != "HS256" {
+		return errors.New("only HS256 is accepted")
+	}
+	for k, v := range hm {
+		switch k {
+		case "alg":
+		case "typ", "cty", "kid":
+			if _, ok := v.(string); !ok {
+				return errors.New("malformed header")
+			}
+		default:
+			return fmt.Errorf("header parameter %q is not accepted", k)
+		}
+	}
+	return nil
 }
 
 // decodeB64 decodes base64url (unpadded, strict) into dst's storage when
@@ -207,6 +219,12 @@ func verifyTokenLimits(token string, key []byte, now time.Time, buf []byte, lim 
 	if err != nil {
 		return nil, err
 	}
+	return payloadClaims(payload, now, lim)
+}
+
+// payloadClaims decodes a verified payload within lim and checks its
+// registered claims.
+func payloadClaims(payload []byte, now time.Time, lim jsonv.Limits) (*claims, error) {
 	v, err := jsonv.ParseOrderedLimited(payload, lim)
 	if err != nil {
 		return nil, err

@@ -61,6 +61,8 @@ type conn struct {
 
 	quotaMu sync.Mutex
 	quota   window // calls this minute (spec §2.4 step 2)
+
+	mac macCache // the reader goroutine's JWT verification state (jwtcache.go)
 }
 
 // frameBufs recycles the buffers frames are read into: a large frame (a
@@ -232,11 +234,11 @@ func (c *conn) serve() {
 			}
 			calls.Add(1)
 			callsMu.Unlock()
-			go func() {
+			a.workers.run(func() { // workers.go
 				defer calls.Done()
 				defer func() { <-sem }()
 				c.execute(call)
-			}()
+			})
 		}
 	}()
 
@@ -326,8 +328,11 @@ func (c *conn) prepare(data []byte) *Call {
 		c.closeIfUnverified()
 		return nil
 	}
-	cl, err := verifyTokenLimits(f.token, []byte(sess.token), time.Now(), c.payloadBuf,
-		jsonv.Limits{MaxValues: a.cfg.MaxFrameValues, MaxDepth: a.cfg.MaxFrameDepth})
+	payload, err := c.mac.verify(f.token, sess.token, c.payloadBuf) // jwtcache.go
+	var cl *claims
+	if err == nil {
+		cl, err = payloadClaims(payload, time.Now(), jsonv.Limits{MaxValues: a.cfg.MaxFrameValues, MaxDepth: a.cfg.MaxFrameDepth})
+	}
 	if err != nil {
 		c.replyErr(errInvalidToken, f.callID, "")
 		c.closeIfUnverified()

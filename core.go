@@ -345,7 +345,7 @@ func (a *App) expandBatch(ctx context.Context, c *Call, m *Module, path string, 
 			q.Append(M{"$attrs": attrs})
 		}
 		sub := &Call{Endpoint: target.Name + "/read", Module: target, Method: meth, Query: q, Doc: M{},
-			Session: c.Session, RemoteAddr: c.RemoteAddr, UserAgent: c.UserAgent, ClientApp: c.ClientApp, app: a}
+			Session: c.Session, RemoteAddr: c.RemoteAddr, UserAgent: c.UserAgent, ClientApp: c.ClientApp, app: a, expandRead: true}
 		if !e.Force {
 			sub.skip |= skipExtn
 		}

@@ -288,7 +288,9 @@ type Config struct {
 	// §6.19, see EmailAuth); nil leaves the gateway unconfigured.
 	EmailAuth *EmailAuth
 	// CacheMaxBytes bounds the read cache's memory (an estimate of its
-	// entries' size); default DefaultCacheMaxBytes (32 MiB).
+	// entries' size), reference expansion reads included
+	// (expand_cache.go); default DefaultCacheMaxBytes (32 MiB); negative:
+	// nothing is cached.
 	CacheMaxBytes int64
 
 	// Logger receives the app's logs; nil means slog.Default().
@@ -369,6 +371,7 @@ type App struct {
 	conns   map[*conn]struct{}
 	connWG  sync.WaitGroup
 	drain   chan struct{} // closed when Shutdown starts
+	workers workerPool    // runs websocket calls (workers.go)
 
 	callsWG sync.WaitGroup // HTTP calls in flight
 
@@ -784,6 +787,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		a.connWG.Wait()
+		a.workers.stop()
 		a.callsWG.Wait()
 		a.stopAnalytics() // after the calls that queue events
 		a.bgWG.Wait()

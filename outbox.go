@@ -2,6 +2,7 @@ package limp
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -140,11 +141,23 @@ func (c *conn) stopWriter() {
 func (c *conn) writeLoop() {
 	o := &c.out
 	defer close(o.done)
+	pc, _ := c.nc.(*progressConn)
+	corked := false
 	for {
 		o.mu.Lock()
 		if o.stopped || len(o.queue) == 0 {
 			exit := o.stopped || o.closing
 			o.mu.Unlock()
+			if pc != nil && corked {
+				corked = false
+				if err := pc.setCork(false); err != nil {
+					o.mu.Lock()
+					o.dropLocked()
+					o.mu.Unlock()
+					c.writeFailed(0)
+					return
+				}
+			}
 			if exit {
 				return
 			}
@@ -154,10 +167,23 @@ func (c *conn) writeLoop() {
 		bp := o.queue[0]
 		o.queue[0] = nil
 		o.queue = o.queue[1:]
+		more := len(o.queue) > 0
 		o.mu.Unlock()
 
 		n := int64(len(*bp))
-		err := c.ws.Write(c.hard, websocket.MessageText, *bp)
+		if pc != nil && more != corked {
+			// Several replies queued: one write for all (wscork.go).
+			corked = more
+			_ = pc.setCork(more)
+		}
+		// A forced shutdown closes the socket (abort), which ends a
+		// write in progress: no cancelable context (its watch costs
+		// allocations on every write).
+		err := c.ws.Write(context.Background(), websocket.MessageText, *bp)
+		if err == nil && corked && !more {
+			corked = false
+			err = pc.setCork(false)
+		}
 		putReplyBuf(bp)
 
 		o.mu.Lock()
@@ -170,19 +196,25 @@ func (c *conn) writeLoop() {
 		}
 		o.mu.Unlock()
 		if err != nil {
-			if pc, ok := c.nc.(*progressConn); ok && pc.timedOut.Load() {
-				c.app.Logger().Warn("closing a websocket that does not read its replies",
-					"ip", c.ip, "reply_bytes", n, "write_timeout", c.app.cfg.WriteTimeout)
-				c.closeWith(websocket.StatusPolicyViolation, reasonNotReading)
-			}
-			// Closed or stuck: the calls' replies can no longer be
-			// sent, so the calls are canceled; the serve loop notices
-			// the closed connection through the reader.
-			c.callCancel()
-			c.cancel()
+			c.writeFailed(n)
 			return
 		}
 	}
+}
+
+// writeFailed ends the connection's replies after a failed write of n
+// bytes.
+func (c *conn) writeFailed(n int64) {
+	if pc, ok := c.nc.(*progressConn); ok && pc.timedOut.Load() {
+		c.app.Logger().Warn("closing a websocket that does not read its replies",
+			"ip", c.ip, "reply_bytes", n, "write_timeout", c.app.cfg.WriteTimeout)
+		c.closeWith(websocket.StatusPolicyViolation, reasonNotReading)
+	}
+	// Closed or stuck: the calls' replies can no longer be
+	// sent, so the calls are canceled; the serve loop notices
+	// the closed connection through the reader.
+	c.callCancel()
+	c.cancel()
 }
 
 // putReplyBuf recycles a reply buffer that is not too large.
@@ -205,9 +237,24 @@ type progressConn struct {
 	net.Conn
 	timeout  time.Duration
 	timedOut atomic.Bool
+	cork     cork // wscork.go
 }
 
 func (p *progressConn) Write(b []byte) (int, error) {
+	p.cork.mu.Lock()
+	defer p.cork.mu.Unlock()
+	if p.cork.corked && len(p.cork.pend)+len(b) <= corkMax {
+		p.cork.pend = append(p.cork.pend, b...)
+		return len(b), nil
+	}
+	if err := p.flushLocked(); err != nil {
+		return 0, err
+	}
+	return p.writeTimed(b)
+}
+
+// writeTimed writes b in chunks, each under its deadline.
+func (p *progressConn) writeTimed(b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
 		end := min(len(b), n+progressChunk)
