@@ -466,3 +466,51 @@ func TestClientReconnectBounds(t *testing.T) {
 		t.Fatalf("Close during a backoff took %v", d)
 	}
 }
+
+// TestWatchRetainedRevoked: a retained watch keeps the permission checks:
+// once its session is deleted, the next change ends it (nothing is kept
+// for a resume), and the token then gives a fresh snapshot.
+func TestWatchRetainedRevoked(t *testing.T) {
+	s := watchAppCfg(t, limp.Config{}, limp.Hooks{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	proxy := newCutProxy(t, s.WS)
+	admin := dialVia(t, s, proxy, nil)
+	sess, err := admin.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aw, err := admin.Watch(ctx, "note/watch", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := aw.Created.Args["resume"].(string)
+	proxy.cut()
+	deadline := time.Now().Add(10 * time.Second)
+	for limp.RetainedWatchCount(s.App) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the watch was not retained")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	other := s.Client(t, nil)
+	if _, err := other.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Call(ctx, "session/delete", []any{map[string]any{"_id": sess.ID}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Call(ctx, "note/create", nil, note("after-revoke", "draft")); err != nil {
+		t.Fatal(err)
+	}
+	for limp.RetainedWatchCount(s.App) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the revoked session's watch is still retained")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	r, err := other.Call(ctx, "note/watch", []any{resumeStep(token, 0)}, nil)
+	if err != nil || r.Args["resumed"] != false {
+		t.Fatalf("resume after revocation: %v %v", r, err)
+	}
+}
