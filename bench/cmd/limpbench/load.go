@@ -22,6 +22,26 @@ type stats struct {
 	Elapsed  time.Duration // from the first call to the last reply
 	P50, P99 time.Duration // latency of the OK calls (of a whole burst for bursts)
 	CPU      time.Duration // the server's CPU time (user + system) meanwhile
+	GenCPU   time.Duration // the load generator's CPU time meanwhile
+}
+
+// SrvBusy is the share of one CPU the server used while measured: near 1,
+// the server's CPU bounds the rate; well below, something else did (the
+// machine's other load, the round trips, the load generator).
+func (s stats) SrvBusy() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return s.CPU.Seconds() / s.Elapsed.Seconds()
+}
+
+// GenBusy is the share of one CPU the load generator used while it
+// measured: near 1, the generator, not the server, may bound the rate.
+func (s stats) GenBusy() float64 {
+	if s.Elapsed <= 0 {
+		return 0
+	}
+	return s.GenCPU.Seconds() / s.Elapsed.Seconds()
 }
 
 // CPUPerOp is the server's CPU time per OK operation, 0 when unknown.
@@ -69,10 +89,12 @@ func race(ctx context.Context, a, b side, warmup, dur, timeout time.Duration, bF
 		if sides[i].cpu != nil {
 			c0 = sides[i].cpu()
 		}
+		g0 := selfCPU()
 		sm := loop(ctx, sides[i], dur/2, timeout)
 		if sides[i].cpu != nil {
 			sm.cpu = sides[i].cpu() - c0
 		}
+		sm.genCPU = selfCPU() - g0
 		got[i].add(sm)
 	}
 	return [2]stats{got[0].stats(), got[1].stats()}
@@ -86,6 +108,7 @@ type sample struct {
 	firstErr string
 	elapsed  time.Duration
 	cpu      time.Duration // server CPU time spent meanwhile
+	genCPU   time.Duration // this program's CPU time meanwhile
 }
 
 func (s *sample) add(o sample) {
@@ -97,10 +120,11 @@ func (s *sample) add(o sample) {
 	}
 	s.elapsed += o.elapsed
 	s.cpu += o.cpu
+	s.genCPU += o.genCPU
 }
 
 func (s sample) stats() stats {
-	st := stats{OK: s.ops, Errs: s.errs, FirstErr: s.firstErr, Elapsed: s.elapsed, CPU: s.cpu}
+	st := stats{OK: s.ops, Errs: s.errs, FirstErr: s.firstErr, Elapsed: s.elapsed, CPU: s.cpu, GenCPU: s.genCPU}
 	if len(s.lat) > 0 {
 		all := slices.Clone(s.lat)
 		slices.Sort(all)

@@ -269,9 +269,9 @@ func cpuRatio(s [2]stats) float64 {
 func printRun(w io.Writer, o options, run int, res runResult) {
 	fmt.Fprintf(w, "\nrun %d of %d: %d posts, %d connections, %s per side after %s warm-up, limp-go analytics %t, PocketBase logs %t\n",
 		run+1, o.runs, o.n, o.conns, o.duration, o.warmup, o.limpAnalytics, o.pbLogs)
-	fmt.Fprintln(w, "(latencies in ms; cpu = server CPU µs per operation; heartbeat latencies are of a burst of 16 frames)")
+	fmt.Fprintln(w, "(latencies in ms; cpu = server CPU µs per operation; srv, gen = CPU use of the server and of the load generator; heartbeat latencies are of a burst of 16 frames)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "operation\tlimp-go ops/s\tp50\tp99\tcpu\terrors\tbaseline ops/s\tp50\tp99\tcpu\terrors\tratio\tcpu ratio\t")
+	fmt.Fprintln(tw, "operation\tlimp-go ops/s\tp50\tp99\tcpu\tsrv\tgen\terrors\tbaseline ops/s\tp50\tp99\tcpu\tsrv\tgen\terrors\tratio\tcpu ratio\t")
 	for _, op := range o.ops {
 		s, ok := res[op]
 		if !ok {
@@ -281,9 +281,9 @@ func printRun(w io.Writer, o options, run int, res runResult) {
 		if s[0].Errs > 0 || s[1].Errs > 0 {
 			flag = " ERRORS"
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t%.2f×%s\t%.2f×\t\n", op,
-			s[0].OpsPerSec(), ms(s[0].P50), ms(s[0].P99), us(s[0].CPUPerOp()), s[0].Errs,
-			s[1].OpsPerSec(), ms(s[1].P50), ms(s[1].P99), us(s[1].CPUPerOp()), s[1].Errs, ratio(s), flag, cpuRatio(s))
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%.0f%%\t%.0f%%\t%d\t%.0f\t%s\t%s\t%s\t%.0f%%\t%.0f%%\t%d\t%.2f×%s\t%.2f×\t\n", op,
+			s[0].OpsPerSec(), ms(s[0].P50), ms(s[0].P99), us(s[0].CPUPerOp()), 100*s[0].SrvBusy(), 100*s[0].GenBusy(), s[0].Errs,
+			s[1].OpsPerSec(), ms(s[1].P50), ms(s[1].P99), us(s[1].CPUPerOp()), 100*s[1].SrvBusy(), 100*s[1].GenBusy(), s[1].Errs, ratio(s), flag, cpuRatio(s))
 	}
 	_ = tw.Flush()
 	for _, op := range o.ops {

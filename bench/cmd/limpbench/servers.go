@@ -114,8 +114,14 @@ func (s *server) stop() {
 
 // cpu returns the server's CPU time so far (user + system, all threads,
 // from /proc/PID/stat; 0 when it cannot be read).
-func (s *server) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+func (s *server) cpu() time.Duration { return procCPU(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid)) }
+
+// selfCPU is this program's CPU time so far (0 when unknown).
+func selfCPU() time.Duration { return procCPU("/proc/self/stat") }
+
+// procCPU reads utime + stime from a /proc/PID/stat file.
+func procCPU(path string) time.Duration {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
