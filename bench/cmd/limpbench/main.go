@@ -246,6 +246,14 @@ func runOnce(ctx context.Context, o options, run int) (runResult, error) {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f", float64(d)/float64(time.Millisecond)) }
 
+// rate formats ops/s: whole numbers, one decimal below 10.
+func rate(v float64) string {
+	if v < 10 {
+		return fmt.Sprintf("%.1f", v)
+	}
+	return fmt.Sprintf("%.0f", v)
+}
+
 func us(d time.Duration) string { return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond)) }
 
 // ratio is limp-go's ops/s over the baseline's.
@@ -281,15 +289,19 @@ func printRun(w io.Writer, o options, run int, res runResult) {
 		if s[0].Errs > 0 || s[1].Errs > 0 {
 			flag = " ERRORS"
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%.0f%%\t%.0f%%\t%d\t%.0f\t%s\t%s\t%s\t%.0f%%\t%.0f%%\t%d\t%.2f×%s\t%.2f×\t\n", op,
-			s[0].OpsPerSec(), ms(s[0].P50), ms(s[0].P99), us(s[0].CPUPerOp()), 100*s[0].SrvBusy(), 100*s[0].GenBusy(), s[0].Errs,
-			s[1].OpsPerSec(), ms(s[1].P50), ms(s[1].P99), us(s[1].CPUPerOp()), 100*s[1].SrvBusy(), 100*s[1].GenBusy(), s[1].Errs, ratio(s), flag, cpuRatio(s))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.0f%%\t%.0f%%\t%d\t%s\t%s\t%s\t%s\t%.0f%%\t%.0f%%\t%d\t%.2f×%s\t%.2f×\t\n", op,
+			rate(s[0].OpsPerSec()), ms(s[0].P50), ms(s[0].P99), us(s[0].CPUPerOp()), 100*s[0].SrvBusy(), 100*s[0].GenBusy(), s[0].Errs,
+			rate(s[1].OpsPerSec()), ms(s[1].P50), ms(s[1].P99), us(s[1].CPUPerOp()), 100*s[1].SrvBusy(), 100*s[1].GenBusy(), s[1].Errs, ratio(s), flag, cpuRatio(s))
 	}
 	_ = tw.Flush()
 	for _, op := range o.ops {
 		for side, name := range []string{"limp-go", "baseline"} {
-			if s := res[op][side]; s.Errs > 0 {
+			s := res[op][side]
+			if s.Errs > 0 {
 				fmt.Fprintf(w, "  %s %s: %d errors; first: %s\n", op, name, s.Errs, s.FirstErr)
+			}
+			if _, ok := res[op]; ok && s.OK < minSample {
+				fmt.Fprintf(w, "  %s %s: only %d operations completed: a rough figure (lengthen -duration)\n", op, name, s.OK)
 			}
 		}
 	}
@@ -345,11 +357,14 @@ func ratios(v []float64) string {
 	return fmt.Sprintf("**%.2f×** (%.2f–%.2f)", medianF(v), slices.Min(v), slices.Max(v))
 }
 
+// minSample is the number of operations below which a figure is flagged.
+const minSample = 50
+
 func spread(v []float64) string {
 	if len(v) == 1 {
-		return fmt.Sprintf("%.0f", v[0])
+		return rate(v[0])
 	}
-	return fmt.Sprintf("%.0f (%.0f–%.0f)", medianF(v), slices.Min(v), slices.Max(v))
+	return fmt.Sprintf("%s (%s–%s)", rate(medianF(v)), rate(slices.Min(v)), rate(slices.Max(v)))
 }
 
 func medianF(v []float64) float64 {
