@@ -33,7 +33,7 @@ const (
 type limpGo struct {
 	anon, authed []*client.Client
 	catID        string
-	ids          []string // published posts
+	ids          []string // the 500 newest published posts (the default sort, _id descending)
 	exp          expected
 }
 

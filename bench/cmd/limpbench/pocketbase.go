@@ -29,7 +29,7 @@ type pocketBase struct {
 	token   string // the author's auth token
 	userID  string
 	catID   string
-	ids     []string // published posts
+	ids     []string // the 500 newest published posts
 	exp     expected
 }
 
@@ -69,7 +69,7 @@ func newPocketBase(ctx context.Context, base string, conns int, exp expected) (*
 			ID string `json:"id"`
 		} `json:"items"`
 	}
-	if err := p.do(ctx, c, http.MethodGet, "/api/collections/blogs/records?perPage=500&skipTotal=1&fields=id", nil, "", &list); err != nil || len(list.Items) == 0 {
+	if err := p.do(ctx, c, http.MethodGet, "/api/collections/blogs/records?perPage=500&skipTotal=1&fields=id&sort=-created", nil, "", &list); err != nil || len(list.Items) == 0 {
 		return nil, fmt.Errorf("pocketbase ids: %v (%d)", err, len(list.Items))
 	}
 	for _, it := range list.Items {
