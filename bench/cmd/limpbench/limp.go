@@ -45,7 +45,9 @@ type limpPost struct {
 
 func newLimpGo(ctx context.Context, url string, conns int, exp expected) (*limpGo, error) {
 	l := &limpGo{exp: exp}
-	opts := &client.Options{HeartbeatInterval: -1}
+	// The client's automatic heart/beat (every 30 s) keeps connections
+	// that wait for a later operation from the server's idle timeout.
+	opts := &client.Options{}
 	dial := func() (*client.Client, error) {
 		dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()

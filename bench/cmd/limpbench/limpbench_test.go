@@ -195,3 +195,29 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("run left %v behind", left)
 	}
 }
+
+// TestErrorsVisible checks that an operation with errors is flagged in
+// the run's table, explained with its first error, and counted in the
+// summary, however fast its successful calls were.
+func TestErrorsVisible(t *testing.T) {
+	o := options{n: 100, duration: time.Second, runs: 1, conns: 1, ops: []string{opReadID, opCreate}}
+	res := runResult{
+		opReadID: {{OK: 5000, Errs: 3, FirstErr: "read x: 0 docs", Elapsed: time.Second}, {OK: 1000, Elapsed: time.Second}},
+		opCreate: {{OK: 100, Elapsed: time.Second}, {OK: 100, Elapsed: time.Second}},
+	}
+	if !res.errors() {
+		t.Fatal("errors() = false")
+	}
+	var b strings.Builder
+	printRun(&b, o, 0, res)
+	printSummary(&b, o, []runResult{res})
+	out := b.String()
+	for _, want := range []string{"5.00× ERRORS", "read_id limp-go: 3 errors; first: read x: 0 docs", "| **5.00×** | n/a | 3 |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "1.00× ERRORS") {
+		t.Errorf("create flagged without errors:\n%s", out)
+	}
+}

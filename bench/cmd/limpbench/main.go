@@ -112,6 +112,9 @@ func main() {
 	for r := range o.runs {
 		res, err := runOnce(ctx, o, r)
 		if err != nil {
+			if len(res) > 0 {
+				printRun(os.Stdout, o, r, res) // what was measured before the failure
+			}
 			fmt.Fprintf(os.Stderr, "limpbench: run %d: %v\n", r+1, err)
 			code = 1
 			break
@@ -208,23 +211,24 @@ func runOnce(ctx context.Context, o options, run int) (runResult, error) {
 		return nil, err
 	}
 	defer lg.close()
-	frame := heartbeatFrame()
-	hbConns, err := frameConns(ctx, limpS.url, o.conns, true)
-	if err != nil {
-		return nil, err
-	}
-	defer closeFrameConns(hbConns)
-	echoConns, err := frameConns(ctx, echoS.url, o.conns, false)
-	if err != nil {
-		return nil, err
-	}
-	defer closeFrameConns(echoConns)
-
 	res := runResult{}
 	for i, op := range o.ops {
 		var limpSide, baseSide side
 		var baseSrv *server
 		if op == opHeartbeat {
+			// Dialled now: an idle LIMP connection is closed after
+			// Config.IdleTimeout (120 s), and raw frames send no heartbeats.
+			frame := heartbeatFrame()
+			hbConns, err := frameConns(ctx, limpS.url, o.conns, true)
+			if err != nil {
+				return res, err
+			}
+			defer closeFrameConns(hbConns)
+			echoConns, err := frameConns(ctx, echoS.url, o.conns, false)
+			if err != nil {
+				return res, err
+			}
+			defer closeFrameConns(echoConns)
 			limpSide, baseSide, baseSrv = frameWorkers(hbConns, frame, heartbeatOK), frameWorkers(echoConns, frame, echoOK(frame)), echoS
 		} else {
 			limpSide, baseSide, baseSrv = side{workers: lg.workers(op), per: 1}, side{workers: pb.workers(op), per: 1}, pbS
