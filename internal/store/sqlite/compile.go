@@ -119,7 +119,7 @@ func compile(c *schema.Collection, q *query.Query, purge bool) (*Compiled, error
 	if q == nil {
 		q = &query.Query{}
 	}
-	b := &builder{c: c, table: tableName(c.Name), multikey: multikeyPaths(c)}
+	b := &builder{c: c, table: tableName(c.Name), multikey: multikeyPaths(c), cols: columnByPath(c)}
 	p := &Compiled{Table: b.table, From: b.table, Limit: -1}
 	where := []string{b.table + ".deleted = 0"}
 	if purge {
@@ -225,6 +225,8 @@ type builder struct {
 	multikey []string
 	// depth counts the join permission filters this builder is inside.
 	depth int
+	// cols maps JSON paths to the main table's typed columns (columns.go).
+	cols map[string]column
 }
 
 func (b *builder) arg(v any) string {
@@ -299,6 +301,9 @@ func (b *builder) node(n query.Node) (string, error) {
 type leaf struct {
 	val, typ  string
 	num, text bool
+	// col: val and typ are typed columns (columns.go), typ NULL where
+	// the value is missing.
+	col bool
 }
 
 // target is the document a condition looks at.
@@ -566,6 +571,11 @@ func (b *builder) walkFrom(src string, segs, done []string, lookup func(string) 
 		return "EXISTS (SELECT 1 FROM json_each(" + src + ", '" + jp + "') AS " + j + " WHERE " +
 			pred(leaf{val: j + ".value", typ: j + ".type"}) + ")"
 	}
+	if col, ok := b.cols[jp]; ok && src == "doc" && t != nil && t.Kind != schema.List && t.Kind != schema.Any {
+		// The side table's columns hold this json_extract and json_type.
+		l := leaf{val: col.name, typ: col.typ, num: scalar.num, text: scalar.text, col: true}
+		return "(" + b.table + ".rid IN (SELECT rid FROM " + colTableName(b.c.Name) + " WHERE " + pred(l) + "))"
+	}
 	switch {
 	case t != nil && t.Kind == schema.List:
 		if whole != nil {
@@ -748,7 +758,7 @@ func hasNumber(v any, depth int) bool {
 func (b *builder) eq(l leaf, v any) string {
 	switch x := v.(type) {
 	case nil:
-		if strings.HasPrefix(l.typ, "json_type(") {
+		if l.col || strings.HasPrefix(l.typ, "json_type(") {
 			return "(" + l.typ + " IS NULL OR " + l.typ + " = 'null')"
 		}
 		return "(" + l.typ + " = 'null')"

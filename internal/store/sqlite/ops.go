@@ -135,6 +135,9 @@ func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 		if err := syncMultikey(ctx, q, c); err != nil {
 			return err
 		}
+		if err := syncColumns(ctx, q, c); err != nil {
+			return err
+		}
 		return s.syncFTS(ctx, q, c)
 	})
 	if err != nil {
@@ -173,7 +176,7 @@ func migrateTable(ctx context.Context, q querier, c *schema.Collection) error {
 		"CREATE TABLE " + quoteIdent(name) + tableColumns,
 		"INSERT INTO " + quoteIdent(name) + " (id, doc, deleted) SELECT id, doc, deleted FROM " + old + " ORDER BY rowid",
 		"DROP TABLE " + old,
-		"DELETE FROM limp_meta WHERE key IN ('search:' || " + sqlString(c.Name) + ", 'multikey:' || " + sqlString(c.Name) + ")",
+		"DELETE FROM limp_meta WHERE key IN ('search:' || " + sqlString(c.Name) + ", 'multikey:' || " + sqlString(c.Name) + ", 'columns:' || " + sqlString(c.Name) + ")",
 	} {
 		if _, err := q.ExecContext(ctx, st); err != nil {
 			return err
