@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/limp-go/limp/internal/schema"
 )
@@ -50,8 +51,15 @@ type column struct {
 	typ  string // quoted name of its json_type column
 }
 
+// columnsOff turns typed columns off (tests and benchmarks only: the old
+// layout, for ratios measured in one run).
+var columnsOff bool
+
 // columns returns c's typed columns, sorted by path.
 func columns(c *schema.Collection) []column {
+	if columnsOff {
+		return nil
+	}
 	var paths []string
 	var walk func(prefix string, t *schema.Type, depth int)
 	walk = func(prefix string, t *schema.Type, depth int) {
@@ -111,16 +119,24 @@ func columns(c *schema.Collection) []column {
 	return out
 }
 
-// columnByPath maps the JSON path of each typed column to it.
+// colCache caches columnByPath by collection; Sync forgets c's entry, so
+// that a collection changed and synced again gets its new columns.
+var colCache sync.Map // *schema.Collection -> map[string]column
+
+// columnByPath maps the JSON path of each typed column of c to it.
 func columnByPath(c *schema.Collection) map[string]column {
-	cols := columns(c)
-	if len(cols) == 0 {
+	if columnsOff {
 		return nil
 	}
+	if m, ok := colCache.Load(c); ok {
+		return m.(map[string]column)
+	}
+	cols := columns(c)
 	m := make(map[string]column, len(cols))
 	for _, col := range cols {
 		m[col.jp] = col
 	}
+	colCache.Store(c, m)
 	return m
 }
 
@@ -133,6 +149,7 @@ func colTriggers(c *schema.Collection) [3]string {
 
 // syncColumns creates, rebuilds or drops c's side table of typed columns.
 func syncColumns(ctx context.Context, q querier, c *schema.Collection) error {
+	colCache.Delete(c)
 	cols := columns(c)
 	k, t, trig := colTableName(c.Name), tableName(c.Name), colTriggers(c)
 	key := "columns:" + c.Name

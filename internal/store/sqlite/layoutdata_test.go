@@ -45,7 +45,13 @@ func blogCollection() *schema.Collection {
 // documents.
 func oldLayoutDocs() map[string][]map[string]any {
 	base := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
-	id := func(i int) oid.ID { return oid.NewAt(base.Add(time.Duration(i) * time.Minute)) }
+	id := func(i int) oid.ID { // deterministic: the file must match
+		var o oid.ID
+		t := oid.NewAt(base.Add(time.Duration(i) * time.Minute))
+		copy(o[:4], t[:4])
+		o[8], o[9], o[10], o[11] = 0xab, byte(i>>16), byte(i>>8), byte(i)
+		return o
+	}
 	var blog []map[string]any
 	statuses := []any{"published", "draft", nil, "published", "archived"}
 	for i := range 60 {
