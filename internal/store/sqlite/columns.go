@@ -3,6 +3,8 @@ package sqlite
 import (
 	"context"
 	"fmt"
+
+	"github.com/limp-go/limp/internal/query"
 	"slices"
 	"strings"
 	"sync"
@@ -49,6 +51,9 @@ type column struct {
 	expr string // json_extract(doc, ...) it stores
 	jp   string // its JSON path
 	typ  string // quoted name of its json_type column
+	// indexed: an index or unique set names the path; conditions in
+	// the main table's plans keep its expression index.
+	indexed bool
 }
 
 // columnsOff turns typed columns off (tests and benchmarks only: the old
@@ -99,9 +104,6 @@ func columns(c *schema.Collection) []column {
 	}
 	var out []column
 	for _, p := range paths {
-		if indexed[p] {
-			continue
-		}
 		segs, err := splitPath(p)
 		if err != nil || len(out) == maxColumns {
 			continue
@@ -114,7 +116,7 @@ func columns(c *schema.Collection) []column {
 			kinds[i] = c.Lookup(strings.Join(segs[:i], "."))
 		}
 		jp := jsonPath(segs, kinds)
-		out = append(out, column{path: p, name: quoteIdent("a:" + p), typ: quoteIdent("t:" + p), expr: "json_extract(doc, '" + jp + "')", jp: jp})
+		out = append(out, column{path: p, name: quoteIdent("a:" + p), typ: quoteIdent("t:" + p), expr: "json_extract(doc, '" + jp + "')", jp: jp, indexed: indexed[p]})
 	}
 	return out
 }
@@ -142,6 +144,37 @@ func columnByPath(c *schema.Collection) map[string]column {
 
 func colTableName(name string) string { return quoteIdent("k_" + name) }
 
+// sideOK reports whether the side table holds every value the filter and
+// the sort of q need; compile then also writes the side-only plan.
+func sideOK(cols map[string]column, c *schema.Collection, q *query.Query) bool {
+	if q.Filter == nil || q.Search != "" || q.GeoNear != nil || q.Limit <= 0 || len(cols) == 0 {
+		return false
+	}
+	for _, s := range q.Sort {
+		if s.Path == "_id" {
+			continue
+		}
+		if _, ok := sideSortCol(cols, c, s.Path); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// sideSortCol is the side table's column of a sort path.
+func sideSortCol(cols map[string]column, c *schema.Collection, path string) (string, bool) {
+	segs, err := splitPath(path)
+	if err != nil {
+		return "", false
+	}
+	kinds := make([]*schema.Type, len(segs))
+	for i := 1; i < len(segs); i++ {
+		kinds[i] = c.Lookup(strings.Join(segs[:i], "."))
+	}
+	col, ok := cols[jsonPath(segs, kinds)]
+	return col.name, ok
+}
+
 // colTriggers are the names of the triggers keeping c's side table.
 func colTriggers(c *schema.Collection) [3]string {
 	return [3]string{quoteIdent("k_" + c.Name + "_ins"), quoteIdent("k_" + c.Name + "_upd"), quoteIdent("k_" + c.Name + "_del")}
@@ -154,10 +187,10 @@ func syncColumns(ctx context.Context, q querier, c *schema.Collection) error {
 	k, t, trig := colTableName(c.Name), tableName(c.Name), colTriggers(c)
 	key := "columns:" + c.Name
 	var want strings.Builder
-	want.WriteString("CREATE TABLE " + k + " (rid INTEGER PRIMARY KEY")
-	names := []string{"rid"}
+	want.WriteString("CREATE TABLE " + k + " (rid INTEGER PRIMARY KEY, id TEXT NOT NULL, deleted INTEGER NOT NULL")
+	names := []string{"rid", "id", "deleted"}
 	vals := func(row string) string {
-		out := row + ".rid"
+		out := row + ".rid, " + row + ".id, " + row + ".deleted"
 		for _, col := range cols {
 			out += ", json_extract(" + row + ".doc, '" + col.jp + "'), json_type(" + row + ".doc, '" + col.jp + "')"
 		}
@@ -189,7 +222,7 @@ func syncColumns(ctx context.Context, q querier, c *schema.Collection) error {
 	for _, st := range []string{
 		want.String(),
 		"CREATE TRIGGER " + trig[0] + " AFTER INSERT ON " + t + " BEGIN INSERT INTO " + k + " (" + list + ") VALUES (" + vals("new") + "); END",
-		"CREATE TRIGGER " + trig[1] + " AFTER UPDATE OF doc ON " + t + " BEGIN INSERT OR REPLACE INTO " + k + " (" + list + ") VALUES (" + vals("new") + "); END",
+		"CREATE TRIGGER " + trig[1] + " AFTER UPDATE OF doc, deleted ON " + t + " BEGIN INSERT OR REPLACE INTO " + k + " (" + list + ") VALUES (" + vals("new") + "); END",
 		"CREATE TRIGGER " + trig[2] + " AFTER DELETE ON " + t + " BEGIN DELETE FROM " + k + " WHERE rid = old.rid; END",
 		"INSERT INTO " + k + " (" + list + ") SELECT " + vals("d") + " FROM " + t + " AS d",
 	} {
