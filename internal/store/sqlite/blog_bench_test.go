@@ -94,3 +94,50 @@ func benchStore0(b *testing.B, c *schema.Collection, n int, doc func(int) map[st
 	}
 	return s
 }
+
+// BenchmarkPrepared measures reads by _id, lists and creates with the
+// prepared-statement cache and without (prepared=off), in one run.
+func BenchmarkPrepared(b *testing.B) {
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	doc := func(i int) map[string]any {
+		return map[string]any{"_id": oid.NewAt(base.Add(time.Duration(i) * time.Second)), "title": fmt.Sprintf("Title %d", i),
+			"status": "published", "created": base.Add(time.Duration(i) * time.Minute).Format("2006-01-02T15:04:05"), "views": int64(i % 10)}
+	}
+	c := blogCollection()
+	s := benchStore0(b, c, 10000, doc)
+	next := 10000
+	for _, off := range []bool{true, false} {
+		name := "prepared=on/"
+		if off {
+			name = "prepared=off/"
+		}
+		stmtsOff = off
+		b.Run(name+"read_id", func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				q := &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: doc(i * 7 % 10000)["_id"]}}
+				if _, err := s.Read(b.Context(), c, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"list_published", func(b *testing.B) {
+			q := &query.Query{Filter: &query.Cond{Path: "status", Op: query.Eq, Value: "published"}, Sort: []query.Sort{{Path: "created", Desc: true}}, Limit: 20}
+			for b.Loop() {
+				if _, err := s.Read(b.Context(), c, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(name+"create", func(b *testing.B) {
+			for b.Loop() {
+				next++
+				if err := s.Insert(b.Context(), c, doc(next)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		stmtsOff = false
+	}
+}

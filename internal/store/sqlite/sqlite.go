@@ -71,6 +71,7 @@ type Store struct {
 	log    *slog.Logger
 	wsem   chan struct{} // one writer at a time
 	closed atomic.Bool
+	stmts  stmts
 }
 
 var _ store.Store = (*Store)(nil)
@@ -146,7 +147,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	var errs []error
+	errs := []error{s.closeStmts()}
 	if s.keep != nil {
 		errs = append(errs, s.keep.Close())
 	}
