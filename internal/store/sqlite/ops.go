@@ -430,7 +430,7 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 	} else {
 		s.warm(ctx, insert)
 	}
-	err := s.Tx(ctx, func(ctx context.Context) error {
+	err := s.grouped(ctx, func(ctx context.Context) error {
 		for _, r := range rows {
 			res, err := s.exec(ctx, insert, r.id, string(r.body), r.deleted)
 			if err != nil {

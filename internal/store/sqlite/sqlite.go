@@ -72,6 +72,7 @@ type Store struct {
 	wsem   chan struct{} // one writer at a time
 	closed atomic.Bool
 	stmts  stmts
+	com    committer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -139,6 +140,7 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	s.startCommitter()
 	return s, nil
 }
 
@@ -147,6 +149,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.stopCommitter()
 	errs := []error{s.closeStmts()}
 	if s.keep != nil {
 		errs = append(errs, s.keep.Close())
