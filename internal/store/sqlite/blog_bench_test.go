@@ -28,7 +28,7 @@ func BenchmarkBlog(b *testing.B) {
 	}
 	for _, size := range benchSizes(b) {
 		for _, off := range []bool{false, true} {
-			columnsOff = off
+			columnsOff.Store(off)
 			c := blogCollection()
 			s := benchStore0(b, c, size, doc)
 			name := fmt.Sprintf("n=%d/layout=columns/", size)
@@ -70,7 +70,7 @@ func BenchmarkBlog(b *testing.B) {
 					}
 				}
 			})
-			columnsOff = false
+			columnsOff.Store(false)
 		}
 	}
 }
@@ -111,7 +111,7 @@ func BenchmarkPrepared(b *testing.B) {
 		if off {
 			name = "prepared=off/"
 		}
-		stmtsOff = off
+		stmtsOff.Store(off)
 		b.Run(name+"read_id", func(b *testing.B) {
 			i := 0
 			for b.Loop() {
@@ -138,6 +138,6 @@ func BenchmarkPrepared(b *testing.B) {
 				}
 			}
 		})
-		stmtsOff = false
+		stmtsOff.Store(false)
 	}
 }

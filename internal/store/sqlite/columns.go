@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/limp-go/limp/internal/query"
 	"slices"
@@ -58,11 +59,11 @@ type column struct {
 
 // columnsOff turns typed columns off (tests and benchmarks only: the old
 // layout, for ratios measured in one run).
-var columnsOff bool
+var columnsOff atomic.Bool
 
 // columns returns c's typed columns, sorted by path.
 func columns(c *schema.Collection) []column {
-	if columnsOff {
+	if columnsOff.Load() {
 		return nil
 	}
 	var paths []string
@@ -127,7 +128,7 @@ var colCache sync.Map // *schema.Collection -> map[string]column
 
 // columnByPath maps the JSON path of each typed column of c to it.
 func columnByPath(c *schema.Collection) map[string]column {
-	if columnsOff {
+	if columnsOff.Load() {
 		return nil
 	}
 	if m, ok := colCache.Load(c); ok {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/limp-go/limp/internal/store"
 )
@@ -26,7 +27,7 @@ const maxBatch = 64
 
 // groupOff makes inserts commit one by one (benchmarks only: the baseline
 // of group commit, in one run).
-var groupOff bool
+var groupOff atomic.Bool
 
 type pending struct {
 	ctx  context.Context
@@ -61,7 +62,7 @@ func (s *Store) stopCommitter() {
 // grouped runs fn (an insert's writes) in a group commit, or in ctx's
 // transaction when there is one.
 func (s *Store) grouped(ctx context.Context, fn func(ctx context.Context) error) error {
-	if s.txFrom(ctx) != nil || groupOff {
+	if s.txFrom(ctx) != nil || groupOff.Load() {
 		return s.Tx(ctx, fn)
 	}
 	p := &pending{ctx: ctx, fn: fn, done: make(chan error, 1)}

@@ -108,8 +108,8 @@ func BenchmarkCreateConcurrent(b *testing.B) {
 				if err := s.Sync(b.Context(), c); err != nil {
 					b.Fatal(err)
 				}
-				groupOff = off
-				defer func() { groupOff = false }()
+				groupOff.Store(off)
+				defer func() { groupOff.Store(false) }()
 				b.SetParallelism(4) // 8 writers on 2 cores
 				start := time.Now()
 				b.RunParallel(func(pb *testing.PB) {

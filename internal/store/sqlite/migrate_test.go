@@ -109,9 +109,9 @@ func TestMigrateOldLayout(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%+v: %v", f, err)
 		}
-		columnsOff = true
+		columnsOff.Store(true)
 		b, err := s.Read(ctx, c, q)
-		columnsOff = false
+		columnsOff.Store(false)
 		if err != nil {
 			t.Fatal(err)
 		}

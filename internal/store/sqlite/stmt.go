@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"sync"
+	"sync/atomic"
 )
 
 // maxStmts bounds the prepared statements a store keeps: the hot paths'
@@ -13,7 +14,7 @@ const maxStmts = 512
 
 // stmtsOff runs every statement unprepared (benchmarks only: the
 // baseline of the cache, in one run).
-var stmtsOff bool
+var stmtsOff atomic.Bool
 
 // stmts caches prepared statements by text. database/sql prepares each
 // on every connection that runs it, once, and a transaction reuses the
@@ -60,7 +61,7 @@ func (s *Store) prepared(ctx context.Context, text string) *sql.Stmt {
 // would wait for the transaction's own lock (an in-memory database
 // blocks readers while a writer holds it).
 func (s *Store) stmtFor(ctx context.Context, text string) *sql.Stmt {
-	if stmtsOff {
+	if stmtsOff.Load() {
 		return nil
 	}
 	tx := s.txFrom(ctx)
