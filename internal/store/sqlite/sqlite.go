@@ -13,7 +13,10 @@
 // a LIST of DICTs) is a multikey side table "x_<name>.<path>" kept by
 // triggers (see multikey.go). `$search` runs on an FTS5 table "f_<name>"
 // kept in step by the store's writes, holding MongoDB's text index terms
-// (internal/textsearch; see fts.go).
+// (internal/textsearch; see fts.go). Declared scalar attrs also live in a
+// narrow side table "k_<name>" of typed columns kept by triggers, which
+// conditions on unindexed declared paths, and whole paged reads on them,
+// use instead of parsing documents (see columns.go).
 //
 // MongoDB semantics kept in SQL: type-bracketed comparisons, any-element
 // matching on lists, null matching missing, MongoDB's comparison order
@@ -25,7 +28,9 @@
 // whole. A hard delete purges soft-deleted documents too.
 //
 // Writes are serialised inside the store (one writer at a time, BEGIN
-// IMMEDIATE); reads run concurrently (WAL for files).
+// IMMEDIATE); reads run concurrently (WAL for files). Concurrent inserts
+// share commits (group commit, groupcommit.go); statements of the hot
+// paths are prepared once and reused (stmt.go).
 package sqlite
 
 import (
