@@ -201,7 +201,7 @@ func syncColumns(ctx context.Context, q querier, c *schema.Collection) error {
 		want.WriteString(", " + col.name + ", " + col.typ)
 		names = append(names, col.name, col.typ)
 	}
-	want.WriteString(") WITHOUT ROWID")
+	want.WriteString(")")
 	var have string
 	if err := q.QueryRowContext(ctx, "SELECT coalesce((SELECT value FROM limp_meta WHERE key = ?), '')", key).Scan(&have); err != nil {
 		return err
