@@ -13,18 +13,19 @@ import (
 	"github.com/limp-go/limp/internal/schema"
 )
 
-// Typed columns. Each collection with declared scalar attrs that no
-// index names has a narrow side table "k_<name>"(rid INTEGER PRIMARY KEY,
-// "a:<path>", "t:<path>", ...) holding, for every row of its table (live
-// and soft-deleted), the json_extract and the json_type of each such path:
+// Typed columns. Each collection with declared scalar attrs has a narrow
+// side table "k_<name>"(rid INTEGER PRIMARY KEY, id, deleted, "a:<path>",
+// "t:<path>", ...) holding, for every row of its table (live and
+// soft-deleted), the json_extract and the json_type of each such path:
 // every path the schema types INT, FLOAT, BOOL or a string kind, reached
 // from the top through typed DICTs (and the app's locales of a LOCALE
-// attr) without crossing a LIST or ANY value, and named by no unique set
-// or index (indexed paths keep their expression indexes and the plans
-// SQLite picks for them). Triggers on the collection's table keep it in
-// step, in the writing transaction.
+// attr) without crossing a LIST or ANY value, indexed or not. It also
+// mirrors each plain index whose keys are all such paths (sideplan.go).
+// Triggers on the collection's table keep it in step, in the writing
+// transaction.
 //
-// A condition on such a path compiles to
+// In the main table's plan a condition on an unindexed such path (indexed
+// paths keep their expression indexes) compiles to
 //
 //	"c_<name>".rid IN (SELECT rid FROM "k_<name>" WHERE <condition>)
 //
@@ -86,7 +87,10 @@ func columns(c *schema.Collection) []column {
 		}
 	}
 	for k, t := range c.Attrs {
-		if k == "_id" || k == deletedField {
+		if k == "_id" || k == deletedField || slices.Contains(c.Search, k) {
+			// Search attrs (free text, often long) would widen
+			// every row of the side table; their conditions read
+			// the documents.
 			continue
 		}
 		walk(k, t, 0)
@@ -202,6 +206,14 @@ func syncColumns(ctx context.Context, q querier, c *schema.Collection) error {
 		names = append(names, col.name, col.typ)
 	}
 	want.WriteString(")")
+	var idx []string
+	for _, ix := range sideIndexes(c, cols) {
+		idx = append(idx, "CREATE INDEX "+ix.name+" ON "+k+" ("+strings.Join(ix.keys, ", ")+") WHERE deleted = 0")
+	}
+	if len(idx) > 0 {
+		// Recorded with the table: a change of either rebuilds both.
+		want.WriteString("; " + strings.Join(idx, "; "))
+	}
 	var have string
 	if err := q.QueryRowContext(ctx, "SELECT coalesce((SELECT value FROM limp_meta WHERE key = ?), '')", key).Scan(&have); err != nil {
 		return err
@@ -220,13 +232,21 @@ func syncColumns(ctx context.Context, q querier, c *schema.Collection) error {
 		return err
 	}
 	list := strings.Join(names, ", ")
+	create, _, _ := strings.Cut(want.String(), "; ")
 	for _, st := range []string{
-		want.String(),
+		create,
 		"CREATE TRIGGER " + trig[0] + " AFTER INSERT ON " + t + " BEGIN INSERT INTO " + k + " (" + list + ") VALUES (" + vals("new") + "); END",
 		"CREATE TRIGGER " + trig[1] + " AFTER UPDATE OF doc, deleted ON " + t + " BEGIN INSERT OR REPLACE INTO " + k + " (" + list + ") VALUES (" + vals("new") + "); END",
 		"CREATE TRIGGER " + trig[2] + " AFTER DELETE ON " + t + " BEGIN DELETE FROM " + k + " WHERE rid = old.rid; END",
 		"INSERT INTO " + k + " (" + list + ") SELECT " + vals("d") + " FROM " + t + " AS d",
 	} {
+		if _, err := q.ExecContext(ctx, st); err != nil {
+			return fmt.Errorf("typed columns: %w", err)
+		}
+	}
+	// Indexes after the fill: one sort each instead of a b-tree insert
+	// per row.
+	for _, st := range idx {
 		if _, err := q.ExecContext(ctx, st); err != nil {
 			return fmt.Errorf("typed columns: %w", err)
 		}

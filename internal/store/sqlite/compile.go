@@ -34,13 +34,17 @@ type Compiled struct {
 	Geo string
 	// Side, when set, is the WHERE of the side-only plan (columns.go):
 	// every condition and sort key of the read is in the side table,
-	// and no condition names an indexed path. Select pages over the
+	// and no top-level condition is better served by an index of the
+	// main table (see preferMain). Select pages over the
 	// side table and fetches the documents of the page only; Count
 	// counts in the side table. SideArgs are its arguments, SideOrder
 	// its ORDER BY keys (with their directions).
 	Side      string
 	SideArgs  []any
 	SideOrder []string
+	// SideIndexed lets the side-only plan use the side table's indexes
+	// (see sideIndexed); without it the side table is read NOT INDEXED.
+	SideIndexed bool
 }
 
 // Select returns the SELECT of cols with the page applied.
@@ -94,9 +98,14 @@ func (p *Compiled) sideSelect(cols string) (string, []any) {
 	return b.String(), args
 }
 
-// sideTable is the quoted name of the side table of p.Table.
+// sideTable is the quoted name of the side table of p.Table, NOT INDEXED
+// unless p.SideIndexed.
 func (p *Compiled) sideTable() string {
-	return quoteIdent("k_" + strings.TrimPrefix(strings.Trim(p.Table, `"`), "c_"))
+	k := quoteIdent("k_" + strings.TrimPrefix(strings.Trim(p.Table, `"`), "c_"))
+	if !p.SideIndexed {
+		k += " NOT INDEXED"
+	}
+	return k
 }
 
 // Count returns the statement counting every match.
@@ -255,7 +264,7 @@ func compile(c *schema.Collection, q *query.Query, purge bool) (*Compiled, error
 	if q.Skip > 0 {
 		p.Offset = q.Skip
 	}
-	if sideOK(b.cols, c, q) {
+	if sideOK(b.cols, c, q) && !preferMain(c, q, b.cols) {
 		sb := &builder{c: c, table: b.table, multikey: b.multikey, cols: b.cols, side: true}
 		w, err := sb.node(q.Filter)
 		if err == nil && !sb.sideFail {
@@ -264,6 +273,7 @@ func compile(c *schema.Collection, q *query.Query, purge bool) (*Compiled, error
 				del = "1"
 			}
 			p.Side, p.SideArgs = del, sb.args
+			p.SideIndexed = sideIndexed(c, q, b.cols)
 			if w != "1" {
 				p.Side += " AND " + w
 			}
@@ -684,8 +694,7 @@ func (b *builder) walkFrom(src string, segs, done []string, lookup func(string) 
 
 // sideWalk is walk in the side-only plan: the condition over the side
 // table's columns of path, or "0" with b.sideFail set when path has no
-// column there, is indexed (the main table's plan uses its index) or is
-// not t's main document.
+// column there or is not t's main document.
 func (b *builder) sideWalk(t target, path string, pred func(leaf) string) (string, error) {
 	segs, err := splitPath(path)
 	if err != nil {
@@ -697,7 +706,7 @@ func (b *builder) sideWalk(t target, path string, pred func(leaf) string) (strin
 	}
 	col, ok := b.cols[jsonPath(segs, kinds)]
 	typ := t.lookup(path)
-	if path == "_id" || t.doc != "doc" || !ok || col.indexed || typ == nil || typ.Kind == schema.List || typ.Kind == schema.Any {
+	if path == "_id" || t.doc != "doc" || !ok || typ == nil || typ.Kind == schema.List || typ.Kind == schema.Any {
 		b.sideFail = true
 		return "0", nil
 	}
