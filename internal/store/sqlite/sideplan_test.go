@@ -79,7 +79,7 @@ func TestSidePlanResults(t *testing.T) {
 			"_id": oid.NewAt(base.Add(time.Duration(i) * time.Second)), "title": fmt.Sprintf("T%d", i),
 			"status": []string{"published", "draft", "published", "archived"}[i%4], "views": int64(i % 10),
 			"created": base.Add(time.Duration(i*7919%1000) * time.Minute).Format("2006-01-02T15:04:05"),
-			"score": float64(i) / 4,
+			"score":   float64(i) / 4,
 		}
 		if i%3 == 0 {
 			d["cat"] = cat
