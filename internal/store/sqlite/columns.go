@@ -87,7 +87,7 @@ func columns(c *schema.Collection) []column {
 		}
 	}
 	for k, t := range c.Attrs {
-		if k == "_id" || k == deletedField || slices.Contains(c.Search, k) {
+		if k == "_id" || k == deletedField || slices.Contains(c.Search, k) && !sideLayoutV1.Load() {
 			// Search attrs (free text, often long) would widen
 			// every row of the side table; their conditions read
 			// the documents.

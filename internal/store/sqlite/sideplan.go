@@ -33,6 +33,10 @@ var sideIndexesOff atomic.Bool
 // the main table's plan, for ratios measured in one run).
 var sidePlanOff atomic.Bool
 
+// sideLayoutV1 makes the side table of the first layout (tests only,
+// for the migration test): search attrs in it, no mirrored indexes.
+var sideLayoutV1 atomic.Bool
+
 // sideIndex is one index of the side table mirroring a plain index.
 type sideIndex struct {
 	name string // quoted index name
@@ -42,7 +46,7 @@ type sideIndex struct {
 // sideIndexes returns the indexes mirroring c's plain indexes over the
 // side table's columns cols (by path).
 func sideIndexes(c *schema.Collection, cols []column) []sideIndex {
-	if sideIndexesOff.Load() {
+	if sideIndexesOff.Load() || sideLayoutV1.Load() {
 		return nil
 	}
 	byPath := make(map[string]column, len(cols))
