@@ -21,7 +21,7 @@ func FuzzTypedColumns(f *testing.F) {
 		if len(sel) > 64 || math.IsNaN(x) || math.IsInf(x, 0) {
 			return // no JSON for NaN and infinities
 		}
-		vals := []any{nil, int64(3), n, x, 2.5, "3", str, true, false, []any{int64(3), "a"}, map[string]any{"a": int64(1)}, "nul\x00", int64(-7), "", []any{}}
+		vals := []any{nil, int64(3), n, x, 2.5, "3", str, true, false, []any{int64(3), "a"}, map[string]any{"a": int64(1)}, "nul\x00", int64(-7), "", []any{}, "published"}
 		pick := func(i int) (any, bool) {
 			if i >= len(sel) {
 				return nil, false
@@ -41,7 +41,8 @@ func FuzzTypedColumns(f *testing.F) {
 		if err := s.Sync(t.Context(), c); err != nil {
 			t.Fatal(err)
 		}
-		paths := []string{"views", "score", "pinned", "body.lead", "body.words"}
+		// status: an indexed path (the side-only plan holds it too).
+		paths := []string{"views", "score", "pinned", "body.lead", "body.words", "status"}
 		var docs []map[string]any
 		for d := 0; d*len(paths) < len(sel) && d < 12; d++ {
 			doc := map[string]any{"_id": oid.New(), "title": oid.New().Hex(), "created": "2025-01-0" + string(rune('1'+d%9))}
@@ -85,6 +86,11 @@ func FuzzTypedColumns(f *testing.F) {
 			{Filter: &query.Cond{Path: path, Op: op, Value: operand}},
 			{Filter: &query.Cond{Path: path, Op: op, Value: operand}, Sort: []query.Sort{{Path: "created", Desc: true}, {Path: path}}, Limit: 3, Skip: 1},
 			{Filter: query.Or{&query.Cond{Path: path, Op: op, Value: operand}, &query.Cond{Path: "views", Op: query.Eq, Value: nil}}, Sort: []query.Sort{{Path: "score"}}, Limit: 2},
+			// A permission's query_mod (examples/blog, anonymous).
+			{Filter: query.And{&query.Cond{Path: path, Op: op, Value: operand}, query.Or{&query.Cond{Path: "status", Op: query.Eq, Value: "published"},
+				&query.Cond{Path: "pinned", Op: query.Eq, Value: true}}}, Sort: []query.Sort{{Path: "status", Desc: true}, {Path: "created", Desc: true}}, Limit: 4},
+			{Filter: query.And{&query.Cond{Path: "status", Op: query.Eq, Value: "published"}, &query.Cond{Path: path, Op: op, Value: operand}},
+				Sort: []query.Sort{{Path: "created", Desc: true}}, Limit: 3, Skip: 1},
 		} {
 			if _, err := Compile(c, q); err != nil {
 				return
