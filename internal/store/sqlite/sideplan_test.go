@@ -120,7 +120,7 @@ func TestSidePlanResults(t *testing.T) {
 			{{Path: "views"}, {Path: "_id", Desc: true}},
 			{{Path: "status", Desc: true}, {Path: "views"}},
 		} {
-			for _, skip := range []int64{0, 7} {
+			for _, skip := range []int64{0, 7, 500} { // 500: an empty page, its total from Count
 				q := &query.Query{Filter: f, Sort: s, Skip: skip, Limit: 20}
 				queries = append(queries, q)
 				mainOnly[q] = fi == 6
@@ -176,7 +176,7 @@ func TestSidePlanResults(t *testing.T) {
 	}
 	want, side, noidx := run("main"), run("side"), run("side_noidx")
 	for i, q := range queries {
-		if want[i].count == 0 || want[i].ids == "" {
+		if want[i].count == 0 || want[i].ids == "" && q.Skip < 500 {
 			t.Errorf("query %d %v: nothing matched, a weak case", i, q.Filter)
 		}
 		if side[i] != want[i] {
