@@ -13,10 +13,13 @@
 // a LIST of DICTs) is a multikey side table "x_<name>.<path>" kept by
 // triggers (see multikey.go). `$search` runs on an FTS5 table "f_<name>"
 // kept in step by the store's writes, holding MongoDB's text index terms
-// (internal/textsearch; see fts.go). Declared scalar attrs also live in a
-// narrow side table "k_<name>" of typed columns kept by triggers, which
-// conditions on unindexed declared paths, and whole paged reads on them,
-// use instead of parsing documents (see columns.go).
+// (internal/textsearch; see fts.go). Declared scalar attrs (but search
+// attrs) also live in a narrow side table "k_<name>" of typed columns kept
+// by triggers, with copies of the plain indexes over them: conditions on
+// unindexed declared paths use it instead of parsing documents, and a
+// paged read whose filter and sort are all on declared scalars (indexed or
+// not, permission query_mods included) runs on it alone (see columns.go,
+// sideplan.go).
 //
 // MongoDB semantics kept in SQL: type-bracketed comparisons, any-element
 // matching on lists, null matching missing, MongoDB's comparison order
