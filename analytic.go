@@ -52,6 +52,21 @@ const (
 // DefaultAnalyticsQueue is the default of Config.AnalyticsQueue.
 const DefaultAnalyticsQueue = 4096
 
+// DefaultAnalyticsKeep is the default of Config.AnalyticsKeep.
+const DefaultAnalyticsKeep = 1000
+
+// analyticsKeep is the Keep of an occurrences append: 0 keeps all.
+func (a *App) analyticsKeep() int {
+	switch k := a.cfg.AnalyticsKeep; {
+	case k < 0:
+		return 0
+	case k == 0:
+		return DefaultAnalyticsKeep
+	default:
+		return k
+	}
+}
+
 // coreAnalytic is the stored shape of an analytic (spec §6.15): one doc
 // per (user, event, subevent), its occurrences appended.
 type coreAnalytic struct {
@@ -329,7 +344,7 @@ func (a *App) recordAnalytics(ctx context.Context, jobs []analyticJob) (ID, erro
 	var id ID
 	err = a.store.Tx(ctx, func(ctx context.Context) error {
 		res, err := a.store.Update(ctx, m.coll, &query.Query{Filter: filter, Limit: 1}, &store.Update{
-			Append: map[string]store.Append{"occurrences": {Values: occs}},
+			Append: map[string]store.Append{"occurrences": {Values: occs, Keep: a.analyticsKeep()}},
 			Add:    map[string]any{"score": score},
 		})
 		if err != nil {
@@ -340,6 +355,9 @@ func (a *App) recordAnalytics(ctx context.Context, jobs []analyticJob) (ID, erro
 			return nil
 		}
 		id = oid.NewAt(job.at)
+		if k := a.analyticsKeep(); k > 0 && len(occs) > k {
+			occs = occs[len(occs)-k:]
+		}
 		return a.store.Insert(ctx, m.coll, map[string]any{"_id": id, "create_time": FormatDatetime(job.at),
 			"user": job.user, "event": job.ev.Event, "subevent": sub, "occurrences": occs, "score": score})
 	})

@@ -11,3 +11,10 @@ func WatchCount(a *App) int {
 	}
 	return n
 }
+
+// RetainedWatchCount returns the number of watches kept for a resume.
+func RetainedWatchCount(a *App) int {
+	a.wt.mu.Lock()
+	defer a.wt.mu.Unlock()
+	return len(a.wt.retained)
+}

@@ -319,6 +319,13 @@ type Config struct {
 	// a full queue drops new events (App.AnalyticsDropped). Default
 	// DefaultAnalyticsQueue (4096).
 	AnalyticsQueue int
+	// AnalyticsKeep bounds the occurrences kept in one analytics doc
+	// (one per user, event and subevent): past it, the oldest are dropped
+	// as new ones are appended, while the doc's score keeps summing every
+	// occurrence. LIMP kept them all, so a busy user's doc grew without
+	// bound and every append rewrote it. Default DefaultAnalyticsKeep
+	// (1000); negative keeps all (LIMP's behaviour, spec §6.15).
+	AnalyticsKeep int
 
 	// Vars is free-form app configuration (LIMP's vars, spec §11.2);
 	// string values "$__env.NAME" are read from the environment at
@@ -333,6 +340,28 @@ type Config struct {
 	// DataIndexes are extra indexes on collections (LIMP's
 	// data_indexes, spec §11.2), created at Start.
 	DataIndexes []DataIndex
+
+	// Live queries (spec §6.12, issue 14; watch_resume.go): bounds and
+	// the resume window. Zero fields mean the defaults named.
+
+	// WatchesPerConn bounds the watches open on one connection; one more
+	// is answered 429 CORE_WATCH_LIMIT. Default DefaultWatchesPerConn (64).
+	WatchesPerConn int
+	// WatchesPerNode bounds the watches of the App, retained ones
+	// included; one more is answered 503 CORE_WATCH_NODE_LIMIT. Default
+	// DefaultWatchesPerNode (100000).
+	WatchesPerNode int
+	// WatchRetention is how long a watch outlives its connection so that
+	// the client may resume it ({"$resume": ...}); it keeps matching
+	// changes meanwhile. Default DefaultWatchRetention (2 minutes);
+	// negative: watches end with their connection.
+	WatchRetention time.Duration
+	// WatchRetainEvents and WatchRetainBytes bound the events each watch
+	// keeps for a resume (the last ones sent, and those produced while
+	// disconnected). Defaults DefaultWatchRetainEvents (256) and
+	// DefaultWatchRetainBytes (256 KiB, estimated from the documents).
+	WatchRetainEvents int
+	WatchRetainBytes  int
 }
 
 // App is a LIMP app: its modules, its store and its connections. It is an
@@ -486,6 +515,7 @@ func (c *Config) setDefaults() {
 		c.DrainTimeout = DefaultDrainTimeout
 	}
 	c.setResilienceDefaults()
+	c.setWatchDefaults()
 	if len(c.AuthAttrs) == 0 {
 		c.AuthAttrs = []string{"email"}
 	}

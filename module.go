@@ -31,6 +31,9 @@ type OnHook func(ctx context.Context, c *Call, r *Result) (*Result, error)
 type Hooks struct {
 	PreRead, PreCreate, PreUpdate, PreDelete Hook
 	OnRead, OnCreate, OnUpdate, OnDelete     OnHook
+	// OnWatch reshapes or drops each event of the module's watches for
+	// its caller (LIMP's on_watch, spec §6.12; see WatchHook).
+	OnWatch WatchHook
 }
 
 // Methods maps method names to their declarations.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/limp-go/limp/internal/feed"
 	qmatch "github.com/limp-go/limp/internal/match"
@@ -28,18 +29,19 @@ import (
 // Changes come from the store's change feed (internal/feed): every write
 // through the app's store (watchedStore) is published after its commit.
 // One feed subscription per watched collection matches each changed
-// document against every watcher's filter in process (internal/match),
-// with no database read per watcher; the documents conditions through
-// references need are read once per change, batched across watchers.
-// Each watcher remembers which documents match it, so a document that
-// starts matching arrives as "create", one that stops matching (or stops
-// being readable) as "delete" with only its _id, and one that never
-// matched produces nothing. Matched documents are then shaped as read
-// shapes them for that caller ($attrs, secrets stripped, references
-// expanded with the target's permissions, locales filled) on the
-// watcher's own goroutine, which sends the reply: a slow connection
-// never holds the feed, and a watcher whose queue (WatchQueue events)
-// overflows gets 503 CORE_WATCH_OVERFLOW and ends.
+// document in process (internal/match) against the filter of every group
+// of watchers sharing a filter (watch_group.go), with no database read
+// per watcher; the documents conditions through references need are read
+// once per change, batched across groups. Each group remembers which
+// documents match it, so a document that starts matching arrives as
+// "create", one that stops matching (or stops being readable) as
+// "delete" with only its _id, and one that never matched produces
+// nothing. Matched documents are then shaped as read shapes them for
+// that caller ($attrs, secrets stripped, references expanded with the
+// target's permissions, locales filled) on a goroutine of the watcher's
+// own that runs while it has events, which sends the reply: a slow
+// connection never holds the feed, and a watcher whose queue (WatchQueue
+// events) overflows gets 503 CORE_WATCH_OVERFLOW and ends.
 //
 // Before each event a watcher compares its session with the
 // connection's: when the session changed (sign-in, sign-out, session
@@ -48,19 +50,23 @@ import (
 // rebuilt; a session that may no longer read ends the watch with the
 // permission error.
 //
-// A watch ends with its connection, with watch/delete, or on the errors
-// above.
+// Each event carries args.seq, the watch's own sequence (1, 2, ...
+// without gaps), and the created reply args.resume, the watch's resume
+// token: a client that lost its connection re-calls the watch method with
+// {"$resume": {"watch": <token>, "seq": <last seq received>}} in its query
+// and gets exactly the events after seq, then live ones (watch_resume.go).
+// A watch is retained for Config.WatchRetention after its connection ends
+// and keeps matching changes meanwhile; it ends with watch/delete, once
+// the retention is over (or at once when it is negative), or on the
+// errors above. On-watch hooks (Hooks.OnWatch) reshape or drop each event
+// for its caller.
 
 // WatchQueue bounds the events waiting for one watcher.
 const WatchQueue = 256
 
-// MaxWatchesPerConn bounds the watches open on one connection (a further
-// watch call is answered 400 CORE_WATCH_LIMIT).
-const MaxWatchesPerConn = 64
-
 var (
 	errWatchOverflow = NewError(503, "CORE_WATCH_OVERFLOW", "Watch fell behind the changes and was ended.")
-	errWatchLimit    = NewError(400, "CORE_WATCH_LIMIT", "Too many watch tasks on this connection.")
+	errWatchLimit    = NewError(429, CodeWatchLimit, "Too many watch tasks on this connection.")
 	errWatchNoConn   = NewError(400, "CORE_WATCH_NO_CONN", "Watch methods are served over the websocket only.")
 	errWatchQuery    = NewError(400, "CORE_WATCH_INVALID_QUERY", "Watch queries take no $search, $geo_near or $group.")
 	errWatchLost     = NewError(503, "CORE_WATCH_LOST", "Changes were lost; the watch was ended.")
@@ -71,38 +77,55 @@ type watchState struct {
 	once sync.Once
 	hub  *feed.Hub
 
-	mu      sync.Mutex
-	byConn  map[*conn]map[string]*watchTask
-	byColl  map[string]*collWatch
-	pending map[*Call]*watchTask // created, waiting for the created reply
-	wg      sync.WaitGroup       // watcher goroutines
+	mu       sync.Mutex
+	byConn   map[*conn]map[string]*watchTask
+	byColl   map[string]*collWatch
+	pending  map[*Call]*watchTask  // created, waiting for the created reply
+	retained map[string]*watchTask // by resume token: connection gone
+	count    atomic.Int64          // tasks not ended (per-node bound)
+	wg       sync.WaitGroup        // tasks not finished
+	active   sync.WaitGroup        // step goroutines
 }
 
 // collWatch is the one feed subscription of a watched collection.
 type collWatch struct {
 	m      *Module
 	tasks  map[*watchTask]struct{}
+	groups map[string]*watchGroup // by query.Key of the filter
 	cancel func()
 }
 
 // watchTask is one live query.
 type watchTask struct {
-	a      *App
-	c      *conn
-	id     string
-	callID any
-	m      *Module
+	a        *App
+	m        *Module
+	token    string // resume token (args.resume)
+	endpoint string
 
 	mu     sync.Mutex // guards the fields below
+	c      *conn      // the connection (the last one while retained)
+	id     string     // key in byConn[c]: fmt.Sprint(callID)
+	callID any
 	sess   *Session
 	call   *Call
 	q      *query.Query
-	known  map[oid.ID]struct{} // documents currently matching
-	failed error               // why the watch ends (nil: quietly)
+	failed error       // why the watch ends (nil: quietly)
+	expiry *time.Timer // retained: ends the watch
 
-	in       chan watchEvent
-	ready    chan struct{} // closed once "Created watch task." is queued
-	stop     chan struct{}
+	// out: the events sent, kept for a resume (watch_resume.go).
+	out watchOutbox
+
+	g *watchGroup // its filter's group (guarded by watchState.mu)
+
+	// The events waiting for delivery, at most WatchQueue (grown as
+	// needed: an idle watcher holds no buffer). A goroutine delivers them
+	// while there are some (step); an idle watcher has none.
+	qmu      sync.Mutex
+	queue    []watchEvent
+	running  atomic.Bool   // a step goroutine runs (or the watch is over)
+	ready    atomic.Bool   // "Created watch task." is queued
+	finished sync.Once     // finish ran
+	stop     chan struct{} // closed by end
 	stopOnce sync.Once
 	done     chan struct{}
 	stopped  atomic.Bool
@@ -114,9 +137,11 @@ type watchEvent struct {
 	oper feed.Oper
 	id   oid.ID
 	doc  map[string]any // after-image (shared: copy before changing)
-	// recheck asks the watcher to match doc again (the session changed
-	// since the feed matched it).
-	seq uint64
+	// shapes holds the event's document shaped and encoded once per
+	// $attrs for the group's watchers whose shaping does not depend on
+	// the caller (watch_group.go); nil for a group of one.
+	shapes *sharedShapes
+	seq    uint64 // the feed's sequence
 }
 
 // feedHub returns the app's change feed (started on first use; issue 14
@@ -175,9 +200,6 @@ func (a *App) changeStreamSource(h *feed.Hub) {
 		})
 	})
 }
-
-// closeWatch stops the change feed (Shutdown, after the connections).
-func (a *App) closeWatch() { a.feedHub().Close() }
 
 // collByName maps a collection name to its module.
 func (a *App) collByName(name string) *Module {
@@ -276,6 +298,16 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	if c.conn == nil {
 		return nil, errWatchNoConn
 	}
+	rs, err := takeResume(c)
+	if err != nil {
+		return nil, err
+	}
+	if rs != nil {
+		if res, err := a.resume(c, rs); res != nil || err != nil {
+			return res, err
+		}
+		// Not resumable: a fresh watch with a snapshot (below).
+	}
 	q, err := a.parseQuery(ctx, c, c.Query)
 	if err != nil {
 		return nil, err
@@ -286,57 +318,59 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	}
 	id := fmt.Sprint(c.CallID)
 	t := &watchTask{a: a, c: c.conn, id: id, callID: c.CallID, m: c.Module, sess: c.Session, call: c, q: q,
-		known: map[oid.ID]struct{}{}, in: make(chan watchEvent, WatchQueue), ready: make(chan struct{}),
+		token: newWatchToken(), endpoint: c.Endpoint,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	w := &a.wt
 	w.mu.Lock()
-	if w.byConn == nil {
-		w.byConn = map[*conn]map[string]*watchTask{}
-		w.byColl = map[string]*collWatch{}
-		w.pending = map[*Call]*watchTask{}
-	}
+	w.init()
 	tasks := w.byConn[c.conn]
 	if tasks == nil {
 		tasks = map[string]*watchTask{}
 		w.byConn[c.conn] = tasks
 	}
-	if len(tasks) >= MaxWatchesPerConn {
+	old := tasks[id]
+	switch {
+	case old == nil && len(tasks) >= a.cfg.WatchesPerConn:
 		w.mu.Unlock()
 		return nil, errWatchLimit
+	case w.count.Load() >= int64(a.cfg.WatchesPerNode):
+		w.mu.Unlock()
+		return nil, errWatchNodeLimit
 	}
-	if old := tasks[id]; old != nil {
+	if old != nil {
 		// A call_id reused for a new watch replaces the old one.
 		old.end(nil)
 	}
 	tasks[id] = t
+	w.count.Add(1)
 	name := c.Module.coll.Name
 	cw := w.byColl[name]
 	if cw == nil {
-		cw = &collWatch{m: c.Module, tasks: map[*watchTask]struct{}{}}
+		cw = &collWatch{m: c.Module, tasks: map[*watchTask]struct{}{}, groups: map[string]*watchGroup{}}
 		w.byColl[name] = cw
 		cw.cancel = a.feedHub().SubscribeDocs(name, func(ev feed.Event) { a.onChange(cw, ev) })
 	}
 	cw.tasks[t] = struct{}{}
+	g, fresh := cw.join(t, q.Filter)
 	w.pending[c] = t
 	w.wg.Add(1)
 	w.mu.Unlock()
-	go t.run()
+	a.observeWatches(1)
 
-	// The documents matching now: a later change to one of them is an
-	// update (or a delete when it stops matching).
-	res, err := a.store.Read(ctx, c.Module.coll, &query.Query{Filter: q.Filter, Attrs: []string{}})
-	if err != nil {
+	if err := a.groupReady(ctx, cw, g, fresh); err != nil {
 		t.end(nil)
 		return nil, err
 	}
-	t.mu.Lock()
-	for _, d := range res.Docs {
-		if id, ok := d["_id"].(oid.ID); ok {
-			t.known[id] = struct{}{}
+	args := M{"code": "CORE_WATCH_OK", "watch": c.CallID, "resume": t.token}
+	if rs != nil {
+		docs, err := a.watchSnapshot(ctx, t)
+		if err != nil {
+			t.end(nil)
+			return nil, err
 		}
+		args["resumed"], args["snapshot"], args["count"], args["docs"] = false, true, int64(len(docs)), docs
 	}
-	t.mu.Unlock()
-	return OK("Created watch task.", M{"code": "CORE_WATCH_OK", "watch": c.CallID}), nil
+	return OK("Created watch task.", args), nil
 }
 
 // watchReplied starts (err nil) or drops the watch call c created, once
@@ -354,68 +388,85 @@ func (a *App) watchReplied(c *Call, err error) {
 		t.end(nil)
 		return
 	}
-	close(t.ready)
+	if t.out.attach(t) {
+		return // resumed: the events after the client's seq are sent
+	}
+	t.ready.Store(true)
+	t.schedule()
 }
 
-// onChange matches one committed change against every watcher of the
-// collection; it runs on the feed's goroutine and never blocks.
+// onChange matches one committed change against every filter group of
+// the collection (watch_group.go) and queues the resulting event for the
+// group's watchers; it runs on the feed's goroutine and never blocks.
 func (a *App) onChange(cw *collWatch, ev feed.Event) {
 	a.wt.mu.Lock()
-	tasks := make([]*watchTask, 0, len(cw.tasks))
-	for t := range cw.tasks {
-		tasks = append(tasks, t)
+	groups := make([]*watchGroup, 0, len(cw.groups))
+	lists := make([][]*watchTask, 0, len(cw.groups))
+	for _, g := range cw.groups {
+		groups = append(groups, g)
+		lists = append(lists, g.members())
 	}
 	a.wt.mu.Unlock()
 	if ev.Lost {
-		for _, t := range tasks {
-			t.end(errWatchLost)
+		for _, l := range lists {
+			for _, t := range l {
+				t.end(errWatchLost)
+			}
 		}
 		return
 	}
 	if ev.Oper == feed.Delete {
 		for _, id := range ev.IDs {
-			for _, t := range tasks {
-				t.mu.Lock()
-				_, was := t.known[id]
-				delete(t.known, id)
-				t.mu.Unlock()
+			for gi, g := range groups {
+				g.mu.Lock()
+				_, was := g.known[id]
+				delete(g.known, id)
+				g.mu.Unlock()
 				if was {
-					t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq})
+					for _, t := range lists[gi] {
+						t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq})
+					}
 				}
 			}
 		}
 		return
 	}
-	// The referenced documents every watcher's filter needs, read once.
+	// The referenced documents every group's filter needs, read once.
 	var refs map[string][]oid.ID
-	for _, t := range tasks {
-		t.mu.Lock()
-		f := t.q.Filter
-		t.mu.Unlock()
+	for _, g := range groups {
 		for _, d := range ev.Docs {
-			refs = qmatch.Refs(refs, f, d)
+			refs = qmatch.Refs(refs, g.filter, d)
 		}
 	}
 	resolve := a.resolver(refs)
 	for _, id := range ev.IDs {
 		doc := ev.Docs[id]
-		for _, t := range tasks {
-			t.mu.Lock()
-			_, was := t.known[id]
-			now := doc != nil && qmatch.Match(t.q.Filter, doc, resolve)
+		for gi, g := range groups {
+			now := doc != nil && qmatch.Match(g.filter, doc, resolve)
+			g.mu.Lock()
+			_, was := g.known[id]
 			if now {
-				t.known[id] = struct{}{}
+				g.known[id] = struct{}{}
 			} else {
-				delete(t.known, id)
+				delete(g.known, id)
 			}
-			t.mu.Unlock()
+			g.mu.Unlock()
+			var e watchEvent
 			switch {
 			case now && (!was || ev.Oper == feed.Create):
-				t.push(watchEvent{oper: feed.Create, id: id, doc: doc, seq: ev.Seq})
+				e = watchEvent{oper: feed.Create, id: id, doc: doc, seq: ev.Seq}
 			case now:
-				t.push(watchEvent{oper: feed.Update, id: id, doc: doc, seq: ev.Seq})
+				e = watchEvent{oper: feed.Update, id: id, doc: doc, seq: ev.Seq}
 			case was:
-				t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq})
+				e = watchEvent{oper: feed.Delete, id: id, seq: ev.Seq}
+			default:
+				continue
+			}
+			if e.doc != nil && len(lists[gi]) > 1 {
+				e.shapes = &sharedShapes{}
+			}
+			for _, t := range lists[gi] {
+				t.push(e)
 			}
 		}
 	}
@@ -470,10 +521,22 @@ func (t *watchTask) push(e watchEvent) {
 	if t.stopped.Load() {
 		return
 	}
-	select {
-	case t.in <- e:
-	default:
+	t.qmu.Lock()
+	if len(t.queue) >= WatchQueue {
+		t.qmu.Unlock()
 		t.end(errWatchOverflow)
+		return
+	}
+	t.queue = append(t.queue, e)
+	t.qmu.Unlock()
+	t.schedule()
+}
+
+// schedule starts a step goroutine unless one runs.
+func (t *watchTask) schedule() {
+	if t.running.CompareAndSwap(false, true) {
+		t.a.wt.active.Add(1)
+		go t.step()
 	}
 }
 
@@ -481,56 +544,92 @@ func (t *watchTask) push(e watchEvent) {
 // watch's last reply.
 func (t *watchTask) end(err error) {
 	t.stopOnce.Do(func() {
+		t.a.wt.count.Add(-1)
 		t.mu.Lock()
 		t.failed = err
 		t.mu.Unlock()
 		t.stopped.Store(true)
 		close(t.stop)
+		t.schedule() // finishes it
 	})
 }
 
-// run delivers the watcher's events, in order, once the created reply is
-// queued; it unregisters the watch when it ends.
-func (t *watchTask) run() {
-	a := t.a
-	defer a.wt.wg.Done()
-	defer close(t.done)
-	defer t.unregister()
-	select {
-	case <-t.ready:
-	case <-t.stop:
-		return
-	}
+// step delivers the watcher's queued events, in order, once the created
+// reply is queued, and returns when none is left; once the watch has
+// ended it finishes it instead (one step runs at a time: running).
+func (t *watchTask) step() {
+	defer t.a.wt.active.Done()
 	for {
-		select {
-		case <-t.stop:
-			t.mu.Lock()
-			err := t.failed
-			t.mu.Unlock()
-			if err != nil {
-				t.c.replyErr(err, t.callID, t.call.Endpoint)
-			}
+		if t.stopped.Load() {
+			t.finish() // running stays set: no step after this one
 			return
-		case e := <-t.in:
-			if err := t.deliver(e); err != nil {
-				t.end(err)
+		}
+		if t.ready.Load() {
+			t.qmu.Lock()
+			batch := t.queue
+			t.queue = nil
+			t.qmu.Unlock()
+			for _, e := range batch {
+				if t.stopped.Load() {
+					break
+				}
+				if err := t.deliver(e); err != nil {
+					t.end(err)
+					break
+				}
 			}
 		}
+		t.running.Store(false)
+		// Work that came after the batch was taken (its schedule saw
+		// running set): take it now, unless another step did.
+		t.qmu.Lock()
+		more := t.ready.Load() && len(t.queue) > 0
+		t.qmu.Unlock()
+		if !(more || t.stopped.Load()) || !t.running.CompareAndSwap(false, true) {
+			return
+		}
 	}
+}
+
+// finish sends the error that ended the watch, if any, and unregisters
+// it; once.
+func (t *watchTask) finish() {
+	t.finished.Do(func() {
+		defer t.a.wt.wg.Done()
+		defer close(t.done)
+		t.mu.Lock()
+		err, c, callID, endpoint := t.failed, t.c, t.callID, t.call.Endpoint
+		t.mu.Unlock()
+		if err != nil && t.ready.Load() && t.out.live() {
+			c.replyErr(err, callID, endpoint)
+		}
+		t.unregister()
+	})
 }
 
 func (t *watchTask) unregister() {
 	w := &t.a.wt
+	defer t.a.observeWatches(-1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if tasks := w.byConn[t.c]; tasks != nil && tasks[t.id] == t {
-		delete(tasks, t.id)
+	if w.retained[t.token] == t {
+		delete(w.retained, t.token)
+	}
+	if t.expiry != nil {
+		t.expiry.Stop()
+	}
+	t.mu.Lock()
+	c, id := t.c, t.id
+	t.mu.Unlock()
+	if tasks := w.byConn[c]; tasks != nil && tasks[id] == t {
+		delete(tasks, id)
 		if len(tasks) == 0 {
-			delete(w.byConn, t.c)
+			delete(w.byConn, c)
 		}
 	}
 	name := t.m.coll.Name
 	if cw := w.byColl[name]; cw != nil {
+		cw.leave(t)
 		delete(cw.tasks, t)
 		if len(cw.tasks) == 0 {
 			cw.cancel()
@@ -547,7 +646,9 @@ func (t *watchTask) unregister() {
 // deliver shapes one event for the watcher's caller and sends it.
 func (t *watchTask) deliver(e watchEvent) error {
 	a := t.a
-	ctx, cancel := context.WithTimeout(t.c.callCtx, a.cfg.CallTimeout)
+	// Not the connection's context: a retained watch shapes its events
+	// after its connection ended.
+	ctx, cancel := context.WithTimeout(a.hardCtx, a.cfg.CallTimeout)
 	defer cancel()
 	if changed, err := t.resession(ctx); err != nil {
 		return err
@@ -557,34 +658,65 @@ func (t *watchTask) deliver(e watchEvent) error {
 		f := t.q.Filter
 		t.mu.Unlock()
 		if !qmatch.Match(f, e.doc, a.resolver(qmatch.Refs(nil, f, e.doc))) {
-			t.mu.Lock()
-			delete(t.known, e.id)
-			t.mu.Unlock()
 			if e.oper == feed.Create {
 				return nil // it never matched under the new session
 			}
 			e = watchEvent{oper: feed.Delete, id: e.id, seq: e.seq}
 		}
 	}
+	t.mu.Lock()
+	call, q := t.call, t.q
+	t.mu.Unlock()
+	hook := t.m.Hooks.OnWatch
+	if call.skip&skipOn != 0 {
+		hook = nil
+	}
+	if e.oper != feed.Delete && e.shapes != nil && hook == nil &&
+		(call.skip&skipExtn != 0 || len(t.m.Extns) == 0 || q.Extn != nil && len(q.Extn) == 0) {
+		// Shaped the same for every caller: shaped and encoded once.
+		raw, err := e.shapes.get(q.Attrs, func() (map[string]any, error) { return a.shapeWatchDoc(ctx, call, t.m, q, e.doc) })
+		if err != nil {
+			return err
+		}
+		return t.out.emit(t, e.oper.String(), raw)
+	}
 	var doc map[string]any
 	if e.oper == feed.Delete {
 		doc = map[string]any{"_id": e.id}
 	} else {
-		t.mu.Lock()
-		call, q := t.call, t.q
-		t.mu.Unlock()
-		doc = project(deepCopy(e.doc).(map[string]any), q.Attrs)
-		docs := []map[string]any{doc}
-		stripSecrets(t.m, docs)
-		if call.skip&skipExtn == 0 {
-			if err := a.expand(ctx, call, t.m, q.Extn, docs, 0); err != nil {
-				return err
-			}
+		var err error
+		if doc, err = a.shapeWatchDoc(ctx, call, t.m, q, e.doc); err != nil {
+			return err
 		}
-		a.fillLocales(t.m, doc)
 	}
-	t.c.reply(200, "Detected 1 docs.", M{"count": int64(1), "oper": e.oper.String(), "docs": []any{doc}, "watch": t.callID}, t.callID, true)
-	return nil
+	oper := e.oper.String()
+	if hook != nil {
+		var err error
+		doc, err = a.runWatchHook(ctx, hook, call, oper, doc)
+		if err != nil {
+			return err
+		}
+		if doc == nil {
+			return nil // dropped for this caller
+		}
+	}
+	return t.out.emit(t, oper, doc)
+}
+
+// shapeWatchDoc shapes a matched document as read returns it to call's
+// caller: $attrs, secrets stripped, references expanded, locales filled.
+// raw is shared: it is copied first.
+func (a *App) shapeWatchDoc(ctx context.Context, call *Call, m *Module, q *query.Query, raw map[string]any) (map[string]any, error) {
+	doc := project(deepCopy(raw).(map[string]any), q.Attrs)
+	docs := []map[string]any{doc}
+	stripSecrets(m, docs)
+	if call.skip&skipExtn == 0 {
+		if err := a.expand(ctx, call, m, q.Extn, docs, 0); err != nil {
+			return nil, err
+		}
+	}
+	a.fillLocales(m, doc)
+	return doc, nil
 }
 
 // resession checks the watcher's session against the connection's: a
@@ -596,7 +728,10 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 	t.mu.Lock()
 	old, call := t.sess, t.call
 	t.mu.Unlock()
-	s := t.c.session.Load()
+	t.mu.Lock()
+	c := t.c
+	t.mu.Unlock()
+	s := c.session.Load()
 	if s == old && !a.stale(s) {
 		return false, nil
 	}
@@ -605,14 +740,14 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		t.c.session.CompareAndSwap(s, ns)
+		c.session.CompareAndSwap(s, ns)
 		s = ns
 	}
 	// The query keeps the old session's query_mod: the new session's is
 	// added to it, so the watch never sees more than either allows.
 	nc := &Call{Endpoint: call.Endpoint, CallID: call.CallID, Module: call.Module, Method: call.Method,
 		Query: NewQuery(call.Query.Steps()...), Doc: M{}, Session: s, RemoteAddr: call.RemoteAddr,
-		UserAgent: call.UserAgent, Origin: call.Origin, ClientApp: call.ClientApp, app: a, conn: t.c, skip: call.skip}
+		UserAgent: call.UserAgent, Origin: call.Origin, ClientApp: call.ClientApp, app: a, conn: c, skip: call.skip}
 	if nc.skip&skipPerm == 0 {
 		if err := a.checkPermissions(ctx, nc); err != nil {
 			return false, err
@@ -626,6 +761,9 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 	t.mu.Lock()
 	t.sess, t.call, t.q = s, nc, q
 	t.mu.Unlock()
+	if err := a.regroup(ctx, t, q.Filter); err != nil {
+		return false, err
+	}
 	return true, nil
 }
 
@@ -695,13 +833,17 @@ func (c *conn) deleteWatch(q *Query, callID any) {
 	for id, t := range w.byConn[c] {
 		if want == "__all" || id == want {
 			ended = append(ended, t)
+			// Gone from the connection now (its goroutine ends later).
+			delete(w.byConn[c], id)
 		}
 	}
 	w.mu.Unlock()
 	ids := make([]any, 0, len(ended))
 	for _, t := range ended {
 		t.end(nil)
+		t.mu.Lock()
 		ids = append(ids, t.callID)
+		t.mu.Unlock()
 	}
 	switch {
 	case want == "__all":
@@ -713,8 +855,9 @@ func (c *conn) deleteWatch(q *Query, callID any) {
 	}
 }
 
-// endWatches ends every watch of c (its connection is closing) and waits
-// for their goroutines.
+// endWatches ends every watch of c (its connection is closing), or
+// retains it for a resume (watch_resume.go), and waits for the
+// goroutines of those ended.
 func (a *App) endWatches(c *conn) {
 	w := &a.wt
 	w.mu.Lock()
@@ -722,17 +865,26 @@ func (a *App) endWatches(c *conn) {
 	for _, t := range w.byConn[c] {
 		tasks = append(tasks, t)
 	}
+	pending := map[*watchTask]bool{}
 	for call, t := range w.pending {
-		if t.c == c {
+		t.mu.Lock()
+		mine := t.c == c
+		t.mu.Unlock()
+		if mine {
+			pending[t] = true
 			tasks = append(tasks, t)
 			delete(w.pending, call)
 		}
 	}
 	w.mu.Unlock()
+	var ended []*watchTask
 	for _, t := range tasks {
-		t.end(nil)
+		if pending[t] || !a.retainWatch(c, t) {
+			t.end(nil)
+			ended = append(ended, t)
+		}
 	}
-	for _, t := range tasks {
+	for _, t := range ended {
 		<-t.done
 	}
 }

@@ -36,14 +36,16 @@ func TestWatchWire(t *testing.T) {
 	w := dial(t, s.WS)
 	id := w.send("note/watch", []any{map[string]any{"$attrs": []any{"title"}}}, nil)
 	r := must(t, w.recv())
-	if r.Msg != "Created watch task." || !reflect.DeepEqual(r.Args, map[string]any{"code": "CORE_WATCH_OK", "watch": id, "call_id": id}) {
+	// args.resume (limp-go's, watch_resume.go) is the watch's resume token.
+	token, _ := r.Args["resume"].(string)
+	if r.Msg != "Created watch task." || len(token) != 32 || !reflect.DeepEqual(r.Args, map[string]any{"code": "CORE_WATCH_OK", "watch": id, "call_id": id, "resume": token}) {
 		t.Fatalf("created: %q %v", r.Msg, r.Args)
 	}
 	writer := dial(t, s.WS)
 	c := must(t, writer.call("note/create", nil, map[string]any{"title": map[string]any{"en_AE": "a"}, "permalink": "a", "status": "published"}))
 	nid := docs(t, c)[0]["_id"]
 	ev := must(t, w.recv())
-	want := map[string]any{"count": float64(1), "oper": "create", "call_id": id, "watch": id,
+	want := map[string]any{"count": float64(1), "oper": "create", "call_id": id, "watch": id, "seq": float64(1),
 		"docs": []any{map[string]any{"_id": nid, "title": map[string]any{"en_AE": "a", "ar_AE": "a"}}}}
 	if ev.Msg != "Detected 1 docs." || !reflect.DeepEqual(ev.Args, want) {
 		t.Fatalf("event: %q %v\nwant %v", ev.Msg, ev.Args, want)

@@ -238,11 +238,22 @@ func (c *Client) sign(id, endpoint, sid, key string, query, doc any) ([]byte, er
 // cannot be recovered. If the connection closes, Call returns an error
 // wrapping [ErrClosed].
 func (c *Client) Call(ctx context.Context, endpoint string, query, doc any) (*Response, error) {
+	return c.call(ctx, endpoint, query, doc, false)
+}
+
+// call is Call; restoring calls go out on a reconnected websocket before
+// it is open to the app's calls (reconnect.go).
+func (c *Client) call(ctx context.Context, endpoint string, query, doc any, restoring bool) (*Response, error) {
 	c.mu.Lock()
 	if c.closed {
 		err := c.err
 		c.mu.Unlock()
 		return nil, fmt.Errorf("call %s: %w", endpoint, err)
+	}
+	if c.down != nil && !restoring {
+		err := c.down
+		c.mu.Unlock()
+		return nil, fmt.Errorf("call %s: reconnecting: %w", endpoint, err)
 	}
 	id := c.newCallIDLocked()
 	key, sid := c.key, c.sid
@@ -281,7 +292,7 @@ func (c *Client) Call(ctx context.Context, endpoint string, query, doc any) (*Re
 
 // write sends a frame; a failed write leaves the connection unusable.
 func (c *Client) write(ctx context.Context, endpoint string, frame []byte) error {
-	err := c.ws.Write(ctx, websocket.MessageText, frame)
+	err := c.wsConn().Write(ctx, websocket.MessageText, frame)
 	if err == nil {
 		return nil
 	}

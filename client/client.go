@@ -85,6 +85,10 @@ type Options struct {
 	// is the signing key itself, readable by anyone who sees the frame; leave
 	// this off unless a server needs byte-identical ng-limp payloads.
 	NGLimpClaims bool
+	// Reconnect, when set, makes the Client redial after a lost connection
+	// (not after [Client.Close]) instead of closing: see [Reconnect].
+	// Nil (the default) keeps one connection: a loss closes the Client.
+	Reconnect *Reconnect
 	// OnMessage, if set, receives every server message that does not answer
 	// a pending call or an open [Watch]: in-band notices such as
 	// CORE_CONN_CLOSED, late responses to cancelled calls, and errors the
@@ -96,21 +100,25 @@ type Options struct {
 // Client is a connection to a LIMP server. Create it with [Dial]; it is safe
 // for concurrent use. Close it with [Client.Close].
 type Client struct {
-	ws        *websocket.Conn
 	url       string // the websocket URL Dial was given
+	dopts     websocket.DialOptions
 	opts      Options
 	log       *slog.Logger
 	anonToken string
 
-	mu      sync.Mutex
-	key     string   // current HMAC key: anon token or session token
-	sid     string   // current session id
-	session *Session // nil while anon
-	nextID  uint64
-	pending map[string]chan result
-	watches map[string]*Watch
-	closed  bool
-	err     error // why the connection closed; set once
+	mu       sync.Mutex
+	key      string   // current HMAC key: anon token or session token
+	sid      string   // current session id
+	session  *Session // nil while anon
+	nextID   uint64
+	pending  map[string]chan result
+	watches  map[string]*Watch
+	closed   bool
+	err      error // why the connection closed; set once
+	ws       *websocket.Conn
+	closing  bool  // Close was called: no reconnect
+	down     error // reconnecting: why the last connection was lost
+	failures int   // reconnects in a row not restored (backoff)
 
 	greeted   chan struct{} // closed when the greeting arrives
 	done      chan struct{} // closed when the reader goroutine ends
@@ -181,6 +189,7 @@ func Dial(ctx context.Context, url string, o *Options) (*Client, error) {
 
 	c := &Client{url: url,
 		ws:        ws,
+		dopts:     dopts,
 		opts:      opts,
 		log:       opts.Logger,
 		anonToken: opts.AnonToken,
@@ -193,7 +202,7 @@ func Dial(ctx context.Context, url string, o *Options) (*Client, error) {
 	}
 	c.bgCtx, c.stop = context.WithCancel(context.Background())
 	c.wg.Add(1)
-	go c.readLoop()
+	go c.readLoop(ws)
 
 	select {
 	case <-c.greeted:
@@ -228,8 +237,10 @@ func (c *Client) Err() error {
 }
 
 // Done returns a channel closed when the connection has closed (after
-// [Client.Close] or a connection loss). Reconnecting is the caller's job:
-// Dial again and [Client.Reauth] with the cached session.
+// [Client.Close] or a connection loss). Without [Options.Reconnect],
+// reconnecting is the caller's job: Dial again and [Client.Reauth] with the
+// cached session; with it, Done is closed only by Close or when the
+// reconnect gives up.
 func (c *Client) Done() <-chan struct{} { return c.done }
 
 // Session returns a copy of the connection's current session, or nil while
@@ -251,18 +262,28 @@ func (c *Client) Session() *Session {
 func (c *Client) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closing = true
+		ws, down := c.ws, c.down != nil
+		c.mu.Unlock()
+		c.stop() // ends a reconnect's backoff
 		select {
 		case <-c.done: // the connection is already gone
 			c.fail(fmt.Errorf("%w: closed by client", ErrClosed))
-			_ = c.ws.CloseNow()
+			_ = ws.CloseNow()
 		default:
+			if down {
+				c.fail(fmt.Errorf("%w: closed by client", ErrClosed))
+				_ = ws.CloseNow()
+				break
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			if frame, _, ferr := c.frame("conn/close", nil, nil); ferr == nil {
-				_ = c.ws.Write(ctx, websocket.MessageText, frame)
+				_ = ws.Write(ctx, websocket.MessageText, frame)
 			}
 			cancel()
 			c.fail(fmt.Errorf("%w: closed by client", ErrClosed))
-			cerr := c.ws.Close(websocket.StatusNormalClosure, "")
+			cerr := ws.Close(websocket.StatusNormalClosure, "")
 			// The server answers conn/close by closing, so it may win the
 			// race; only other failures are reported.
 			if cerr != nil && websocket.CloseStatus(cerr) == -1 &&
@@ -281,7 +302,7 @@ func (c *Client) Close() error {
 func (c *Client) shutdown() {
 	c.closeOnce.Do(func() {
 		c.fail(fmt.Errorf("%w: dial failed", ErrClosed))
-		_ = c.ws.CloseNow()
+		_ = c.wsConn().CloseNow()
 		c.stop()
 		c.wg.Wait()
 	})
@@ -310,23 +331,38 @@ func (c *Client) fail(cause error) {
 }
 
 // readLoop is the only reader of the websocket. It ends when the connection
-// closes, after failing every pending call.
-func (c *Client) readLoop() {
+// closes, after failing every pending call; with [Options.Reconnect] it
+// redials a lost connection instead.
+func (c *Client) readLoop(ws *websocket.Conn) {
 	defer c.wg.Done()
 	defer close(c.done)
+	first := true
+	for {
+		cause := c.readConn(ws, first)
+		first = false
+		ws = c.reconnect(cause) // reconnect.go
+		if ws == nil {
+			c.fail(cause)
+			return
+		}
+	}
+}
+
+// readConn reads one websocket until it fails and returns why. The
+// greeting of the first connection releases Dial; that of a later one
+// starts the restore (reconnect.go).
+func (c *Client) readConn(ws *websocket.Conn, first bool) error {
 	greeted := false
 	var notice *Response // an in-band close notice, reported as the cause
 	for {
 		// Never a cancelable context here: its expiry would close the
 		// connection without a close handshake.
-		typ, data, err := c.ws.Read(context.Background())
+		typ, data, err := ws.Read(context.Background())
 		if err != nil {
-			cause := fmt.Errorf("%w: %w", ErrClosed, err)
 			if notice != nil {
-				cause = fmt.Errorf("%w: %w", ErrClosed, notice.asError())
+				return fmt.Errorf("%w: %w", ErrClosed, notice.asError())
 			}
-			c.fail(cause)
-			return
+			return fmt.Errorf("%w: %w", ErrClosed, err)
 		}
 		if typ != websocket.MessageText {
 			continue
@@ -338,7 +374,11 @@ func (c *Client) readLoop() {
 		}
 		if !greeted && res.Code() == codeConnReady {
 			greeted = true
-			close(c.greeted)
+			if first {
+				close(c.greeted)
+			} else {
+				c.restore(ws)
+			}
 			continue
 		}
 		if res.Code() == codeConnClosed {
@@ -360,7 +400,9 @@ func (c *Client) readLoop() {
 		if w != nil {
 			if !w.push(res) {
 				c.mu.Lock()
-				delete(c.watches, id)
+				if c.watches[id] == w {
+					delete(c.watches, id)
+				}
 				c.mu.Unlock()
 			}
 			continue
@@ -371,6 +413,12 @@ func (c *Client) readLoop() {
 			c.log.Debug("limp client: unsolicited message", "status", res.Status, "msg", res.Msg, "code", res.Code(), "call_id", id)
 		}
 	}
+}
+
+func (c *Client) wsConn() *websocket.Conn {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ws
 }
 
 // switchSession follows the server's session switch (spec §2.5): any

@@ -2,8 +2,10 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 )
 
@@ -20,17 +22,37 @@ const WatchBuffer = 1024
 // sends, after "Created watch task.", for a call to a watch method. Every
 // event carries args.watch and the call's call_id. Next and Stop are safe
 // for concurrent use.
+//
+// Resume (with [Options.Reconnect]): a limp-go server numbers each event
+// (args.seq) and gives the watch a resume token (args.resume of Created).
+// After a reconnect the Client calls the watch method again with
+// {"$resume": {"watch": token, "seq": last seq received}} added to the
+// query: the events missed meanwhile arrive, then live ones, with no gap
+// and no duplicate (events carry the new call's id in args.watch and
+// call_id). When the server could not resume (past its retention window),
+// Next returns its new "Created watch task." response instead, with
+// args.resumed false, args.snapshot true and the documents matching now in
+// args.docs: replace the view built from earlier events with them.
 type Watch struct {
-	// ID is the watch id (args.watch, equal to the call id).
+	// ID is the watch id (args.watch, equal to the call id) of the first
+	// call; [Watch.CallID] is the current one.
 	ID string
 	// Created is the server's first response ("Created watch task.").
 	Created *Response
 
-	c      *Client
-	mu     sync.Mutex
-	queue  []*Response
-	err    error         // set when the watch ends
-	notify chan struct{} // signalled on push and end; cap 1
+	c        *Client
+	endpoint string
+	steps    []any // the query as JSON steps (nil: not a list)
+	doc      any
+
+	mu       sync.Mutex
+	queue    []*Response
+	err      error         // set when the watch ends
+	notify   chan struct{} // signalled on push and end; cap 1
+	callID   string        // the current call's id
+	token    string        // args.resume
+	seq      uint64        // the last args.seq delivered
+	resuming string        // the call id of a resume not answered yet
 }
 
 // Watch calls a watch method (for example "blog/watch") and returns the
@@ -46,7 +68,7 @@ func (c *Client) Watch(ctx context.Context, endpoint string, query, doc any) (*W
 	}
 	id := c.newCallIDLocked()
 	key, sid := c.key, c.sid
-	w := &Watch{ID: id, c: c, notify: make(chan struct{}, 1)}
+	w := &Watch{ID: id, c: c, notify: make(chan struct{}, 1), callID: id, endpoint: endpoint, steps: listSteps(query), doc: doc}
 	c.watches[id] = w
 	c.mu.Unlock()
 
@@ -60,6 +82,9 @@ func (c *Client) Watch(ctx context.Context, endpoint string, query, doc any) (*W
 		if err == nil {
 			w.Created = first
 			if _, ok := first.Args["watch"]; ok {
+				w.mu.Lock()
+				w.token, _ = first.Args["resume"].(string)
+				w.mu.Unlock()
 				return w, nil
 			}
 			err = fmt.Errorf("watch %s: %w: response has no args.watch", endpoint, ErrWatchEnded)
@@ -106,27 +131,67 @@ func (w *Watch) Next(ctx context.Context) (*Response, error) {
 func (w *Watch) Stop(ctx context.Context) error {
 	w.c.forgetWatch(w)
 	w.end(fmt.Errorf("%w: stopped", ErrWatchEnded))
-	if _, err := w.c.Call(ctx, "watch/delete", []any{map[string]any{"watch": w.ID}}, nil); err != nil {
+	if _, err := w.c.Call(ctx, "watch/delete", []any{map[string]any{"watch": w.CallID()}}, nil); err != nil {
 		return fmt.Errorf("stop watch: %w", err)
 	}
 	return nil
 }
 
+// CallID returns the id of the watch's current call: [Watch.ID] until a
+// reconnect resumed the watch with a new call.
+func (w *Watch) CallID() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.callID
+}
+
+// Seq returns args.seq of the last event delivered (0 before any, and
+// after a snapshot).
+func (w *Watch) Seq() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.seq
+}
+
 func (c *Client) forgetWatch(w *Watch) {
 	c.mu.Lock()
-	if c.watches[w.ID] == w {
-		delete(c.watches, w.ID)
+	for id, x := range c.watches {
+		if x == w {
+			delete(c.watches, id)
+		}
 	}
 	c.mu.Unlock()
 }
 
 // push queues an event; it reports false when the watch is over (ended
-// before, or overflowing now) and should be forgotten.
+// before, or overflowing now) and should be forgotten. It swallows the
+// created reply of a successful resume and events already delivered.
 func (w *Watch) push(r *Response) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
 		return false
+	}
+	if w.resuming != "" && r.CallID() == w.resuming {
+		w.resuming = ""
+		if r.Status != 200 {
+			w.queue = append(w.queue, r)
+			w.err = fmt.Errorf("%w: resume refused: %w", ErrWatchEnded, r.asError())
+			w.signal()
+			return false
+		}
+		if tok, ok := r.Args["resume"].(string); ok {
+			w.token = tok
+		}
+		if resumed, _ := r.Args["resumed"].(bool); resumed {
+			return true
+		}
+		w.seq = 0 // a fresh watch: its snapshot is delivered
+	} else if n, ok := argSeq(r); ok {
+		if n <= w.seq {
+			return true // delivered before the reconnect
+		}
+		w.seq = n
 	}
 	if len(w.queue) >= WatchBuffer {
 		w.err = fmt.Errorf("%w: more than %d undelivered events", ErrWatchEnded, WatchBuffer)
@@ -152,4 +217,14 @@ func (w *Watch) signal() {
 	case w.notify <- struct{}{}:
 	default:
 	}
+}
+
+// argSeq reads args.seq.
+func argSeq(r *Response) (uint64, bool) {
+	n, ok := r.Args["seq"].(json.Number)
+	if !ok {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(n), 10, 64)
+	return v, err == nil
 }

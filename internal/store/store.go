@@ -125,9 +125,14 @@ type Update struct {
 }
 
 // Append is one `$append`.
+//
+// Keep, when above zero, bounds the list: after appending, only its last
+// Keep items stay (MongoDB's `$push` with `$each` and `$slice: -Keep`).
+// It applies to plain appends only; with Unique it is ignored.
 type Append struct {
 	Values []any
 	Unique bool
+	Keep   int
 }
 
 // Empty reports whether u changes nothing.

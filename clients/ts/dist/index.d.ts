@@ -64,6 +64,14 @@ export interface ResponseArgs<D = Doc> {
     session?: Session;
     watch?: string | string[];
     oper?: 'create' | 'update' | 'delete' | string;
+    /** A watch event's sequence (limp-go: 1, 2, … per watch). */
+    seq?: number;
+    /** A watch's resume token (limp-go, "Created watch task."). */
+    resume?: string;
+    /** Whether a $resume was honoured (limp-go). */
+    resumed?: boolean;
+    /** A fresh watch's created reply carries the documents matching now (limp-go). */
+    snapshot?: boolean;
     [k: string]: unknown;
 }
 /** One server message: {status, msg, args} (spec §3.3). */
@@ -107,8 +115,33 @@ export interface ClientOptions {
     WebSocket?: WebSocketCtor;
     /** Receives server messages that answer no pending call or watch. */
     onMessage?: (res: LimpResponse) => void;
-    /** Called once when the connection closes. */
+    /** Called once when the connection closes (for good, with reconnect). */
     onClose?: (err: LimpClosedError) => void;
+    /**
+     * Redial a lost connection (not one closed by {@link LimpClient.close})
+     * instead of closing: see {@link ReconnectOptions}. Default off.
+     */
+    reconnect?: ReconnectOptions;
+}
+/**
+ * Automatic reconnect. When the connection is lost, pending calls reject
+ * with {@link LimpClosedError}, and so do calls made while reconnecting;
+ * open watches stay open. The client redials with exponential backoff
+ * (with jitter) and, once greeted: calls conn/verify (appId), signs in
+ * again with session/reauth when it had a session, and resumes every
+ * watch with a `{"$resume": {"watch": <args.resume>, "seq": <last args.seq>}}`
+ * step: the events missed meanwhile arrive with no gap and no duplicate,
+ * or, when the server could not resume, its new "Created watch task."
+ * reply with args.resumed false, args.snapshot true and the documents
+ * matching now (replace the view with them).
+ */
+export interface ReconnectOptions {
+    /** Wait before the first redial, in ms, doubling after each failure. Default 100. */
+    minDelay?: number;
+    /** Longest wait between redials, in ms. Default 10000. */
+    maxDelay?: number;
+    /** Failed redials in a row before closing for good; 0 (default): until close(). */
+    maxAttempts?: number;
 }
 /** A file to upload: a Blob (File in browsers) or bytes with their metadata. */
 export interface UploadFile {
@@ -145,24 +178,36 @@ export declare function signJWT(claims: object, key: string): Promise<string>;
  * closes (then it throws {@link LimpClosedError}).
  */
 export declare class LimpWatch<D = Doc> implements AsyncIterableIterator<LimpResponse<D>> {
-    /** The watch id (args.watch, equal to the call id). */
+    /** The watch id (args.watch, equal to the call id) of the first call; {@link callId} is the current one. */
     readonly id: string;
     /** The server's first reply ("Created watch task."). */
     created: LimpResponse<D>;
+    /** args.seq of the last event delivered (0 before any, and after a snapshot). */
+    seq: number;
+    /** The current call's id: {@link id} until a reconnect resumed the watch. */
+    callId: string;
+    /** @internal */ token: string;
+    /** @internal */ resuming: string;
+    /** @internal */ readonly endpoint: string;
+    /** @internal */ readonly query: unknown;
+    /** @internal */ readonly doc: unknown;
     private queue;
     private waiters;
     private ended;
     private readonly client;
     /** @internal */
-    constructor(client: LimpClient<any>, id: string);
+    constructor(client: LimpClient<any>, id: string, endpoint?: string, query?: unknown, doc?: unknown);
+    /** @internal */
+    get live(): boolean;
     /** @internal */
     push(r: LimpResponse<D>): void;
+    private deliver;
     /** @internal */
     end(err: Error | null): void;
     next(): Promise<IteratorResult<LimpResponse<D>>>;
     return(): Promise<IteratorResult<LimpResponse<D>>>;
     [Symbol.asyncIterator](): this;
-    /** Stops the watch locally and with watch/delete (query [{watch: id}]). */
+    /** Stops the watch locally and with watch/delete (query [{watch: callId}]). */
     stop(): Promise<void>;
 }
 /**
@@ -174,7 +219,11 @@ export declare class LimpClient<E extends {
 } = AnyEndpoints> {
     readonly url: string;
     readonly httpURL: string;
-    private readonly ws;
+    private ws;
+    private down;
+    private closing;
+    private failures;
+    private redialTimer;
     private readonly opts;
     private key;
     private sid;
@@ -198,6 +247,12 @@ export declare class LimpClient<E extends {
     } = AnyEndpoints>(url: string, options?: ClientOptions): Promise<LimpClient<E>>;
     private greeted;
     private attach;
+    /** The websocket failed: close, or (options.reconnect) redial. */
+    private lost;
+    private redial;
+    private regreet;
+    /** conn/verify, session/reauth and the watches' resume on a new websocket. */
+    private restore;
     private dispatch;
     /** Follows the server's session switch (spec §2.5). */
     private switchSession;
@@ -213,13 +268,15 @@ export declare class LimpClient<E extends {
      * (its `code` is args.code). query defaults to [], doc to {}.
      */
     call<K extends keyof E & string>(endpoint: K, query?: E[K]['query'], doc?: E[K]['doc']): Promise<LimpResponse<E[K]['docs']>>;
+    /** call; restoring calls go out while reconnecting. */
+    private request;
     /**
      * Calls a watch method and resolves, once the server acknowledged it
      * with args.watch, with the event stream (spec §6.12).
      */
     watch<K extends keyof E & string>(endpoint: K, query?: E[K]['query'], doc?: E[K]['doc']): Promise<LimpWatch<E[K]['docs']>>;
     /** @internal */
-    forgetWatch(id: string): void;
+    forgetWatch(w: LimpWatch<any>): void;
     /**
      * Signs in with session/auth (spec §4.3): computes the auth hash of
      * password and sends {[authVar]: authVal, hash, groups?}. On success

@@ -153,23 +153,62 @@ export async function signJWT(claims, key) {
  * closes (then it throws {@link LimpClosedError}).
  */
 export class LimpWatch {
-    /** The watch id (args.watch, equal to the call id). */
+    /** The watch id (args.watch, equal to the call id) of the first call; {@link callId} is the current one. */
     id;
     /** The server's first reply ("Created watch task."). */
     created;
+    /** args.seq of the last event delivered (0 before any, and after a snapshot). */
+    seq = 0;
+    /** The current call's id: {@link id} until a reconnect resumed the watch. */
+    callId;
+    /** @internal */ token = '';
+    /** @internal */ resuming = '';
+    /** @internal */ endpoint;
+    /** @internal */ query;
+    /** @internal */ doc;
     queue = [];
     waiters = [];
     ended; // undefined: live; null: stopped; Error: closed
     client;
     /** @internal */
-    constructor(client, id) {
+    constructor(client, id, endpoint = '', query, doc) {
         this.client = client;
         this.id = id;
+        this.callId = id;
+        this.endpoint = endpoint;
+        this.query = query;
+        this.doc = doc;
+    }
+    /** @internal */
+    get live() {
+        return this.ended === undefined;
     }
     /** @internal */
     push(r) {
         if (this.ended !== undefined)
             return;
+        if (this.resuming && r.args.call_id === this.resuming) {
+            this.resuming = '';
+            if (r.status !== 200) {
+                this.deliver(r);
+                this.client.forgetWatch(this);
+                this.end(new LimpError(r.status, r.msg, r.args.code ?? '', r));
+                return;
+            }
+            if (typeof r.args.resume === 'string')
+                this.token = r.args.resume;
+            if (r.args.resumed === true)
+                return;
+            this.seq = 0; // a fresh watch: its snapshot is delivered
+        }
+        else if (typeof r.args.seq === 'number') {
+            if (r.args.seq <= this.seq)
+                return; // delivered before the reconnect
+            this.seq = r.args.seq;
+        }
+        this.deliver(r);
+    }
+    deliver(r) {
         const w = this.waiters.shift();
         if (w)
             w.resolve({ value: r, done: false });
@@ -207,13 +246,13 @@ export class LimpWatch {
     [Symbol.asyncIterator]() {
         return this;
     }
-    /** Stops the watch locally and with watch/delete (query [{watch: id}]). */
+    /** Stops the watch locally and with watch/delete (query [{watch: callId}]). */
     async stop() {
         const live = this.ended === undefined;
-        this.client.forgetWatch(this.id);
+        this.client.forgetWatch(this);
         this.end(null);
         if (live && !this.client.closed) {
-            await this.client.call('watch/delete', [{ watch: this.id }]);
+            await this.client.call('watch/delete', [{ watch: this.callId }]);
         }
     }
 }
@@ -225,6 +264,10 @@ export class LimpClient {
     url;
     httpURL;
     ws;
+    down = null; // reconnecting
+    closing = false;
+    failures = 0;
+    redialTimer;
     opts;
     key;
     sid = ANON_SESSION_ID;
@@ -271,7 +314,7 @@ export class LimpClient {
                 clearTimeout(timer);
                 reject(e);
             });
-            c.attach();
+            c.attach(ws);
         }).then(async (client) => {
             if (options.appId) {
                 try {
@@ -293,9 +336,9 @@ export class LimpClient {
         });
     }
     greeted = null;
-    attach() {
-        this.ws.addEventListener('message', (ev) => {
-            if (typeof ev.data !== 'string')
+    attach(ws) {
+        ws.addEventListener('message', (ev) => {
+            if (ws !== this.ws || typeof ev.data !== 'string')
                 return;
             let res;
             try {
@@ -309,17 +352,127 @@ export class LimpClient {
             res.args ??= {};
             this.dispatch(res);
         });
-        this.ws.addEventListener('close', (ev) => {
-            this.shutdown(new LimpClosedError(`websocket closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`));
+        ws.addEventListener('close', (ev) => {
+            if (ws === this.ws)
+                this.lost(new LimpClosedError(`websocket closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`));
         });
-        this.ws.addEventListener('error', () => {
-            this.shutdown(new LimpClosedError('websocket error'));
+        ws.addEventListener('error', () => {
+            if (ws === this.ws)
+                this.lost(new LimpClosedError('websocket error'));
         });
+    }
+    /** The websocket failed: close, or (options.reconnect) redial. */
+    lost(err) {
+        const r = this.opts.reconnect;
+        if (!r || this.closing || this.closeErr || this.greeted) {
+            this.shutdown(err);
+            return;
+        }
+        if (!this.down) {
+            this.down = err;
+            for (const p of this.pending.values())
+                p.reject(err);
+            this.pending.clear();
+        }
+        try {
+            this.ws.close();
+        }
+        catch {
+            /* already closed */
+        }
+        const attempts = r.maxAttempts ?? 0;
+        if (attempts > 0 && this.failures >= attempts) {
+            this.shutdown(err);
+            return;
+        }
+        const min = r.minDelay ?? 100;
+        const delay = Math.min(r.maxDelay ?? 10000, min * 2 ** Math.min(this.failures, 16));
+        this.failures++;
+        this.redialTimer = setTimeout(() => this.redial(), delay / 2 + Math.random() * (delay / 2));
+    }
+    redial() {
+        this.redialTimer = undefined;
+        if (this.closeErr || this.closing)
+            return;
+        const WS = this.opts.WebSocket ?? globalThis.WebSocket;
+        let ws;
+        try {
+            ws = new WS(this.url);
+        }
+        catch {
+            this.lost(this.down ?? new LimpClosedError('redial failed'));
+            return;
+        }
+        this.ws = ws;
+        this.regreet = () => {
+            this.restore(ws).then(() => {
+                if (ws !== this.ws)
+                    return;
+                this.down = null;
+                this.failures = 0;
+            }, () => {
+                if (ws === this.ws) {
+                    try {
+                        ws.close();
+                    }
+                    catch {
+                        /* closed */
+                    }
+                }
+            });
+        };
+        this.attach(ws);
+    }
+    regreet = null;
+    /** conn/verify, session/reauth and the watches' resume on a new websocket. */
+    async restore(ws) {
+        const sess = this.current;
+        this.key = this.opts.anonToken;
+        this.sid = ANON_SESSION_ID;
+        this.current = null;
+        if (this.opts.appId)
+            await this.request('conn/verify', [], { app: this.opts.appId }, true);
+        if (sess) {
+            const query = [{ _id: sess._id, hash: reauthHash(sess.token) }];
+            if (sess.groups?.length)
+                query.push({ groups: sess.groups });
+            try {
+                await this.request('session/reauth', query, {}, true);
+            }
+            catch (e) {
+                if (!(e instanceof LimpError))
+                    throw e; // refused: go on anonymous
+            }
+        }
+        for (const w of new Set(this.watches.values())) {
+            if (!w.live)
+                continue;
+            if (!w.token || (w.query !== undefined && !Array.isArray(w.query))) {
+                this.forgetWatch(w);
+                w.end(new LimpClosedError(`watch ${w.id}: not resumable after a reconnect`));
+                continue;
+            }
+            const query = [...(w.query ?? []), { $resume: { watch: w.token, seq: w.seq } }];
+            const { id, data } = await this.frame(w.endpoint, query, w.doc);
+            if (ws !== this.ws)
+                throw new LimpClosedError('lost again');
+            this.watches.delete(w.callId);
+            this.watches.set(id, w);
+            w.callId = id;
+            w.resuming = id;
+            ws.send(data);
+        }
     }
     dispatch(res) {
         if (this.greeted && res.args.code === 'CORE_CONN_READY') {
             const g = this.greeted;
             this.greeted = null;
+            g();
+            return;
+        }
+        if (this.regreet && res.args.code === 'CORE_CONN_READY') {
+            const g = this.regreet;
+            this.regreet = null;
             g();
             return;
         }
@@ -360,6 +513,8 @@ export class LimpClient {
         this.closeErr = err;
         if (this.heartbeat !== undefined)
             clearInterval(this.heartbeat);
+        if (this.redialTimer !== undefined)
+            clearTimeout(this.redialTimer);
         for (const p of this.pending.values())
             p.reject(err);
         this.pending.clear();
@@ -397,8 +552,14 @@ export class LimpClient {
      * (its `code` is args.code). query defaults to [], doc to {}.
      */
     async call(endpoint, query, doc) {
+        return (await this.request(endpoint, query, doc, false));
+    }
+    /** call; restoring calls go out while reconnecting. */
+    async request(endpoint, query, doc, restoring) {
         if (this.closeErr)
             throw this.closeErr;
+        if (this.down && !restoring)
+            throw new LimpClosedError(`reconnecting: ${this.down.message}`);
         const { id, data } = await this.frame(endpoint, query, doc);
         if (this.closeErr)
             throw this.closeErr;
@@ -423,10 +584,12 @@ export class LimpClient {
     async watch(endpoint, query, doc) {
         if (this.closeErr)
             throw this.closeErr;
+        if (this.down)
+            throw new LimpClosedError(`reconnecting: ${this.down.message}`);
         const { id, data } = await this.frame(endpoint, query, doc);
         if (this.closeErr)
             throw this.closeErr;
-        const w = new LimpWatch(this, id);
+        const w = new LimpWatch(this, id, endpoint, query, doc);
         this.watches.set(id, w);
         this.ws.send(data);
         let first;
@@ -434,23 +597,27 @@ export class LimpClient {
             first = await w.next();
         }
         catch (e) {
-            this.forgetWatch(id);
+            this.forgetWatch(w);
             throw e;
         }
         const r = first.value;
         if (first.done || r.status !== 200 || r.args.watch === undefined) {
-            this.forgetWatch(id);
+            this.forgetWatch(w);
             w.end(null);
             if (r && r.status !== 200)
                 throw new LimpError(r.status, r.msg, r.args.code ?? '', r);
             throw new LimpError(r?.status ?? 0, `watch ${endpoint}: response has no args.watch`, '', r);
         }
         w.created = r;
+        if (typeof r.args.resume === 'string')
+            w.token = r.args.resume;
         return w;
     }
     /** @internal */
-    forgetWatch(id) {
-        this.watches.delete(id);
+    forgetWatch(w) {
+        for (const [id, x] of this.watches)
+            if (x === w)
+                this.watches.delete(id);
     }
     /**
      * Signs in with session/auth (spec §4.3): computes the auth hash of
@@ -568,6 +735,11 @@ export class LimpClient {
     close() {
         if (this.closeErr)
             return;
+        this.closing = true;
+        if (this.down) {
+            this.shutdown(new LimpClosedError('closed by client'));
+            return;
+        }
         this.frame('conn/close', [], {})
             .then(({ data }) => {
             if (!this.closeErr)

@@ -56,6 +56,14 @@ export interface ResponseArgs<D = Doc> {
   session?: Session;
   watch?: string | string[];
   oper?: 'create' | 'update' | 'delete' | string;
+  /** A watch event's sequence (limp-go: 1, 2, … per watch). */
+  seq?: number;
+  /** A watch's resume token (limp-go, "Created watch task."). */
+  resume?: string;
+  /** Whether a $resume was honoured (limp-go). */
+  resumed?: boolean;
+  /** A fresh watch's created reply carries the documents matching now (limp-go). */
+  snapshot?: boolean;
   [k: string]: unknown;
 }
 
@@ -113,8 +121,34 @@ export interface ClientOptions {
   WebSocket?: WebSocketCtor;
   /** Receives server messages that answer no pending call or watch. */
   onMessage?: (res: LimpResponse) => void;
-  /** Called once when the connection closes. */
+  /** Called once when the connection closes (for good, with reconnect). */
   onClose?: (err: LimpClosedError) => void;
+  /**
+   * Redial a lost connection (not one closed by {@link LimpClient.close})
+   * instead of closing: see {@link ReconnectOptions}. Default off.
+   */
+  reconnect?: ReconnectOptions;
+}
+
+/**
+ * Automatic reconnect. When the connection is lost, pending calls reject
+ * with {@link LimpClosedError}, and so do calls made while reconnecting;
+ * open watches stay open. The client redials with exponential backoff
+ * (with jitter) and, once greeted: calls conn/verify (appId), signs in
+ * again with session/reauth when it had a session, and resumes every
+ * watch with a `{"$resume": {"watch": <args.resume>, "seq": <last args.seq>}}`
+ * step: the events missed meanwhile arrive with no gap and no duplicate,
+ * or, when the server could not resume, its new "Created watch task."
+ * reply with args.resumed false, args.snapshot true and the documents
+ * matching now (replace the view with them).
+ */
+export interface ReconnectOptions {
+  /** Wait before the first redial, in ms, doubling after each failure. Default 100. */
+  minDelay?: number;
+  /** Longest wait between redials, in ms. Default 10000. */
+  maxDelay?: number;
+  /** Failed redials in a row before closing for good; 0 (default): until close(). */
+  maxAttempts?: number;
 }
 
 /** A file to upload: a Blob (File in browsers) or bytes with their metadata. */
@@ -234,24 +268,61 @@ interface Pending { resolve: (r: LimpResponse) => void; reject: (e: Error) => vo
  * closes (then it throws {@link LimpClosedError}).
  */
 export class LimpWatch<D = Doc> implements AsyncIterableIterator<LimpResponse<D>> {
-  /** The watch id (args.watch, equal to the call id). */
+  /** The watch id (args.watch, equal to the call id) of the first call; {@link callId} is the current one. */
   readonly id: string;
   /** The server's first reply ("Created watch task."). */
   created!: LimpResponse<D>;
+  /** args.seq of the last event delivered (0 before any, and after a snapshot). */
+  seq = 0;
+  /** The current call's id: {@link id} until a reconnect resumed the watch. */
+  callId: string;
+  /** @internal */ token = '';
+  /** @internal */ resuming = '';
+  /** @internal */ readonly endpoint: string;
+  /** @internal */ readonly query: unknown;
+  /** @internal */ readonly doc: unknown;
   private queue: LimpResponse<D>[] = [];
   private waiters: Array<{ resolve: (r: IteratorResult<LimpResponse<D>>) => void; reject: (e: Error) => void }> = [];
   private ended: Error | null | undefined; // undefined: live; null: stopped; Error: closed
   private readonly client: LimpClient<any>;
 
   /** @internal */
-  constructor(client: LimpClient<any>, id: string) {
+  constructor(client: LimpClient<any>, id: string, endpoint = '', query?: unknown, doc?: unknown) {
     this.client = client;
     this.id = id;
+    this.callId = id;
+    this.endpoint = endpoint;
+    this.query = query;
+    this.doc = doc;
+  }
+
+  /** @internal */
+  get live(): boolean {
+    return this.ended === undefined;
   }
 
   /** @internal */
   push(r: LimpResponse<D>): void {
     if (this.ended !== undefined) return;
+    if (this.resuming && r.args.call_id === this.resuming) {
+      this.resuming = '';
+      if (r.status !== 200) {
+        this.deliver(r);
+        this.client.forgetWatch(this);
+        this.end(new LimpError(r.status, r.msg, r.args.code ?? '', r as LimpResponse));
+        return;
+      }
+      if (typeof r.args.resume === 'string') this.token = r.args.resume;
+      if (r.args.resumed === true) return;
+      this.seq = 0; // a fresh watch: its snapshot is delivered
+    } else if (typeof r.args.seq === 'number') {
+      if (r.args.seq <= this.seq) return; // delivered before the reconnect
+      this.seq = r.args.seq;
+    }
+    this.deliver(r);
+  }
+
+  private deliver(r: LimpResponse<D>): void {
     const w = this.waiters.shift();
     if (w) w.resolve({ value: r, done: false });
     else if (this.queue.length < 1024) this.queue.push(r);
@@ -285,13 +356,13 @@ export class LimpWatch<D = Doc> implements AsyncIterableIterator<LimpResponse<D>
     return this;
   }
 
-  /** Stops the watch locally and with watch/delete (query [{watch: id}]). */
+  /** Stops the watch locally and with watch/delete (query [{watch: callId}]). */
   async stop(): Promise<void> {
     const live = this.ended === undefined;
-    this.client.forgetWatch(this.id);
+    this.client.forgetWatch(this);
     this.end(null);
     if (live && !this.client.closed) {
-      await this.client.call('watch/delete' as any, [{ watch: this.id }] as any);
+      await this.client.call('watch/delete' as any, [{ watch: this.callId }] as any);
     }
   }
 }
@@ -303,7 +374,11 @@ export class LimpWatch<D = Doc> implements AsyncIterableIterator<LimpResponse<D>
 export class LimpClient<E extends { [K in keyof E]: EndpointSpec } = AnyEndpoints> {
   readonly url: string;
   readonly httpURL: string;
-  private readonly ws: WebSocket;
+  private ws: WebSocket;
+  private down: LimpClosedError | null = null; // reconnecting
+  private closing = false;
+  private failures = 0;
+  private redialTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly opts: Required<Pick<ClientOptions, 'anonToken' | 'hashLevel' | 'tokenLifetime' | 'chunkSize'>> & ClientOptions;
   private key: string;
   private sid = ANON_SESSION_ID;
@@ -352,7 +427,7 @@ export class LimpClient<E extends { [K in keyof E]: EndpointSpec } = AnyEndpoint
         clearTimeout(timer);
         reject(e);
       });
-      c.attach();
+      c.attach(ws);
     }).then(async (client) => {
       if (options.appId) {
         try {
@@ -375,9 +450,9 @@ export class LimpClient<E extends { [K in keyof E]: EndpointSpec } = AnyEndpoint
 
   private greeted: (() => void) | null = null;
 
-  private attach(): void {
-    this.ws.addEventListener('message', (ev: MessageEvent) => {
-      if (typeof ev.data !== 'string') return;
+  private attach(ws: WebSocket): void {
+    ws.addEventListener('message', (ev: MessageEvent) => {
+      if (ws !== this.ws || typeof ev.data !== 'string') return;
       let res: LimpResponse;
       try {
         res = JSON.parse(ev.data);
@@ -388,18 +463,121 @@ export class LimpClient<E extends { [K in keyof E]: EndpointSpec } = AnyEndpoint
       res.args ??= {};
       this.dispatch(res);
     });
-    this.ws.addEventListener('close', (ev: CloseEvent) => {
-      this.shutdown(new LimpClosedError(`websocket closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`));
+    ws.addEventListener('close', (ev: CloseEvent) => {
+      if (ws === this.ws) this.lost(new LimpClosedError(`websocket closed (${ev.code}${ev.reason ? ' ' + ev.reason : ''})`));
     });
-    this.ws.addEventListener('error', () => {
-      this.shutdown(new LimpClosedError('websocket error'));
+    ws.addEventListener('error', () => {
+      if (ws === this.ws) this.lost(new LimpClosedError('websocket error'));
     });
+  }
+
+  /** The websocket failed: close, or (options.reconnect) redial. */
+  private lost(err: LimpClosedError): void {
+    const r = this.opts.reconnect;
+    if (!r || this.closing || this.closeErr || this.greeted) {
+      this.shutdown(err);
+      return;
+    }
+    if (!this.down) {
+      this.down = err;
+      for (const p of this.pending.values()) p.reject(err);
+      this.pending.clear();
+    }
+    try {
+      this.ws.close();
+    } catch {
+      /* already closed */
+    }
+    const attempts = r.maxAttempts ?? 0;
+    if (attempts > 0 && this.failures >= attempts) {
+      this.shutdown(err);
+      return;
+    }
+    const min = r.minDelay ?? 100;
+    const delay = Math.min(r.maxDelay ?? 10000, min * 2 ** Math.min(this.failures, 16));
+    this.failures++;
+    this.redialTimer = setTimeout(() => this.redial(), delay / 2 + Math.random() * (delay / 2));
+  }
+
+  private redial(): void {
+    this.redialTimer = undefined;
+    if (this.closeErr || this.closing) return;
+    const WS = this.opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketCtor }).WebSocket!;
+    let ws: WebSocket;
+    try {
+      ws = new WS(this.url);
+    } catch {
+      this.lost(this.down ?? new LimpClosedError('redial failed'));
+      return;
+    }
+    this.ws = ws;
+    this.regreet = () => {
+      this.restore(ws).then(
+        () => {
+          if (ws !== this.ws) return;
+          this.down = null;
+          this.failures = 0;
+        },
+        () => {
+          if (ws === this.ws) {
+            try {
+              ws.close();
+            } catch {
+              /* closed */
+            }
+          }
+        },
+      );
+    };
+    this.attach(ws);
+  }
+
+  private regreet: (() => void) | null = null;
+
+  /** conn/verify, session/reauth and the watches' resume on a new websocket. */
+  private async restore(ws: WebSocket): Promise<void> {
+    const sess = this.current;
+    this.key = this.opts.anonToken;
+    this.sid = ANON_SESSION_ID;
+    this.current = null;
+    if (this.opts.appId) await this.request('conn/verify', [], { app: this.opts.appId }, true);
+    if (sess) {
+      const query: Query = [{ _id: sess._id, hash: reauthHash(sess.token) }];
+      if (sess.groups?.length) query.push({ groups: sess.groups });
+      try {
+        await this.request('session/reauth', query, {}, true);
+      } catch (e) {
+        if (!(e instanceof LimpError)) throw e; // refused: go on anonymous
+      }
+    }
+    for (const w of new Set(this.watches.values())) {
+      if (!w.live) continue;
+      if (!w.token || (w.query !== undefined && !Array.isArray(w.query))) {
+        this.forgetWatch(w);
+        w.end(new LimpClosedError(`watch ${w.id}: not resumable after a reconnect`));
+        continue;
+      }
+      const query = [...((w.query as unknown[] | undefined) ?? []), { $resume: { watch: w.token, seq: w.seq } }];
+      const { id, data } = await this.frame(w.endpoint, query, w.doc);
+      if (ws !== this.ws) throw new LimpClosedError('lost again');
+      this.watches.delete(w.callId);
+      this.watches.set(id, w);
+      w.callId = id;
+      w.resuming = id;
+      ws.send(data);
+    }
   }
 
   private dispatch(res: LimpResponse): void {
     if (this.greeted && res.args.code === 'CORE_CONN_READY') {
       const g = this.greeted;
       this.greeted = null;
+      g();
+      return;
+    }
+    if (this.regreet && res.args.code === 'CORE_CONN_READY') {
+      const g = this.regreet;
+      this.regreet = null;
       g();
       return;
     }
@@ -438,6 +616,7 @@ export class LimpClient<E extends { [K in keyof E]: EndpointSpec } = AnyEndpoint
     if (this.closeErr) return;
     this.closeErr = err;
     if (this.heartbeat !== undefined) clearInterval(this.heartbeat);
+    if (this.redialTimer !== undefined) clearTimeout(this.redialTimer);
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     for (const w of this.watches.values()) w.end(err);
@@ -476,7 +655,13 @@ export class LimpClient<E extends { [K in keyof E]: EndpointSpec } = AnyEndpoint
    * (its `code` is args.code). query defaults to [], doc to {}.
    */
   async call<K extends keyof E & string>(endpoint: K, query?: E[K]['query'], doc?: E[K]['doc']): Promise<LimpResponse<E[K]['docs']>> {
+    return (await this.request(endpoint, query, doc, false)) as LimpResponse<E[K]['docs']>;
+  }
+
+  /** call; restoring calls go out while reconnecting. */
+  private async request(endpoint: string, query: unknown, doc: unknown, restoring: boolean): Promise<LimpResponse> {
     if (this.closeErr) throw this.closeErr;
+    if (this.down && !restoring) throw new LimpClosedError(`reconnecting: ${this.down.message}`);
     const { id, data } = await this.frame(endpoint, query, doc);
     if (this.closeErr) throw this.closeErr;
     const res = await new Promise<LimpResponse>((resolve, reject) => {
@@ -489,7 +674,7 @@ export class LimpClient<E extends { [K in keyof E]: EndpointSpec } = AnyEndpoint
       }
     });
     if (res.status !== 200) throw new LimpError(res.status, res.msg, res.args.code ?? '', res);
-    return res as LimpResponse<E[K]['docs']>;
+    return res;
   }
 
   /**
@@ -498,32 +683,34 @@ export class LimpClient<E extends { [K in keyof E]: EndpointSpec } = AnyEndpoint
    */
   async watch<K extends keyof E & string>(endpoint: K, query?: E[K]['query'], doc?: E[K]['doc']): Promise<LimpWatch<E[K]['docs']>> {
     if (this.closeErr) throw this.closeErr;
+    if (this.down) throw new LimpClosedError(`reconnecting: ${this.down.message}`);
     const { id, data } = await this.frame(endpoint, query, doc);
     if (this.closeErr) throw this.closeErr;
-    const w = new LimpWatch<E[K]['docs']>(this, id);
+    const w = new LimpWatch<E[K]['docs']>(this, id, endpoint, query, doc);
     this.watches.set(id, w);
     this.ws.send(data);
     let first: IteratorResult<LimpResponse<E[K]['docs']>>;
     try {
       first = await w.next();
     } catch (e) {
-      this.forgetWatch(id);
+      this.forgetWatch(w);
       throw e;
     }
     const r = first.value as LimpResponse<E[K]['docs']>;
     if (first.done || r.status !== 200 || r.args.watch === undefined) {
-      this.forgetWatch(id);
+      this.forgetWatch(w);
       w.end(null);
       if (r && r.status !== 200) throw new LimpError(r.status, r.msg, r.args.code ?? '', r as LimpResponse);
       throw new LimpError(r?.status ?? 0, `watch ${endpoint}: response has no args.watch`, '', r as LimpResponse);
     }
     w.created = r;
+    if (typeof r.args.resume === 'string') w.token = r.args.resume;
     return w;
   }
 
   /** @internal */
-  forgetWatch(id: string): void {
-    this.watches.delete(id);
+  forgetWatch(w: LimpWatch<any>): void {
+    for (const [id, x] of this.watches) if (x === w) this.watches.delete(id);
   }
 
   /**
@@ -645,6 +832,11 @@ export class LimpClient<E extends { [K in keyof E]: EndpointSpec } = AnyEndpoint
   /** Sends conn/close (best effort) and closes the websocket; pending calls reject. */
   close(): void {
     if (this.closeErr) return;
+    this.closing = true;
+    if (this.down) {
+      this.shutdown(new LimpClosedError('closed by client'));
+      return;
+    }
     this.frame('conn/close', [], {})
       .then(({ data }) => {
         if (!this.closeErr) this.ws.send(data);

@@ -110,24 +110,50 @@ test('multipart POST /file/create, then attach with {__file: id}', async () => {
   await assert.rejects(anon.uploadHTTP('blog', 'cover', { name: 'x.png', type: 'image/png', data: new Uint8Array(PNG) }), (e) => e instanceof LimpError && e.status === 403);
 });
 
-test('a watch on blog_cat follows creates (when the server has watch methods)', async (t) => {
+test('a watch on blog follows creates (blog/watch, spec §6.12)', async () => {
   const admin = await connect();
   await admin.auth(...ADMIN);
-  let w;
-  try {
-    w = await admin.watch('blog_cat/watch', []);
-  } catch (e) {
-    if (e instanceof LimpError && e.status !== 200) {
-      t.skip(`this server has no blog_cat/watch yet (${e.code || e.status}); the wire shape is covered by fake.test.mjs`);
-      return;
-    }
-    throw e;
-  }
+  const w = await admin.watch('blog/watch', []);
+  assert.equal(w.created.args.code, 'CORE_WATCH_OK');
   const it = w[Symbol.asyncIterator]();
-  const created = await admin.call('blog_cat/create', [], { title: { ar_AE: 'w', en_AE: 'w' } });
+  const created = await admin.call('blog/create', [], { title: { ar_AE: 'w' }, content: { ar_AE: 'c' }, permalink: 'watch-' + Date.now(), cat: '5e1d2e3f4a5b6c7d8e9f0a1b' });
   const ev = await Promise.race([it.next(), new Promise((_, rej) => setTimeout(() => rej(new Error('no watch event within 10 s')), 10_000))]);
   assert.equal(ev.value.args.watch, w.id);
+  assert.equal(ev.value.args.oper, 'create');
   assert.equal(ev.value.args.docs[0]._id, created.args.docs[0]._id);
+  await w.stop();
+});
+
+test('a watch resumes by itself after a reconnect: no gap, no duplicate (reconnect option)', async () => {
+  const admin = await connect({ reconnect: { minDelay: 20, maxDelay: 200 } });
+  await admin.auth(...ADMIN);
+  const w = await admin.watch('blog/watch', [{ $attrs: ['permalink'] }]);
+  assert.equal(typeof w.created.args.resume, 'string');
+  const writer = await connect();
+  await writer.auth(...ADMIN);
+  const stamp = Date.now();
+  const mk = (p) => writer.call('blog/create', [], { title: { ar_AE: p }, content: { ar_AE: 'c' }, permalink: `${p}-${stamp}`, cat: '5e1d2e3f4a5b6c7d8e9f0a1b' });
+  const it = w[Symbol.asyncIterator]();
+  const got = [];
+  const next = async () => {
+    const ev = await Promise.race([it.next(), new Promise((_, rej) => setTimeout(() => rej(new Error(`no watch event within 10 s (got ${got})`)), 10_000))]);
+    got.push(`${ev.value.args.seq}:${ev.value.args.docs[0].permalink}`);
+  };
+  await mk('a');
+  await next();
+  for (let round = 0; round < 2; round++) {
+    admin.ws.close(); // the socket goes away under the client (a private field)
+    for (let i = 0; i < 3; i++) await mk(`r${round}-${i}`);
+    for (let i = 0; i < 3; i++) await next();
+  }
+  await mk('z');
+  await next();
+  const want = [`1:a-${stamp}`, `2:r0-0-${stamp}`, `3:r0-1-${stamp}`, `4:r0-2-${stamp}`, `5:r1-0-${stamp}`, `6:r1-1-${stamp}`, `7:r1-2-${stamp}`, `8:z-${stamp}`];
+  assert.deepEqual(got, want);
+  assert.notEqual(w.callId, w.id);
+  assert.equal(w.seq, 8);
+  // The client signed in again: the admin reads again.
+  assert.equal((await admin.call('blog/read', [{ permalink: `z-${stamp}` }])).args.count, 1);
   await w.stop();
 });
 

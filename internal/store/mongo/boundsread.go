@@ -186,6 +186,9 @@ func guardResult(u *store.Update, g Guard, start any) (res float64, ok bool) {
 					l = append(l, v)
 				}
 			}
+			if a.Keep > 0 && !a.Unique && len(l) > a.Keep {
+				l = l[len(l)-a.Keep:]
+			}
 		}
 		if rm, remove := u.Remove[g.Path]; remove {
 			b, err := toBSON(rm)

@@ -93,10 +93,19 @@ func CompileUpdates(u *store.Update) ([]bson.D, error) {
 	for _, p := range sortedKeys(u.Append) {
 		a := u.Append[p]
 		op := "$push"
+		conv := each
 		if a.Unique {
 			op = "$addToSet"
+		} else if a.Keep > 0 {
+			conv = func(v any) (any, error) {
+				d, err := each(v)
+				if err != nil {
+					return nil, err
+				}
+				return append(d.(bson.D), bson.E{Key: "$slice", Value: -a.Keep}), nil
+			}
 		}
-		if err := add(op, map[string]any{p: a.Values}, each); err != nil {
+		if err := add(op, map[string]any{p: a.Values}, conv); err != nil {
 			return nil, err
 		}
 	}

@@ -32,10 +32,26 @@ type Compiled struct {
 	Limit, Offset int64
 	// Geo is the distance expression of $geo_near ("" without it).
 	Geo string
+	// Side, when set, is the WHERE of the side-only plan (columns.go):
+	// every condition and sort key of the read is in the side table,
+	// and no top-level condition is better served by an index of the
+	// main table (see preferMain). Select pages over the
+	// side table and fetches the documents of the page only; Count
+	// counts in the side table. SideArgs are its arguments, SideOrder
+	// its ORDER BY keys (with their directions).
+	Side      string
+	SideArgs  []any
+	SideOrder []string
+	// SideIndexed lets the side-only plan use the side table's indexes
+	// (see sideIndexed); without it the side table is read NOT INDEXED.
+	SideIndexed bool
 }
 
 // Select returns the SELECT of cols with the page applied.
 func (p *Compiled) Select(cols string) (string, []any) {
+	if p.Side != "" {
+		return p.sideSelect(cols)
+	}
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	b.WriteString(cols)
@@ -57,8 +73,46 @@ func (p *Compiled) Select(cols string) (string, []any) {
 	return b.String(), args
 }
 
+// sideSelect is Select of the side-only plan: the page's rowids and sort
+// keys from the side table, then the documents of those rows, in order.
+func (p *Compiled) sideSelect(cols string) (string, []any) {
+	var keys, inner, outer []string
+	for i, o := range p.SideOrder {
+		e, dir, _ := strings.Cut(o, " ")
+		k := "s" + strconv.Itoa(i)
+		keys = append(keys, e+" AS "+k)
+		inner = append(inner, o)
+		outer = append(outer, "p_."+k+" "+dir)
+	}
+	var b strings.Builder
+	b.WriteString("SELECT " + cols + " FROM (SELECT rid AS r_, " + strings.Join(keys, ", ") + " FROM " + p.sideTable() +
+		" WHERE " + p.Side + " ORDER BY " + strings.Join(inner, ", "))
+	args := append([]any(nil), p.SideArgs...)
+	b.WriteString(" LIMIT ?")
+	args = append(args, p.Limit)
+	if p.Offset > 0 {
+		b.WriteString(" OFFSET ?")
+		args = append(args, p.Offset)
+	}
+	b.WriteString(") AS p_ JOIN " + p.Table + " ON " + p.Table + ".rid = p_.r_ ORDER BY " + strings.Join(outer, ", "))
+	return b.String(), args
+}
+
+// sideTable is the quoted name of the side table of p.Table, NOT INDEXED
+// unless p.SideIndexed.
+func (p *Compiled) sideTable() string {
+	k := quoteIdent("k_" + strings.TrimPrefix(strings.Trim(p.Table, `"`), "c_"))
+	if !p.SideIndexed {
+		k += " NOT INDEXED"
+	}
+	return k
+}
+
 // Count returns the statement counting every match.
 func (p *Compiled) Count() (string, []any) {
+	if p.Side != "" {
+		return "SELECT count(*) FROM " + p.sideTable() + " WHERE " + p.Side, append([]any(nil), p.SideArgs...)
+	}
 	return "SELECT count(*) FROM " + p.From + " WHERE " + p.Where, append([]any(nil), p.Args...)
 }
 
@@ -119,7 +173,7 @@ func compile(c *schema.Collection, q *query.Query, purge bool) (*Compiled, error
 	if q == nil {
 		q = &query.Query{}
 	}
-	b := &builder{c: c, table: tableName(c.Name), multikey: multikeyPaths(c)}
+	b := &builder{c: c, table: tableName(c.Name), multikey: multikeyPaths(c), cols: columnByPath(c)}
 	p := &Compiled{Table: b.table, From: b.table, Limit: -1}
 	where := []string{b.table + ".deleted = 0"}
 	if purge {
@@ -210,6 +264,40 @@ func compile(c *schema.Collection, q *query.Query, purge bool) (*Compiled, error
 	if q.Skip > 0 {
 		p.Offset = q.Skip
 	}
+	if sideOK(b.cols, c, q) && !preferMain(c, q, b.cols) {
+		sb := &builder{c: c, table: b.table, multikey: b.multikey, cols: b.cols, side: true}
+		w, err := sb.node(q.Filter)
+		if err == nil && !sb.sideFail {
+			del := "deleted = 0"
+			if purge {
+				del = "1"
+			}
+			p.Side, p.SideArgs = del, sb.args
+			p.SideIndexed = sideIndexed(c, q, b.cols)
+			if w != "1" {
+				p.Side += " AND " + w
+			}
+			hasID := false
+			for _, s := range q.Sort {
+				dir := " ASC"
+				if s.Desc {
+					dir = " DESC"
+				}
+				e := "id"
+				if s.Path == "_id" {
+					hasID = true
+				} else {
+					e, _ = sideSortCol(b.cols, c, s.Path)
+				}
+				if !slices.ContainsFunc(p.SideOrder, func(o string) bool { return strings.HasPrefix(o, e+" ") }) {
+					p.SideOrder = append(p.SideOrder, e+dir)
+				}
+			}
+			if !hasID {
+				p.SideOrder = append(p.SideOrder, "id DESC")
+			}
+		}
+	}
 	return p, nil
 }
 
@@ -225,6 +313,11 @@ type builder struct {
 	multikey []string
 	// depth counts the join permission filters this builder is inside.
 	depth int
+	// cols maps JSON paths to the main table's typed columns (columns.go).
+	cols map[string]column
+	// side compiles over the side table alone (the side-only plan);
+	// sideFail records a condition it cannot hold.
+	side, sideFail bool
 }
 
 func (b *builder) arg(v any) string {
@@ -299,6 +392,9 @@ func (b *builder) node(n query.Node) (string, error) {
 type leaf struct {
 	val, typ  string
 	num, text bool
+	// col: val and typ are typed columns (columns.go), typ NULL where
+	// the value is missing.
+	col bool
 }
 
 // target is the document a condition looks at.
@@ -324,6 +420,10 @@ func (b *builder) cond(c *query.Cond) (string, error) {
 	pos.Op = op
 	var s string
 	var err error
+	if c.Join != nil && b.side {
+		b.sideFail = true
+		return "0", nil
+	}
 	if c.Join != nil {
 		s, err = b.join(&pos)
 	} else {
@@ -417,6 +517,10 @@ func (b *builder) condOn(t target, c *query.Cond) (string, error) {
 	// as MongoDB does.
 	defer func(prev bool) { b.nullOK = prev }(b.nullOK)
 	b.nullOK = matchesNull(c)
+	if b.side && slices.Contains(b.multikey, c.Path) {
+		b.sideFail = true
+		return "0", nil
+	}
 	if t.doc == "doc" && slices.Contains(b.multikey, c.Path) {
 		if s, ok := b.sideCond(c); ok {
 			return s, nil
@@ -519,6 +623,9 @@ func isWhole(v any) bool {
 // whole with whole, when given). Paths of unknown or ANY type test the
 // value and, when it is an array, its elements.
 func (b *builder) walk(t target, path string, pred, whole func(leaf) string) (string, error) {
+	if b.side {
+		return b.sideWalk(t, path, pred)
+	}
 	if path == "_id" {
 		return pred(leaf{val: t.id, typ: "'text'", text: true}), nil
 	}
@@ -566,6 +673,11 @@ func (b *builder) walkFrom(src string, segs, done []string, lookup func(string) 
 		return "EXISTS (SELECT 1 FROM json_each(" + src + ", '" + jp + "') AS " + j + " WHERE " +
 			pred(leaf{val: j + ".value", typ: j + ".type"}) + ")"
 	}
+	if col, ok := b.cols[jp]; ok && !col.indexed && src == "doc" && t != nil && t.Kind != schema.List && t.Kind != schema.Any {
+		// The side table's columns hold this json_extract and json_type.
+		l := leaf{val: col.name, typ: col.typ, num: scalar.num, text: scalar.text, col: true}
+		return "(" + b.table + ".rid IN (SELECT rid FROM " + colTableName(b.c.Name) + " WHERE " + pred(l) + "))"
+	}
 	switch {
 	case t != nil && t.Kind == schema.List:
 		if whole != nil {
@@ -578,6 +690,28 @@ func (b *builder) walkFrom(src string, segs, done []string, lookup func(string) 
 		return "(" + s + " OR (" + scalar.typ + " = 'array' AND " + elems() + "))"
 	}
 	return pred(scalar)
+}
+
+// sideWalk is walk in the side-only plan: the condition over the side
+// table's columns of path, or "0" with b.sideFail set when path has no
+// column there or is not t's main document.
+func (b *builder) sideWalk(t target, path string, pred func(leaf) string) (string, error) {
+	segs, err := splitPath(path)
+	if err != nil {
+		return "", err
+	}
+	kinds := make([]*schema.Type, len(segs))
+	for i := 1; i < len(segs); i++ {
+		kinds[i] = t.lookup(strings.Join(segs[:i], "."))
+	}
+	col, ok := b.cols[jsonPath(segs, kinds)]
+	typ := t.lookup(path)
+	if path == "_id" || t.doc != "doc" || !ok || typ == nil || typ.Kind == schema.List || typ.Kind == schema.Any {
+		b.sideFail = true
+		return "0", nil
+	}
+	num := typ.Kind == schema.Int || typ.Kind == schema.Float
+	return pred(leaf{val: col.name, typ: col.typ, num: num, text: typ.Kind.Stringish(), col: true}), nil
 }
 
 // scalarExpr is the SQL value at path (no list traversal), for $sort,
@@ -748,7 +882,7 @@ func hasNumber(v any, depth int) bool {
 func (b *builder) eq(l leaf, v any) string {
 	switch x := v.(type) {
 	case nil:
-		if strings.HasPrefix(l.typ, "json_type(") {
+		if l.col || strings.HasPrefix(l.typ, "json_type(") {
 			return "(" + l.typ + " IS NULL OR " + l.typ + " = 'null')"
 		}
 		return "(" + l.typ + " = 'null')"
@@ -860,6 +994,10 @@ func (b *builder) cmp(l leaf, op query.Op, v any) string {
 
 // access compiles an ACCESS check (spec §7.6).
 func (b *builder) access(a *query.Access) (string, error) {
+	if b.side {
+		b.sideFail = true
+		return "0", nil
+	}
 	segs, err := splitPath(a.Path)
 	if err != nil {
 		return "", fmt.Errorf("access: %w", err)

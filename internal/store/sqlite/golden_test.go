@@ -49,6 +49,9 @@ func TestExplainGolden(t *testing.T) {
 		{"sort_page", &query.Query{Sort: []query.Sort{{Path: "n"}, {Path: "loc.en_AE", Desc: true}, {Path: "n"}}, Skip: 20, Limit: 10}},
 		{"sort_id", &query.Query{Sort: []query.Sort{{Path: "_id"}}, Skip: 5}},
 		{"sort_mongo_order", &query.Query{Sort: []query.Sort{{Path: "meta"}, {Path: "tags", Desc: true}, {Path: "items.qty"}}}},
+		// Side-only plan (columns.go): unindexed declared scalars only.
+		{"side_page", &query.Query{Filter: query.Or{cnd("f", query.Lte, 2.5), query.And{cnd("ok", query.Eq, true), cnd("f", query.Ne, nil)}},
+			Sort: []query.Sort{{Path: "f", Desc: true}, {Path: "_id"}}, Skip: 10, Limit: 20}},
 		{"geo", &query.Query{GeoNear: &query.GeoNear{Attr: "at", Lng: 55.27, Lat: 25.2, MaxDistance: 1000}}},
 	}
 	for _, tt := range tests {

@@ -135,6 +135,9 @@ func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 		if err := syncMultikey(ctx, q, c); err != nil {
 			return err
 		}
+		if err := syncColumns(ctx, q, c); err != nil {
+			return err
+		}
 		return s.syncFTS(ctx, q, c)
 	})
 	if err != nil {
@@ -173,7 +176,7 @@ func migrateTable(ctx context.Context, q querier, c *schema.Collection) error {
 		"CREATE TABLE " + quoteIdent(name) + tableColumns,
 		"INSERT INTO " + quoteIdent(name) + " (id, doc, deleted) SELECT id, doc, deleted FROM " + old + " ORDER BY rowid",
 		"DROP TABLE " + old,
-		"DELETE FROM limp_meta WHERE key IN ('search:' || " + sqlString(c.Name) + ", 'multikey:' || " + sqlString(c.Name) + ")",
+		"DELETE FROM limp_meta WHERE key IN ('search:' || " + sqlString(c.Name) + ", 'multikey:' || " + sqlString(c.Name) + ", 'columns:' || " + sqlString(c.Name) + ")",
 	} {
 		if _, err := q.ExecContext(ctx, st); err != nil {
 			return err
@@ -290,7 +293,7 @@ func (s *Store) Read(ctx context.Context, c *schema.Collection, q *query.Query) 
 		}
 	}
 	stmt, args := p.Select("id, doc")
-	rows, err := db.QueryContext(ctx, stmt, args...)
+	rows, err := s.query(ctx, stmt, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", c.Name, err)
 	}
@@ -317,7 +320,7 @@ func (s *Store) Read(ctx context.Context, c *schema.Collection, q *query.Query) 
 	}
 	if q.Skip > 0 || q.Limit > 0 {
 		stmt, args := p.Count()
-		if err := db.QueryRowContext(ctx, stmt, args...).Scan(&res.Total); err != nil {
+		if err := s.queryRow(ctx, stmt, args...).Scan(&res.Total); err != nil {
 			return nil, fmt.Errorf("read %s: count: %w", c.Name, err)
 		}
 	} else {
@@ -421,10 +424,15 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 		}
 	}
 	t := tableName(c.Name)
-	err := s.Tx(ctx, func(ctx context.Context) error {
-		q := s.q(ctx)
+	insert := "INSERT INTO " + t + " (id, doc, deleted) VALUES (?, ?, ?)"
+	if len(c.Search) > 0 {
+		s.warm(ctx, insert, ftsInsert(c))
+	} else {
+		s.warm(ctx, insert)
+	}
+	err := s.grouped(ctx, func(ctx context.Context) error {
 		for _, r := range rows {
-			res, err := q.ExecContext(ctx, "INSERT INTO "+t+" (id, doc, deleted) VALUES (?, ?, ?)", r.id, string(r.body), r.deleted)
+			res, err := s.exec(ctx, insert, r.id, string(r.body), r.deleted)
 			if err != nil {
 				return dupError(c, err)
 			}
@@ -433,7 +441,7 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 				if err != nil {
 					return err
 				}
-				if _, err := q.ExecContext(ctx, ftsInsert(c), rowid, r.text.terms, r.text.raw); err != nil {
+				if _, err := s.exec(ctx, ftsInsert(c), rowid, r.text.terms, r.text.raw); err != nil {
 					return err
 				}
 			}
@@ -473,7 +481,7 @@ func (s *Store) selectRows(ctx context.Context, c *schema.Collection, q *query.Q
 		cols = p.Table + ".rowid, id, doc"
 	}
 	stmt, args := p.Select(cols)
-	rows, err := s.q(ctx).QueryContext(ctx, stmt, args...)
+	rows, err := s.query(ctx, stmt, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -510,6 +518,7 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 	var out []oid.ID
 	var modified int64
 	t := tableName(c.Name)
+	s.warm(ctx, "UPDATE "+t+" SET doc = ? WHERE rowid = ?")
 	err := s.Tx(ctx, func(ctx context.Context) error {
 		ms, err := s.matches(ctx, c, q, true)
 		if err != nil {
@@ -547,7 +556,7 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 				continue // unchanged: MongoDB neither writes nor counts it
 			}
 			modified++
-			if _, err := db.ExecContext(ctx, "UPDATE "+t+" SET doc = ? WHERE rowid = ?", string(body), m.rowid); err != nil {
+			if _, err := s.exec(ctx, "UPDATE "+t+" SET doc = ? WHERE rowid = ?", string(body), m.rowid); err != nil {
 				return dupError(c, err)
 			}
 			if len(c.Search) > 0 {
@@ -598,7 +607,7 @@ func (s *Store) Delete(ctx context.Context, c *schema.Collection, q *query.Query
 			stmt = "DELETE FROM " + t + in
 		}
 		db := s.q(ctx)
-		if _, err := db.ExecContext(ctx, stmt, list.String()); err != nil {
+		if _, err := s.exec(ctx, stmt, list.String()); err != nil {
 			return err
 		}
 		// The full-text table covers soft-deleted documents too (as

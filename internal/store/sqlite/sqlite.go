@@ -13,7 +13,13 @@
 // a LIST of DICTs) is a multikey side table "x_<name>.<path>" kept by
 // triggers (see multikey.go). `$search` runs on an FTS5 table "f_<name>"
 // kept in step by the store's writes, holding MongoDB's text index terms
-// (internal/textsearch; see fts.go).
+// (internal/textsearch; see fts.go). Declared scalar attrs (but search
+// attrs) also live in a narrow side table "k_<name>" of typed columns kept
+// by triggers, with copies of the plain indexes over them: conditions on
+// unindexed declared paths use it instead of parsing documents, and a
+// paged read whose filter and sort are all on declared scalars (indexed or
+// not, permission query_mods included) runs on it alone (see columns.go,
+// sideplan.go).
 //
 // MongoDB semantics kept in SQL: type-bracketed comparisons, any-element
 // matching on lists, null matching missing, MongoDB's comparison order
@@ -25,7 +31,9 @@
 // whole. A hard delete purges soft-deleted documents too.
 //
 // Writes are serialised inside the store (one writer at a time, BEGIN
-// IMMEDIATE); reads run concurrently (WAL for files).
+// IMMEDIATE); reads run concurrently (WAL for files). Concurrent inserts
+// share commits (group commit, groupcommit.go); statements of the hot
+// paths are prepared once and reused (stmt.go).
 package sqlite
 
 import (
@@ -71,6 +79,8 @@ type Store struct {
 	log    *slog.Logger
 	wsem   chan struct{} // one writer at a time
 	closed atomic.Bool
+	stmts  stmts
+	com    committer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -96,6 +106,11 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 	}
 	params.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	params.Add("_pragma", "foreign_keys(0)")
+	// A 32 MiB page cache per connection (SQLite's default is 2 MiB): a
+	// query touching rows spread over a large table re-reads fewer pages.
+	params.Add("_pragma", "cache_size(-32768)")
+	// Sorters and temporary indexes in memory, not in temporary files.
+	params.Add("_pragma", "temp_store(2)")
 	params.Set("_txlock", "immediate")
 	var dsn string
 	mem := path == ":memory:" || path == ""
@@ -133,6 +148,7 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
+	s.startCommitter()
 	return s, nil
 }
 
@@ -141,7 +157,8 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	var errs []error
+	s.stopCommitter()
+	errs := []error{s.closeStmts()}
 	if s.keep != nil {
 		errs = append(errs, s.keep.Close())
 	}

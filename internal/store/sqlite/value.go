@@ -486,6 +486,9 @@ func applyUpdate(doc map[string]any, u *store.Update) error {
 		if list == nil {
 			list = []any{}
 		}
+		if a.Keep > 0 && !a.Unique && len(list) > a.Keep {
+			list = list[len(list)-a.Keep:]
+		}
 		if err := setPath(doc, p, list); err != nil {
 			return err
 		}

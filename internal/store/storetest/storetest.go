@@ -440,6 +440,21 @@ func testUpdate(t *testing.T, s store.Store) {
 	if d := read(t, s, c, cond("_id", query.Eq, id[3])).Docs[0]; !reflect.DeepEqual(d["tags"], []any{"r"}) {
 		t.Errorf("append/remove: tags %v", d["tags"])
 	}
+	// Keep bounds the list to its last items, counting the ones appended.
+	for _, k := range []struct {
+		vals []any
+		want []any
+	}{{[]any{"s", "t"}, []any{"r", "s", "t"}}, {[]any{"u", "v"}, []any{"t", "u", "v"}}, {[]any{"w", "x", "y", "z"}, []any{"x", "y", "z"}}} {
+		if _, err := s.Update(ctx, c, cond("_id", query.Eq, id[3]), &store.Update{Append: map[string]store.Append{"tags": {Values: k.vals, Keep: 3}}}); err != nil {
+			t.Fatal(err)
+		}
+		if d := read(t, s, c, cond("_id", query.Eq, id[3])).Docs[0]; !reflect.DeepEqual(d["tags"], k.want) {
+			t.Errorf("append %v keep 3: tags %v, want %v", k.vals, d["tags"], k.want)
+		}
+	}
+	if _, err := s.Update(ctx, c, cond("_id", query.Eq, id[3]), &store.Update{Set: map[string]any{"tags": []any{"r"}}}); err != nil {
+		t.Fatal(err)
+	}
 	// A query reading the updated values finds them.
 	if got := readIDs(t, s, c, cond("desc.fr_FR", query.Eq, "pomme")); !slices.Equal(got, []oid.ID{id[0]}) {
 		t.Errorf("read after update: %v", got)
