@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/limp-go/limp"
+	"github.com/limp-go/limp/internal/store/mongo/mongotest"
 	"github.com/limp-go/limp/limptest"
 )
 
@@ -18,8 +19,8 @@ import (
 // store over several minutes of fake time: each due minute runs once.
 func TestJobsExactlyOnce(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "jobs.db")
-	if uri := os.Getenv("LIMP_TEST_MONGO_URI"); uri != "" {
-		data = uri
+	if os.Getenv(mongotest.Env) != "" {
+		data = mongotest.URI(t) // a fresh database: earlier runs' leases must not count
 	}
 	base := time.Date(2026, 3, 1, 10, 0, 30, 0, time.UTC)
 	clk := limp.NewFakeClock(base)
@@ -239,8 +240,8 @@ func TestRefListsJobsAndCache(t *testing.T) {
 // fake time, run a once-a-minute job once per minute across two Apps.
 func TestJobsSchedulerLoop(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "loop.db")
-	if uri := os.Getenv("LIMP_TEST_MONGO_URI"); uri != "" {
-		data = uri
+	if os.Getenv(mongotest.Env) != "" {
+		data = mongotest.URI(t) // a fresh database: earlier runs' leases must not count
 	}
 	base := time.Date(2026, 4, 1, 8, 0, 10, 0, time.UTC)
 	clk := limp.NewFakeClock(base)
