@@ -48,8 +48,10 @@ func (a *App) backupCLI(ctx context.Context, path string, stdout io.Writer) erro
 	return nil
 }
 
-// logURLs logs where clients connect: the websocket URL and the health
-// URL (a listener on every interface is shown as localhost).
+// logURLs logs where clients connect: the websocket URL, the health
+// URL, the metrics URL when Config.MetricsPath is set and the console URL
+// when the console is served (a listener on every interface is shown as
+// localhost).
 func (a *App) logURLs(addr net.Addr) {
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
@@ -62,6 +64,9 @@ func (a *App) logURLs(addr net.Addr) {
 	args := []any{"ws", "ws://" + base + "/ws", "health", "http://" + base + HealthPath}
 	if a.cfg.MetricsPath != "" {
 		args = append(args, "metrics", "http://"+base+a.cfg.MetricsPath)
+	}
+	if a.ConsoleEnabled() {
+		args = append(args, "console", "http://"+base+consolePath+"/")
 	}
 	a.Logger().Info("connect", args...)
 }

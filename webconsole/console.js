@@ -59,7 +59,7 @@ function sample(a) {
     case 'TIME': return '12:00';
     case 'LITERAL': return (a.literal || [])[0] ?? null;
     case 'UNION': return sample((a.items || [{ type: 'STR' }])[0]);
-    case 'ACCESS': return { anyone: false, users: [], groups: [] };
+    case 'ACCESS': return { anon: false, users: [], groups: [] };
     case 'GEO': return { type: 'Point', coordinates: [0, 0] };
     case 'ANY': case 'TYPE': return null;
   }

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/limp-go/limp"
+	"github.com/limp-go/limp/client"
+	"github.com/limp-go/limp/limptest"
+)
+
+// TestVerify1617Realms tries what TestTenants leaves out: the read cache
+// (customer has a Cache set) keyed per realm, a session of one realm
+// resumed at another, reserved realm names, and a deleted realm's name.
+func TestVerify1617Realms(t *testing.T) {
+	s := limptest.Start(t, NewApp(limptest.Config(t, limp.Config{})))
+	ctx := context.Background()
+	root := dial(t, s, limp.GlobalRealm)
+	if _, err := root.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string) (*client.Client, *client.Session) {
+		t.Helper()
+		email := "admin@" + name + ".example"
+		h, err := client.Hash(client.HashLevel56, "email", email, "pw-"+name, limp.DefaultAnonToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := root.Call(ctx, "realm/create", nil, map[string]any{"name": name,
+			"user": map[string]any{"name": map[string]any{"en_AE": name}, "email": email, "email_hash": h}}); err != nil {
+			t.Fatalf("realm/create %s: %v", name, err)
+		}
+		c := dial(t, s, name)
+		sess, err := c.Auth(ctx, "email", email, "pw-"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, sess
+	}
+	acme, acmeSess := mk("acme")
+	beta, _ := mk("beta")
+
+	// Cache: the same query in two realms never shares an entry.
+	if _, err := acme.Call(ctx, "customer/create", nil, map[string]any{"name": "Globex"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ { // fill, then hit
+		r, err := acme.Call(ctx, "customer/read", []any{}, nil)
+		if err != nil || fmt.Sprint(r.Args["count"]) != "1" {
+			t.Fatalf("acme reads customers: %v %v", err, r)
+		}
+	}
+	r, err := beta.Call(ctx, "customer/read", []any{}, nil)
+	if err != nil || fmt.Sprint(r.Args["count"]) != "0" {
+		t.Errorf("beta reads acme's cached customers: %v %v", err, r.Args)
+	}
+	// A write in beta does not leave acme's stale view, and vice versa.
+	if _, err := beta.Call(ctx, "customer/create", nil, map[string]any{"name": "Initech"}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := beta.Call(ctx, "customer/read", []any{}, nil); err != nil || fmt.Sprint(r.Args["count"]) != "1" {
+		t.Errorf("beta after its write: %v %v", err, r)
+	}
+	if r, err := acme.Call(ctx, "customer/read", []any{}, nil); err != nil || fmt.Sprint(r.Args["count"]) != "1" {
+		t.Errorf("acme after beta's write: %v %v", err, r)
+	}
+
+	// acme's session resumed at beta is unknown there.
+	other := dial(t, s, "beta")
+	if _, err := other.Reauth(ctx, acmeSess.ID, acmeSess.Token); err == nil {
+		t.Errorf("acme's session reauthed at beta")
+	}
+	// ... and at the global realm.
+	glob := dial(t, s, limp.GlobalRealm)
+	if _, err := glob.Reauth(ctx, acmeSess.ID, acmeSess.Token); err == nil {
+		t.Errorf("acme's session reauthed at __global")
+	}
+
+	// Reserved and invalid names are refused with a code.
+	for _, name := range []string{limp.GlobalRealm, "__purge__x", "ACME", "acme", "", "a/b", "ws", "console", "health"} {
+		h, _ := client.Hash(client.HashLevel56, "email", "x@y.example", "pw", limp.DefaultAnonToken)
+		_, err := root.Call(ctx, "realm/create", nil, map[string]any{"name": name,
+			"user": map[string]any{"name": map[string]any{"en_AE": "x"}, "email": "x@y.example", "email_hash": h}})
+		if name == "ws" || name == "console" || name == "health" {
+			// Names that are also top-level routes must still be usable,
+			// or refused: either way the realm must answer at /ws/NAME.
+			if err == nil {
+				c := dial(t, s, name)
+				if _, err := c.Call(ctx, "customer/read", []any{}, nil); err != nil {
+					t.Errorf("realm %q made but unusable: %v", name, err)
+				}
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("realm/create %q accepted", name)
+		}
+	}
+
+	// Delete beta: its name is refused at once, and so is its purge name.
+	rr, err := root.Call(ctx, "realm/read", []any{map[string]any{"name": "beta"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := rr.Args["docs"].([]any)[0].(map[string]any)["_id"]
+	if _, err := root.Call(ctx, "realm/delete", []any{map[string]any{"_id": id}}, nil); err != nil {
+		t.Fatalf("realm/delete: %v", err)
+	}
+	if _, err := beta.Call(ctx, "customer/read", []any{}, nil); err == nil {
+		t.Errorf("a deleted realm's connection still calls")
+	}
+	for _, name := range []string{"beta", "__purge__beta"} {
+		if st, body := get(t, s.URL+"/"+name+"/ticket/open", nil); st != 400 || code(body) != limp.CodeInvalidRealm {
+			t.Errorf("deleted realm %s over HTTP: %d %s", name, st, body)
+		}
+	}
+}

@@ -1,0 +1,124 @@
+package limp_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/limp-go/limp"
+	"github.com/limp-go/limp/limptest"
+)
+
+type v1617Note struct {
+	limp.Doc
+	Title  string            `json:"title"`
+	Public bool              `json:"public"`
+	Tags   []string          `json:"tags" limp:"default=[]"`
+	Meta   map[string]string `json:"meta" limp:"default={}"`
+}
+
+// TestVerify1617CacheHookMutation: an On hook that mutates the cached
+// result in place (nested list, nested dict, the docs list itself) must
+// not change what later hits return; a hit carries args.cache; ANON and
+// ADMIN (different permission modifiers) never share an entry.
+func TestVerify1617CacheHookMutation(t *testing.T) {
+	ctx := context.Background()
+	notes := limp.NewModule[v1617Note]("vnote", limp.Methods{
+		"read": {Permissions: []limp.Perm{
+			{Privilege: "admin"},
+			{Privilege: "*", QueryMod: limp.M{"public": true}},
+		}},
+		"create": {Permissions: limp.Perms("admin")},
+	})
+	notes.Cache = []limp.CacheSet{{}}
+	notes.Hooks.OnRead = func(ctx context.Context, c *limp.Call, r *limp.Result) (*limp.Result, error) {
+		docs, _ := r.Args["docs"].([]any)
+		for _, d := range docs {
+			m, ok := d.(limp.M)
+			if !ok {
+				continue
+			}
+			switch tags := m["tags"].(type) {
+			case []any:
+				if len(tags) > 0 {
+					tags[0] = "MUTATED"
+				}
+			case []string:
+				if len(tags) > 0 {
+					tags[0] = "MUTATED"
+				}
+			}
+			switch meta := m["meta"].(type) {
+			case limp.M:
+				meta["k"] = "MUTATED"
+			}
+			m["title"] = "MUTATED"
+		}
+		r.Args["docs"] = append(docs, limp.M{"title": "EXTRA"})
+		return r, nil
+	}
+	app := limp.New(limptest.Config(t, limp.Config{Name: "v1617", Locale: "en_AE", Locales: []string{"en_AE"},
+		AnonPrivileges: limp.Privileges{"vnote": {"read"}}}))
+	app.Register("v1617", notes)
+	s := limptest.Start(t, app)
+	for _, d := range []limp.M{
+		{"title": "pub", "public": true, "tags": []any{"a"}, "meta": limp.M{"k": "v"}},
+		{"title": "priv", "public": false, "tags": []any{"b"}, "meta": limp.M{"k": "w"}},
+	} {
+		if _, err := app.Invoke(ctx, app.SystemSession(), "vnote/create", nil, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	anon := s.Client(t, nil)
+	admin := s.Client(t, nil)
+	if _, err := admin.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	q := []any{map[string]any{"$sort": map[string]any{"title": 1}}}
+	for i := 0; i < 3; i++ {
+		r, err := anon.Call(ctx, "vnote/read", q, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs := r.Args["docs"].([]any)
+		if len(docs) != 2 {
+			t.Fatalf("read %d: ANON gets %d docs (1 + the hook's extra): %v", i, len(docs), docs)
+		}
+		d := docs[0].(map[string]any)
+		// The hook's own mutations show on every reply, exactly once.
+		if d["title"] != "MUTATED" || fmt.Sprint(d["tags"]) != "[MUTATED]" || fmt.Sprint(d["meta"]) != "map[k:MUTATED]" {
+			t.Errorf("read %d: %v", i, d)
+		}
+		if i > 0 && r.Args["cache"] == nil {
+			t.Errorf("read %d: no args.cache on a hit: %v", i, r.Args)
+		}
+	}
+	// The stored/cached values are untouched: a Go read skipping hooks.
+	res, err := app.Invoke(ctx, app.SystemSession(), "vnote/read", limp.NewQuery(limp.M{"title": "pub"}), nil, limp.SkipOnHooks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := res.Args["docs"].([]any)[0].(limp.M)
+	if fmt.Sprint(d["tags"]) != "[a]" || fmt.Sprint(d["meta"]) != "map[k:v]" || d["title"] != "pub" {
+		t.Errorf("hook mutation leaked into the cache/store: %v", d)
+	}
+	// ADMIN's same query sees both docs (no ANON entry reused).
+	r, err := admin.Call(ctx, "vnote/read", q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.Args["docs"].([]any)); n != 3 {
+		t.Errorf("ADMIN gets %d docs, want 2 + the hook's extra: %v", n, r.Args["docs"])
+	}
+	// A write invalidates: ANON sees the new public note at once.
+	if _, err := app.Invoke(ctx, app.SystemSession(), "vnote/create", nil, limp.M{"title": "pub2", "public": true}); err != nil {
+		t.Fatal(err)
+	}
+	r, err = anon.Call(ctx, "vnote/read", q, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(r.Args["docs"].([]any)); n != 3 || r.Args["cache"] != nil {
+		t.Errorf("after a write ANON gets %d docs (want 3), cache %v", n, r.Args["cache"])
+	}
+}
