@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/limp-go/limp"
 	"github.com/limp-go/limp/client"
@@ -42,9 +44,7 @@ func TestVerify1617Realms(t *testing.T) {
 	beta, _ := mk("beta")
 
 	// Cache: the same query in two realms never shares an entry.
-	if _, err := acme.Call(ctx, "customer/create", nil, map[string]any{"name": "Globex"}); err != nil {
-		t.Fatal(err)
-	}
+	globex := createdID(t)(acme.Call(ctx, "customer/create", nil, map[string]any{"name": "Globex"}))
 	for i := 0; i < 2; i++ { // fill, then hit
 		r, err := acme.Call(ctx, "customer/read", []any{}, nil)
 		if err != nil || fmt.Sprint(r.Args["count"]) != "1" {
@@ -64,6 +64,21 @@ func TestVerify1617Realms(t *testing.T) {
 	}
 	if r, err := acme.Call(ctx, "customer/read", []any{}, nil); err != nil || fmt.Sprint(r.Args["count"]) != "1" {
 		t.Errorf("acme after beta's write: %v %v", err, r)
+	}
+
+	// The Go client's FileURL/Download reach the realm's HTTP routes.
+	png := pngBytes(t)
+	if err := acme.Upload(ctx, "shot", 0, client.File{Name: "shot.png", Type: "image/png", Size: int64(len(png)),
+		LastModified: time.UnixMilli(1578220000000)}, bytes.NewReader(png)); err != nil {
+		t.Fatal(err)
+	}
+	tid := createdID(t)(acme.Call(ctx, "ticket/create", nil, map[string]any{"title": "t", "customer": globex, "shot": []any{map[string]any{}}}))
+	if u, want := acme.FileURL("ticket", tid, "shot", "shot.png", ""), s.URL+"/acme/ticket/retrieve_file/"+tid+"/shot/shot.png"; u != want {
+		t.Errorf("FileURL in realm acme = %s, want %s", u, want)
+	}
+	var got bytes.Buffer
+	if _, _, err := acme.Download(ctx, "ticket", tid, "shot", "shot.png", "", &got); err != nil || !bytes.Equal(got.Bytes(), png) {
+		t.Errorf("Download in realm acme: %v (%d bytes)", err, got.Len())
 	}
 
 	// acme's session resumed at beta is unknown there.
