@@ -48,7 +48,8 @@ func (a *App) backupCLI(ctx context.Context, path string, stdout io.Writer) erro
 	return nil
 }
 
-// logURLs logs where clients connect: the websocket URL, the health
+// logURLs logs where clients connect: the websocket URL (in realm mode
+// the global realm's, /ws/__global), the health
 // URL, the metrics URL when Config.MetricsPath is set and the console URL
 // when the console is served (a listener on every interface is shown as
 // localhost).
@@ -61,7 +62,12 @@ func (a *App) logURLs(addr net.Addr) {
 		host = "localhost"
 	}
 	base := net.JoinHostPort(host, port)
-	args := []any{"ws", "ws://" + base + "/ws", "health", "http://" + base + HealthPath}
+	ws := "/ws"
+	if a.cfg.Realm {
+		// Realm mode refuses /ws: ADMIN's realm; others at /ws/{realm}.
+		ws += "/" + GlobalRealm
+	}
+	args := []any{"ws", "ws://" + base + ws, "health", "http://" + base + HealthPath}
 	if a.cfg.MetricsPath != "" {
 		args = append(args, "metrics", "http://"+base+a.cfg.MetricsPath)
 	}

@@ -20,6 +20,7 @@ func TestVerify1617ConnectLogConsole(t *testing.T) {
 		{"production", Config{Production: true}, false},
 		{"production, console on", Config{Production: true, Console: ConsoleOn}, true},
 		{"console off", Config{Console: ConsoleOff}, false},
+		{"realm mode", Config{Realm: true}, true},
 	} {
 		var b bytes.Buffer
 		c.cfg.Name = "v"
@@ -28,7 +29,11 @@ func TestVerify1617ConnectLogConsole(t *testing.T) {
 		a.log = c.cfg.Logger // set by Start
 		a.logURLs(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8081})
 		out := b.String()
-		if !strings.Contains(out, "ws=ws://127.0.0.1:8081/ws") {
+		ws := "ws=ws://127.0.0.1:8081/ws "
+		if c.cfg.Realm {
+			ws = "ws=ws://127.0.0.1:8081/ws/__global " // /ws is refused in realm mode
+		}
+		if !strings.Contains(out, ws) {
 			t.Errorf("%s: no ws URL: %s", c.name, out)
 		}
 		if got := strings.Contains(out, "console=http://127.0.0.1:8081/console/"); got != c.want {

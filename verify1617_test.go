@@ -2,7 +2,11 @@ package limp_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/limp-go/limp"
@@ -120,5 +124,35 @@ func TestVerify1617CacheHookMutation(t *testing.T) {
 	}
 	if n := len(r.Args["docs"].([]any)); n != 3 || r.Args["cache"] != nil {
 		t.Errorf("after a write ANON gets %d docs (want 3), cache %v", n, r.Args["cache"])
+	}
+}
+
+// TestVerify1617ConsoleRealm: in realm mode the console's api.json says
+// so, and the page starts at /ws/__global (a realm-mode app refuses /ws).
+func TestVerify1617ConsoleRealm(t *testing.T) {
+	for _, realm := range []bool{false, true} {
+		app := limp.New(limptest.Config(t, limp.Config{Name: "v1617r", Realm: realm, Locale: "en_AE", Locales: []string{"en_AE"}}))
+		s := limptest.Start(t, app)
+		resp, err := http.Get(s.URL + "/console/api.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v struct {
+			Realm bool `json:"realm"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if err != nil || v.Realm != realm {
+			t.Errorf("realm %v: api.json realm = %v (%v)", realm, v.Realm, err)
+		}
+	}
+	resp, err := http.Get(limptest.Start(t, limp.New(limptest.Config(t, limp.Config{Name: "v1617c", Locale: "en_AE"}))).URL + "/console/console.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(b), "if (api.realm && ") || !strings.Contains(string(b), "GLOBAL_REALM = '__global'") {
+		t.Error("console.js does not switch to /ws/__global in realm mode")
 	}
 }
