@@ -2,12 +2,14 @@ package limp_test
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/limp-go/limp"
 	"github.com/limp-go/limp/limptest"
@@ -154,5 +156,67 @@ func TestVerify1617ConsoleRealm(t *testing.T) {
 	b, _ := io.ReadAll(resp.Body)
 	if !strings.Contains(string(b), "if (api.realm && ") || !strings.Contains(string(b), "GLOBAL_REALM = '__global'") {
 		t.Error("console.js does not switch to /ws/__global in realm mode")
+	}
+}
+
+// TestVerify1617EmailHeaderInjection: CR/LF in a subject or an
+// attachment name never becomes a header of its own, and an address
+// carrying one is refused at Send.
+func TestVerify1617EmailHeaderInjection(t *testing.T) {
+	smtp := startFakeSMTP(t)
+	app := limp.New(limptest.Config(t, limp.Config{Name: "mail", Locale: "en_AE", EmailAuth: &limp.EmailAuth{
+		Server: smtp.ln.Addr().String(), Username: "app@example.com", Password: "pw",
+		TLSConfig: &tls.Config{RootCAs: smtp.roots, ServerName: "127.0.0.1"},
+	}}))
+	s := limptest.Start(t, app)
+	ctx := context.Background()
+	var le *limp.Error
+	if err := s.App.Send(ctx, "email", limp.M{"subject": "x", "addr_to": "a@example.com\r\nBcc: evil@example.com", "content": "x"}); !errorsAs(err, &le) || le.Code != "CORE_GATEWAY_INVALID_EMAIL" {
+		t.Errorf("address with CRLF: %v", err)
+	}
+	if err := s.App.Send(ctx, "email", limp.M{"subject": "Hi\r\nBcc: evil@example.com", "addr_to": "a@example.com", "content": "x",
+		"files": []any{limp.M{"name": "n.txt\r\nX-Evil: 1", "content": "y"}}}); err != nil {
+		t.Logf("refused at Send (fine): %v", err)
+		return
+	}
+	select {
+	case <-smtp.got:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no email delivered")
+	}
+	smtp.mu.Lock()
+	msg := smtp.msgs[0]
+	smtp.mu.Unlock()
+	for _, bad := range []string{"\r\nBcc: evil", "\nBcc: evil", "\r\nX-Evil: 1", "\nX-Evil: 1"} {
+		if strings.Contains(msg, bad) {
+			t.Errorf("injected header %q:\n%s", bad, msg)
+		}
+	}
+}
+
+// TestVerify1617JobsDeclarations: two jobs of one name (their runs would
+// share job_run leases) and a nameless job are Start errors; run_now is
+// refused to ANON with a code.
+func TestVerify1617JobsDeclarations(t *testing.T) {
+	f := func(context.Context, *limp.JobContext) error { return nil }
+	app := limp.New(limptest.Config(t, limp.Config{Name: "v1617j", Locale: "en_AE", Jobs: []limp.Job{
+		{Name: "same", Schedule: "* * * * *", Func: f},
+		{Name: "same", Schedule: "0 * * * *", Func: f},
+		{Name: "", Schedule: "* * * * *", Func: f},
+	}}))
+	if err := app.Start(context.Background()); err == nil {
+		_ = app.Shutdown(context.Background())
+		t.Error("Start accepted duplicate and empty job names")
+	} else if !strings.Contains(err.Error(), `"same"`) {
+		t.Errorf("Start error does not name the duplicate: %v", err)
+	}
+	ok := limp.New(limptest.Config(t, limp.Config{Name: "v1617k", Locale: "en_AE", Jobs: []limp.Job{{Name: "j", Schedule: "@hourly", Func: f}}}))
+	s := limptest.Start(t, ok)
+	anon := s.Client(t, nil)
+	if _, err := anon.Call(context.Background(), "job_run/run_now", nil, map[string]any{"job": "j"}); err == nil {
+		t.Error("ANON ran a job")
+	}
+	if _, err := anon.Call(context.Background(), "job_run/read", []any{}, nil); err == nil {
+		t.Error("ANON read the run history")
 	}
 }
