@@ -81,6 +81,31 @@ func TestVerify1617Realms(t *testing.T) {
 		t.Errorf("Download in realm acme: %v (%d bytes)", err, got.Len())
 	}
 
+	// Expansion cache across realms: beta reads its ticket (expanding its
+	// customer), then acme reads a ticket naming beta's customer: the
+	// reference must stay unexpanded, whichever realm filled the cache.
+	bcust := createdID(t)(beta.Call(ctx, "customer/create", nil, map[string]any{"name": "Umbrella"}))
+	btick := createdID(t)(beta.Call(ctx, "ticket/create", nil, map[string]any{"title": "b", "customer": bcust}))
+	stray := createdID(t)(acme.Call(ctx, "ticket/create", nil, map[string]any{"title": "stray", "customer": bcust}))
+	for i := 0; i < 2; i++ {
+		r, err := beta.Call(ctx, "ticket/read", []any{map[string]any{"_id": btick}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, _ := r.Args["docs"].([]any)[0].(map[string]any)["customer"].(map[string]any); c == nil || c["name"] != "Umbrella" {
+			t.Fatalf("beta's own ticket does not expand: %v", r.Args["docs"])
+		}
+		r, err = acme.Call(ctx, "ticket/read", []any{map[string]any{"_id": stray}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c := r.Args["docs"].([]any)[0].(map[string]any)["customer"]; c != nil {
+			if m, ok := c.(map[string]any); ok && m["name"] != nil {
+				t.Errorf("round %d: acme's stray ticket expands beta's customer: %v", i, c)
+			}
+		}
+	}
+
 	// acme's session resumed at beta is unknown there.
 	other := dial(t, s, "beta")
 	if _, err := other.Reauth(ctx, acmeSess.ID, acmeSess.Token); err == nil {
