@@ -156,3 +156,54 @@ func TestVerify1617Realms(t *testing.T) {
 		}
 	}
 }
+
+// TestVerify1617RealmAdminJobs: jobs are the app's (run with the system
+// session in __global): a realm's admin, who holds every privilege in
+// their realm, must not run them with job_run/run_now nor read their
+// history; ADMIN at __global may.
+func TestVerify1617RealmAdminJobs(t *testing.T) {
+	ran := make(chan struct{}, 8)
+	s := limptest.Start(t, NewApp(limptest.Config(t, limp.Config{Jobs: []limp.Job{{Name: "nightly", Schedule: "0 3 * * *",
+		Func: func(context.Context, *limp.JobContext) error { ran <- struct{}{}; return nil }}}})))
+	ctx := context.Background()
+	root := dial(t, s, limp.GlobalRealm)
+	if _, err := root.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := client.Hash(client.HashLevel56, "email", "admin@acme.example", "pw", limp.DefaultAnonToken)
+	if _, err := root.Call(ctx, "realm/create", nil, map[string]any{"name": "acme",
+		"user": map[string]any{"name": map[string]any{"en_AE": "a"}, "email": "admin@acme.example", "email_hash": h}}); err != nil {
+		t.Fatal(err)
+	}
+	acme := dial(t, s, "acme")
+	if _, err := acme.Auth(ctx, "email", "admin@acme.example", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Call(ctx, "job_run/run_now", nil, map[string]any{"job": "nightly"}); err != nil {
+		t.Fatalf("ADMIN run_now: %v", err)
+	}
+	select {
+	case <-ran:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ADMIN's run_now did not run the job")
+	}
+	_, err := acme.Call(ctx, "job_run/run_now", nil, map[string]any{"job": "nightly"})
+	if client.CodeOf(err) != limp.CodeForbidden {
+		t.Errorf("a realm admin's job_run/run_now: %v, want 403 %s", err, limp.CodeForbidden)
+	}
+	if err == nil {
+		select {
+		case <-ran:
+			t.Error("a realm admin ran an app job (system session) with job_run/run_now")
+		case <-time.After(2 * time.Second):
+			t.Error("a realm admin's job_run/run_now was accepted")
+		}
+	}
+	if r, err := acme.Call(ctx, "job_run/read", []any{}, nil); err == nil && fmt.Sprint(r.Args["count"]) != "0" {
+		t.Errorf("a realm admin reads the app's job history: %v", r.Args["docs"])
+	}
+	// ADMIN reads the history of its run_now.
+	if r, err := root.Call(ctx, "job_run/read", []any{map[string]any{"job": "nightly"}}, nil); err != nil || fmt.Sprint(r.Args["count"]) != "1" {
+		t.Errorf("ADMIN reads the job history: %v %v", err, r)
+	}
+}
