@@ -207,3 +207,36 @@ func TestVerify1617RealmAdminJobs(t *testing.T) {
 		t.Errorf("ADMIN reads the job history: %v %v", err, r)
 	}
 }
+
+// TestVerify1617RealmDocUpdate: a realm's admin updates its realm doc
+// but never its name (immutable: connections and documents name it).
+func TestVerify1617RealmDocUpdate(t *testing.T) {
+	s := limptest.Start(t, NewApp(limptest.Config(t, limp.Config{})))
+	ctx := context.Background()
+	root := dial(t, s, limp.GlobalRealm)
+	if _, err := root.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := client.Hash(client.HashLevel56, "email", "admin@acme.example", "pw", limp.DefaultAnonToken)
+	if _, err := root.Call(ctx, "realm/create", nil, map[string]any{"name": "acme",
+		"user": map[string]any{"name": map[string]any{"en_AE": "a"}, "email": "admin@acme.example", "email_hash": h}}); err != nil {
+		t.Fatal(err)
+	}
+	acme := dial(t, s, "acme")
+	if _, err := acme.Auth(ctx, "email", "admin@acme.example", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := acme.Call(ctx, "realm/read", []any{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := r.Args["docs"].([]any)[0].(map[string]any)["_id"]
+	_, _ = acme.Call(ctx, "realm/update", []any{map[string]any{"_id": id}}, map[string]any{"name": "evil"})
+	_, _ = root.Call(ctx, "realm/update", []any{map[string]any{"_id": id}}, map[string]any{"name": "evil2"})
+	if st, body := get(t, s.URL+"/acme/ticket/open", nil); st != 200 {
+		t.Errorf("acme after a rename attempt: %d %s", st, body)
+	}
+	if r, err := acme.Call(ctx, "customer/read", []any{}, nil); err != nil {
+		t.Errorf("acme's connection after a rename attempt: %v %v", err, r)
+	}
+}
