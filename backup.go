@@ -48,8 +48,11 @@ func (a *App) backupCLI(ctx context.Context, path string, stdout io.Writer) erro
 	return nil
 }
 
-// logURLs logs where clients connect: the websocket URL and the health
-// URL (a listener on every interface is shown as localhost).
+// logURLs logs where clients connect: the websocket URL (in realm mode
+// the global realm's, /ws/__global), the health
+// URL, the metrics URL when Config.MetricsPath is set and the console URL
+// when the console is served (a listener on every interface is shown as
+// localhost).
 func (a *App) logURLs(addr net.Addr) {
 	host, port, err := net.SplitHostPort(addr.String())
 	if err != nil {
@@ -59,9 +62,17 @@ func (a *App) logURLs(addr net.Addr) {
 		host = "localhost"
 	}
 	base := net.JoinHostPort(host, port)
-	args := []any{"ws", "ws://" + base + "/ws", "health", "http://" + base + HealthPath}
+	ws := "/ws"
+	if a.cfg.Realm {
+		// Realm mode refuses /ws: ADMIN's realm; others at /ws/{realm}.
+		ws += "/" + GlobalRealm
+	}
+	args := []any{"ws", "ws://" + base + ws, "health", "http://" + base + HealthPath}
 	if a.cfg.MetricsPath != "" {
 		args = append(args, "metrics", "http://"+base+a.cfg.MetricsPath)
+	}
+	if a.ConsoleEnabled() {
+		args = append(args, "console", "http://"+base+consolePath+"/")
 	}
 	a.Logger().Info("connect", args...)
 }

@@ -119,6 +119,9 @@ type consoleAPI struct {
 	AnonToken string `json:"anon_token,omitempty"`
 	// Production is Config.Production.
 	Production bool `json:"production"`
+	// Realm is Config.Realm: the page then connects to /ws/__global (a
+	// realm-mode app refuses /ws) and shows the URL to edit for a realm.
+	Realm bool `json:"realm,omitempty"`
 }
 
 func (a *App) serveConsoleAPI(w http.ResponseWriter) {
@@ -127,7 +130,7 @@ func (a *App) serveConsoleAPI(w http.ResponseWriter) {
 		a.writeHTTPError(w, err, "console/api")
 		return
 	}
-	out := consoleAPI{APIDescription: d, Production: a.cfg.Production}
+	out := consoleAPI{APIDescription: d, Production: a.cfg.Production, Realm: a.cfg.Realm}
 	if !a.cfg.Production {
 		out.AnonToken = a.cfg.AnonToken
 	}

@@ -109,7 +109,7 @@ export interface LimpFile { name: string; type: string; size: number; lastModifi
 /** A GEO attr (GeoJSON point, [lng, lat]). */
 export interface GeoPoint { type: 'Point'; coordinates: [number, number] }
 /** An ACCESS attr. */
-export interface Access { anyone: boolean; users: string[]; groups: string[] }
+export interface Access { anon: boolean; users: string[]; groups: string[] }
 /** Any JSON document. */
 export type Doc = { [attr: string]: unknown };
 /** A list attr's element type; T itself for other attrs. */

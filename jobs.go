@@ -165,6 +165,29 @@ func (a *App) registerJobRun() {
 	m.Indexes = [][]string{{"outcome", "lease_until"}}
 	m.Collection = "job_runs"
 	m.Desc = "Run history and leases of Config.Jobs (read by admins)."
+	if a.cfg.Realm {
+		// Jobs are the app's, run with the system session: in realm mode
+		// only __global callers (ADMIN) reach job_run. A realm's admin
+		// holds every privilege in the realm, job_run's included, and
+		// would otherwise run app jobs at will with run_now. Internal
+		// calls (the scheduler, Invoke) pass no interceptor.
+		m.Use(func(next Handler) Handler {
+			return func(ctx context.Context, c *Call) (*Result, error) {
+				r := c.Realm // as enterRealm sets it (realm.go)
+				if r == "" {
+					if x, ok := realmFrom(ctx); ok && x != "" {
+						r = x
+					} else {
+						r = GlobalRealm
+					}
+				}
+				if r != GlobalRealm {
+					return nil, errForbidden
+				}
+				return next(ctx, c)
+			}
+		})
+	}
 	a.Register("core", m)
 }
 

@@ -76,7 +76,9 @@ func (c *Client) ChangePassword(ctx context.Context, authVar, authVal, current, 
 
 // FileURL returns the HTTP URL of a file attr's content (spec §9.4):
 // {base}/{module}/retrieve_file/{id}/{attr}/{name}, with base the server
-// Dial connected to (ws → http, wss → https, the /ws path removed). With
+// Dial connected to (ws → http, wss → https, the /ws path removed; in
+// realm mode {prefix}/ws/{realm} gives {prefix}/{realm}, the realm's HTTP
+// routes). With
 // thumb set (e.g. "100x100") it is the image thumbnail's URL. The URL
 // carries no credentials: files readable only by a user need the
 // X-Auth-Bearer and X-Auth-Token headers, which [Client.Download] sends.
@@ -92,8 +94,15 @@ func (c *Client) FileURL(module, id, attr, name, thumb string) string {
 		u.Scheme = "http"
 	}
 	base := strings.TrimSuffix(u.Path, "/")
-	if i := strings.LastIndex(base, "/ws"); i >= 0 {
-		base = base[:i]
+	if i := strings.LastIndex(base, "/"); i >= 0 {
+		dir, last := base[:i], base[i+1:]
+		switch {
+		case last == "ws":
+			base = dir // {prefix}/ws → {prefix}
+		case strings.HasSuffix(dir, "/ws"):
+			// Realm mode (spec §5.6): {prefix}/ws/{realm} → {prefix}/{realm}.
+			base = strings.TrimSuffix(dir, "/ws") + "/" + last
+		}
 	}
 	segs := []string{module, "retrieve_file", id, attr}
 	if thumb != "" {

@@ -17,7 +17,10 @@ func TestFileURL(t *testing.T) {
 	}{
 		{"ws://127.0.0.1:8081/ws", "", "http://127.0.0.1:8081/blog/retrieve_file/ID/cover/a.png", "a.png"},
 		{"wss://example.com/ws", "100x100", "https://example.com/blog/retrieve_file/ID/cover/100x100/a.png", "a.png"},
-		{"wss://example.com/api/ws/realm1", "", "https://example.com/api/blog/retrieve_file/ID/cover/a%20b%2Fc.png", "a b/c.png"},
+		// Realm mode: the realm's HTTP routes are /{realm}/... (README, Realms).
+		{"wss://example.com/api/ws/realm1", "", "https://example.com/api/realm1/blog/retrieve_file/ID/cover/a%20b%2Fc.png", "a b/c.png"},
+		{"ws://h/ws/ws_team", "", "http://h/ws_team/blog/retrieve_file/ID/cover/a.png", "a.png"},
+		{"ws://h/ws/acme/", "", "http://h/acme/blog/retrieve_file/ID/cover/a.png", "a.png"},
 		{"ws://h/ws?x=1", "", "http://h/blog/retrieve_file/ID/cover/a.png", "a.png"},
 	} {
 		c := &Client{url: tc.dial}

@@ -5,6 +5,8 @@
 import { LimpClient, LimpError } from './limp.js';
 
 const $ = (id) => document.getElementById(id);
+/** The global realm (limp.GlobalRealm), where ADMIN signs in in realm mode. */
+const GLOBAL_REALM = '__global';
 const state = { api: null, client: null, module: null, method: null, watches: new Map(), seq: 0 };
 
 // For the end-to-end test and the curious: the last reply and the client.
@@ -59,7 +61,7 @@ function sample(a) {
     case 'TIME': return '12:00';
     case 'LITERAL': return (a.literal || [])[0] ?? null;
     case 'UNION': return sample((a.items || [{ type: 'STR' }])[0]);
-    case 'ACCESS': return { anyone: false, users: [], groups: [] };
+    case 'ACCESS': return { anon: false, users: [], groups: [] };
     case 'GEO': return { type: 'Point', coordinates: [0, 0] };
     case 'ANY': case 'TYPE': return null;
   }
@@ -277,6 +279,9 @@ async function main() {
     return;
   }
   const api = state.api;
+  // Realm mode (spec §5.6): /ws is refused; start at the global realm
+  // (ADMIN's), and edit the URL to /ws/{realm} for another.
+  if (api.realm && /\/ws$/.test($('ws-url').value)) $('ws-url').value += '/' + GLOBAL_REALM;
   $('app-name').textContent = `· ${api.app} ${api.version ?? ''} (limp-go ${api.limp_go}, LIMP API ${api.api})`;
   document.title = `LIMP console · ${api.app}`;
   $('auth-var').replaceChildren(...(api.auth_attrs || ['email']).map((a) => h('option', { value: a }, a)));

@@ -756,8 +756,17 @@ function sessionOf(res) {
     return s;
 }
 function toUploadFile(file) {
-    if ('data' in file)
+    // Checked at run time too: from plain JavaScript a wrong shape (e.g.
+    // {content: bytes}) would otherwise upload the text "[object Object]".
+    const d = file.data;
+    if (d !== undefined && d !== null) {
+        if (!(d instanceof Blob || d instanceof Uint8Array || d instanceof ArrayBuffer)) {
+            throw new TypeError('upload: file.data must be a Blob, Uint8Array or ArrayBuffer');
+        }
         return file;
+    }
+    if (!(file instanceof Blob))
+        throw new TypeError('upload: file must be a File/Blob or {name, type, data}');
     return { name: file.name, type: file.type, lastModified: file.lastModified, data: file };
 }
 async function toBytes(d) {

@@ -853,7 +853,16 @@ function sessionOf(res: LimpResponse<unknown>): Session {
 }
 
 function toUploadFile(file: UploadFile | File): UploadFile {
-  if ('data' in file) return file;
+  // Checked at run time too: from plain JavaScript a wrong shape (e.g.
+  // {content: bytes}) would otherwise upload the text "[object Object]".
+  const d = (file as Partial<UploadFile>).data;
+  if (d !== undefined && d !== null) {
+    if (!(d instanceof Blob || d instanceof Uint8Array || d instanceof ArrayBuffer)) {
+      throw new TypeError('upload: file.data must be a Blob, Uint8Array or ArrayBuffer');
+    }
+    return file as UploadFile;
+  }
+  if (!(file instanceof Blob)) throw new TypeError('upload: file must be a File/Blob or {name, type, data}');
   return { name: file.name, type: file.type, lastModified: file.lastModified, data: file };
 }
 
