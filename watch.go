@@ -116,6 +116,10 @@ type watchTask struct {
 	out watchOutbox
 
 	g *watchGroup // its filter's group (guarded by watchState.mu)
+	// grp is g, readable without watchState.mu: an event matched by
+	// another group (before a session change moved the watcher) is
+	// matched again under the watcher's filter before delivery.
+	grp atomic.Pointer[watchGroup]
 
 	// The events waiting for delivery, at most WatchQueue (grown as
 	// needed: an idle watcher holds no buffer). A goroutine delivers them
@@ -142,6 +146,9 @@ type watchEvent struct {
 	// the caller (watch_group.go); nil for a group of one.
 	shapes *sharedShapes
 	seq    uint64 // the feed's sequence
+	// g is the group whose filter matched the event (nil for events
+	// not matched by a group).
+	g *watchGroup
 }
 
 // feedHub returns the app's change feed (started on first use; issue 14
@@ -417,7 +424,7 @@ func (a *App) onChange(cw *collWatch, ev feed.Event) {
 				g.mu.Unlock()
 				if was {
 					for _, t := range lists[gi] {
-						t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq})
+						t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq, g: g})
 					}
 				}
 			}
@@ -455,6 +462,7 @@ func (a *App) onChange(cw *collWatch, ev feed.Event) {
 			default:
 				continue
 			}
+			e.g = g
 			if e.doc != nil && len(lists[gi]) > 1 {
 				e.shapes = &sharedShapes{}
 			}
@@ -645,8 +653,10 @@ func (t *watchTask) deliver(e watchEvent) error {
 	defer cancel()
 	if changed, err := t.resession(ctx); err != nil {
 		return err
-	} else if changed && e.doc != nil {
-		// Matched under the old session: match again under the new.
+	} else if e.doc != nil && (changed || e.g != nil && e.g != t.grp.Load()) {
+		// Matched under the old session (this event, or one queued
+		// before the session changed and the watcher moved to the
+		// group of its new filter): match again under the new.
 		t.mu.Lock()
 		f := t.q.Filter
 		t.mu.Unlock()
@@ -819,12 +829,24 @@ func (c *conn) deleteWatch(q *Query, callID any) {
 		c.replyErr(errInvalidWatch, callID, "watch/delete")
 		return
 	}
-	want, _ := vals[0].(string)
+	// The id as the watch was keyed (fmt.Sprint of its call_id): a
+	// numeric call_id is named by the same number (LIMP compares the
+	// values).
+	var want string
+	named, all := true, false
+	switch v := vals[0].(type) {
+	case string:
+		want, all = v, v == "__all"
+	case float64, int64, int:
+		want = fmt.Sprint(v)
+	default:
+		named = false
+	}
 	w := &a.wt
 	w.mu.Lock()
 	var ended []*watchTask
 	for id, t := range w.byConn[c] {
-		if want == "__all" || id == want {
+		if all || named && id == want {
 			ended = append(ended, t)
 			// Gone from the connection now (its goroutine ends later).
 			delete(w.byConn[c], id)
@@ -839,7 +861,7 @@ func (c *conn) deleteWatch(q *Query, callID any) {
 		t.mu.Unlock()
 	}
 	switch {
-	case want == "__all":
+	case all:
 		c.reply(200, "All watch tasks deleted.", M{"watch": ids}, callID, true)
 	case len(ended) == 0:
 		c.replyErr(errInvalidWatch, callID, "watch/delete")

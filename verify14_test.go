@@ -1,0 +1,276 @@
+package limp_test
+
+// Verification of issue 14 (live queries) by an outside tester: attacks
+// through raw frames on an app with a reference to a module only its
+// owners read.
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/limp-go/limp"
+	"github.com/limp-go/limp/limptest"
+)
+
+// Vault is a document only its owner (and ADMIN) reads.
+type Vault struct {
+	limp.OwnedDoc
+	Name string `json:"name"`
+}
+
+// Art is a post that references a vault.
+type Art struct {
+	limp.OwnedDoc
+	Status    string      `json:"status" limp:"default=draft" validate:"oneof=draft published"`
+	Title     limp.Locale `json:"title"`
+	Permalink string      `json:"permalink"`
+	Vault     *limp.ID    `json:"vault" limp:"ref=vault"`
+	Tags      []string    `json:"tags" limp:"default=[]"`
+}
+
+type v14World struct {
+	s          *limptest.Server
+	admin      *wsClient
+	alice, bob *wsClient
+	aliceID    string
+	bobID      string
+}
+
+// v14App: anyone reads published arts, users their own drafts too; vaults
+// are read by their owners only; ADMIN writes everything; updates and
+// deletes take any query (several documents at once).
+func v14App(t *testing.T, cfg limp.Config) *v14World {
+	t.Helper()
+	artPerms := []limp.Perm{
+		{Privilege: "admin"},
+		{Privilege: "read", QueryMod: []limp.M{{"status": "published"}, {"user": limp.VarUser}}},
+		{Privilege: "*", QueryMod: limp.M{"status": "published"}},
+	}
+	arts := limp.NewModule[Art]("art", limp.Methods{
+		"read":   {Permissions: artPerms},
+		"watch":  {Permissions: artPerms, Watch: true},
+		"create": {Permissions: limp.Perms("admin")},
+		"update": {Permissions: limp.Perms("admin")},
+		"delete": {Permissions: limp.Perms("admin")},
+	})
+	vaults := limp.NewModule[Vault]("vault", limp.Methods{
+		"read":   {Permissions: []limp.Perm{{Privilege: "admin"}, {Privilege: "read", QueryMod: limp.M{"user": limp.VarUser}}}},
+		"create": {Permissions: limp.Perms("create")},
+	})
+	cfg.Name = "test"
+	cfg.AnonPrivileges = limp.Privileges{"art": {"read"}}
+	cfg.DefaultPrivileges = limp.Privileges{"art": {"read"}, "vault": {"read", "create"}, "session": {"read", "delete"}}
+	cfg.QuotaIPMin, cfg.QuotaAnonMin, cfg.QuotaAuthMin = -1, -1, -1
+	s := startApp(t, cfg, arts, vaults)
+	w := &v14World{s: s, admin: dial(t, s.WS)}
+	signIn(t, w.admin, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	mk := func(name string) (*wsClient, string) {
+		r := must(t, w.admin.call("user/create", nil, map[string]any{"name": map[string]any{"en_AE": name},
+			"email": name + "@example.com", "email_hash": authHash(t, name+"@example.com", "pw")}))
+		c := dial(t, s.WS)
+		signIn(t, c, name+"@example.com", "pw")
+		return c, docs(t, r)[0]["_id"].(string)
+	}
+	w.alice, w.aliceID = mk("alice")
+	w.bob, w.bobID = mk("bob")
+	return w
+}
+
+func (w *v14World) art(t *testing.T, p, status string, extra map[string]any) string {
+	t.Helper()
+	d := map[string]any{"title": map[string]any{"en_AE": p}, "permalink": p, "status": status}
+	for k, v := range extra {
+		d[k] = v
+	}
+	return docs(t, must(t, w.admin.call("art/create", nil, d)))[0]["_id"].(string)
+}
+
+// quiet checks that nothing but the heartbeat's reply reaches c: the
+// events c should not get were all queued before it.
+func quiet(t *testing.T, c *wsClient, what string) {
+	t.Helper()
+	time.Sleep(150 * time.Millisecond)
+	if r := c.call("heart/beat", nil, nil); r.code() != "CORE_HEARTBEAT_OK" {
+		t.Fatalf("%s: got %v %v, want nothing", what, r.Msg, r.Args)
+	}
+}
+
+// TestVerify14JoinFilterLeak: a watch whose query goes through a reference
+// to a document the watcher may not read (anon or another user, bob's
+// vault) never matches it, as read would not; the owner's does. Event
+// documents are shaped as read shapes them for each caller (the vault
+// expanded for bob, null for the others).
+func TestVerify14JoinFilterLeak(t *testing.T) {
+	w := v14App(t, limp.Config{})
+	vid := docs(t, must(t, w.bob.call("vault/create", nil, map[string]any{"name": "bobsecret"})))[0]["_id"]
+	anon := dial(t, w.s.WS)
+	q := []any{map[string]any{"vault.name": "bobsecret"}}
+	for _, c := range []*wsClient{anon, w.alice} {
+		if r := must(t, c.call("art/read", q, nil)); r.Args["count"] != float64(0) {
+			t.Fatalf("read through the hidden vault: %v", r.Args)
+		}
+	}
+	anon.send("art/watch", q, nil)
+	must(t, anon.recv())
+	w.alice.send("art/watch", q, nil)
+	must(t, w.alice.recv())
+	w.bob.send("art/watch", q, nil)
+	must(t, w.bob.recv())
+	all := dial(t, w.s.WS) // anon, everything
+	all.send("art/watch", nil, nil)
+	must(t, all.recv())
+	bobAll := w.bob // a second watch of bob's, everything
+	bobAll.send("art/watch", []any{map[string]any{"permalink": "p1"}}, nil)
+	must(t, bobAll.recv())
+
+	id := w.art(t, "p1", "published", map[string]any{"vault": vid})
+	must(t, w.admin.call("art/update", []any{map[string]any{"_id": id}}, map[string]any{"tags": []any{"x"}}))
+	// bob: create and update on both watches.
+	var bobEvents []reply
+	for range 4 {
+		bobEvents = append(bobEvents, must(t, w.bob.recv()))
+	}
+	// anon "all": create and update, the vault null as read has it.
+	must(t, all.recv())
+	ev := must(t, all.recv())
+	rd := docs(t, must(t, dial(t, w.s.WS).call("art/read", []any{map[string]any{"_id": id}}, nil)))[0]
+	if d := ev.Args["docs"].([]any)[0]; ev.Args["oper"] != "update" || !reflect.DeepEqual(d, any(rd)) {
+		t.Fatalf("anon event doc differs from read:\n event %v %v\n read  %v", ev.Args["oper"], d, rd)
+	}
+	if rd["vault"] != nil {
+		t.Fatalf("anon read expands bob's vault: %v", rd["vault"])
+	}
+	quiet(t, anon, "anon watching through bob's vault")
+	quiet(t, w.alice, "alice watching through bob's vault")
+	brd := docs(t, must(t, w.bob.call("art/read", []any{map[string]any{"_id": id}}, nil)))[0]
+	for _, e := range bobEvents {
+		d := e.Args["docs"].([]any)[0].(map[string]any)
+		if v, _ := d["vault"].(map[string]any); v == nil || v["name"] != "bobsecret" {
+			t.Fatalf("bob's event lacks his vault: %v", e.Args)
+		}
+		if e.Args["oper"] == "update" && !reflect.DeepEqual(d, brd) {
+			t.Fatalf("bob's event doc differs from read:\n event %v\n read  %v", d, brd)
+		}
+	}
+}
+
+// TestVerify14SignoutQueuedLeak: a watch opened by ADMIN, signed out on
+// its connection: events matched under ADMIN's filter but not yet
+// delivered when the session changed must be matched again under the new
+// session's. One update of several drafts queues several events at once;
+// none may reach the (now anonymous) watcher with a draft in it.
+func TestVerify14SignoutQueuedLeak(t *testing.T) {
+	w := v14App(t, limp.Config{})
+	const n = 40
+	ids := make([]any, n)
+	for i := range n {
+		ids[i] = w.art(t, fmt.Sprint("d", i), "draft", nil)
+	}
+	watcher := dial(t, w.s.WS)
+	sess := signIn(t, watcher, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	wid := watcher.send("art/watch", nil, nil)
+	must(t, watcher.recv())
+	must(t, watcher.call("session/signout", []any{map[string]any{"_id": sess["_id"]}}, nil))
+	watcher.key = limp.DefaultAnonToken
+	must(t, w.admin.call("art/update", []any{map[string]any{"status": "draft"}}, map[string]any{"tags": []any{"secret"}}))
+	pub := w.art(t, "pub", "published", nil)
+	// What the watcher may get: delete events of drafts it saw as ADMIN
+	// (only their _id), then the published art; never a draft's body.
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r := watcher.recv()
+		if r.Args["call_id"] != wid {
+			t.Fatalf("unexpected reply %v", r)
+		}
+		must(t, r)
+		d := r.Args["docs"].([]any)[0].(map[string]any)
+		if r.Args["oper"] != "delete" && d["status"] != "published" {
+			t.Fatalf("the signed-out watcher got a draft: %s %v", r.Args["oper"], d)
+		}
+		if d["_id"] == pub {
+			return
+		}
+	}
+	t.Fatal("the published art never arrived")
+}
+
+// TestVerify14WatchDeleteShapes: watch/delete variants through raw frames:
+// a numeric call_id's watch can be deleted with the same number; another
+// connection's watch id is unknown (400) and that watch goes on; bad
+// shapes are 400 CORE_WATCH_INVALID_WATCH.
+func TestVerify14WatchDeleteShapes(t *testing.T) {
+	w := v14App(t, limp.Config{})
+	a, b := dial(t, w.s.WS), dial(t, w.s.WS)
+	aid := a.send("art/watch", nil, nil)
+	must(t, a.recv())
+	// b cannot end a's watch.
+	wantErr(t, b.call("watch/delete", []any{map[string]any{"watch": aid}}, nil), 400, limp.CodeInvalidWatch)
+	r := must(t, b.call("watch/delete", []any{map[string]any{"watch": "__all"}}, nil))
+	if r.Msg != "All watch tasks deleted." || !reflect.DeepEqual(r.Args["watch"], []any{}) {
+		t.Fatalf("__all with none: %q %v", r.Msg, r.Args)
+	}
+	w.art(t, "p", "published", nil)
+	if ev := must(t, a.recv()); ev.Args["oper"] != "create" {
+		t.Fatalf("a's watch after b's attempts: %v", ev.Args)
+	}
+	for _, q := range []any{[]any{map[string]any{}}, []any{map[string]any{"watch": nil}}, []any{map[string]any{"watch": []any{aid}}},
+		[]any{map[string]any{"watch": aid}, map[string]any{"watch": "__all"}}} {
+		wantErr(t, a.call("watch/delete", q, nil), 400, limp.CodeInvalidWatch)
+	}
+	// A numeric call_id (a JSON number in the frame and the JWT).
+	now := time.Now().Unix()
+	payload := map[string]any{"call_id": 7, "endpoint": "art/watch", "sid": "f00000000000000000000012",
+		"token": a.key, "query": []any{}, "doc": map[string]any{}, "iat": now, "exp": now + 86400}
+	a.sendRaw(string(mustJSON(map[string]any{"token": sign(t, payload, a.key), "call_id": 7})))
+	cr := must(t, a.recv())
+	if cr.Args["watch"] != float64(7) || cr.Args["call_id"] != float64(7) {
+		t.Fatalf("numeric created: %v", cr.Args)
+	}
+	r = must(t, a.call("watch/delete", []any{map[string]any{"watch": 7}}, nil))
+	if !reflect.DeepEqual(r.Args["watch"], []any{float64(7)}) {
+		t.Fatalf("numeric delete: %v", r.Args)
+	}
+	r = must(t, a.call("watch/delete", []any{map[string]any{"watch": aid}}, nil))
+	if r.Msg != "Watch task deleted." || !reflect.DeepEqual(r.Args["watch"], []any{aid}) {
+		t.Fatalf("delete: %q %v", r.Msg, r.Args)
+	}
+}
+
+// TestVerify14NoConn: a watch method over HTTP is refused with a coded
+// error, not served as a read.
+func TestVerify14NoConn(t *testing.T) {
+	w := v14App(t, limp.Config{})
+	w.art(t, "p", "published", nil)
+	r := httpCallJSON(t, w.s.URL+"/art/watch")
+	if r.Status == 200 {
+		t.Fatalf("HTTP art/watch answered 200: %v", r)
+	}
+}
+
+func httpCallJSON(t *testing.T, url string) reply {
+	t.Helper()
+	resp, err := httpPost(url, `{"query": [], "doc": {}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r reply
+	if err := json.Unmarshal(resp, &r); err != nil {
+		t.Fatalf("%s: %v", resp, err)
+	}
+	return r
+}
+
+func httpPost(url, body string) ([]byte, error) {
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	return io.ReadAll(resp.Body)
+}
