@@ -5,7 +5,9 @@ package limp_test
 // owners read.
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/limp-go/limp"
+	"github.com/limp-go/limp/client"
 	"github.com/limp-go/limp/limptest"
 )
 
@@ -273,4 +276,156 @@ func httpPost(url, body string) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	return io.ReadAll(resp.Body)
+}
+
+// TestVerify14GroupRevoked: carol reads drafts through a group granting
+// art "admin"; she watches everything; the group is taken from her. From
+// then on no draft reaches her watch: neither a new one, nor an update of
+// one she saw (at most its delete, _id only).
+func TestVerify14GroupRevoked(t *testing.T) {
+	w := v14App(t, limp.Config{})
+	r := must(t, w.admin.call("group/create", nil, map[string]any{"name": map[string]any{"en_AE": "editors"},
+		"privileges": map[string]any{"art": []any{"admin"}}}))
+	gid := docs(t, r)[0]["_id"].(string)
+	must(t, w.admin.call("user/add_group", []any{map[string]any{"_id": w.aliceID}}, map[string]any{"group": gid}))
+	d1 := w.art(t, "d1", "draft", nil)
+	if n := len(docs(t, must(t, w.alice.call("art/read", nil, nil)))); n != 1 {
+		t.Fatalf("alice as editor reads %d arts, want the draft", n)
+	}
+	wid := w.alice.send("art/watch", nil, nil)
+	must(t, w.alice.recv())
+	w.art(t, "d2", "draft", nil)
+	if ev := must(t, w.alice.recv()); ev.Args["oper"] != "create" {
+		t.Fatalf("editor's draft event: %v", ev.Args)
+	}
+	must(t, w.admin.call("user/delete_group", []any{map[string]any{"_id": w.aliceID, "group": gid}}, nil))
+	must(t, w.admin.call("art/update", []any{map[string]any{"_id": d1}}, map[string]any{"tags": []any{"secret"}}))
+	w.art(t, "d3", "draft", nil)
+	must(t, w.admin.call("art/update", []any{map[string]any{"status": "draft"}}, map[string]any{"tags": []any{"secret2"}}))
+	pub := w.art(t, "pub", "published", nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		r := w.alice.recv()
+		if r.Args["call_id"] != wid {
+			t.Fatalf("unexpected reply %v", r)
+		}
+		must(t, r)
+		d := r.Args["docs"].([]any)[0].(map[string]any)
+		if r.Args["oper"] != "delete" && d["status"] != "published" {
+			t.Fatalf("alice, no longer an editor, got a draft: %s %v", r.Args["oper"], d)
+		}
+		if r.Args["oper"] == "delete" && len(d) != 1 {
+			t.Fatalf("delete event with more than _id: %v", d)
+		}
+		if d["_id"] == pub {
+			return
+		}
+	}
+	t.Fatal("the published art never arrived")
+}
+
+// TestVerify14SlowWatcher: a watcher whose delivery is slow (an on-watch
+// hook taking 20 ms per event) never holds writes: 400 creates go through
+// while it falls behind; it gets 503 CORE_WATCH_OVERFLOW once and its
+// watch ends; a watcher of the same query on another connection gets
+// every event, in order; the slow connection still answers calls.
+func TestVerify14SlowWatcher(t *testing.T) {
+	slow := func(ctx context.Context, c *limp.Call, oper string, doc limp.M) (limp.M, error) {
+		if c.Session.Anon() {
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-ctx.Done():
+			}
+		}
+		return doc, nil
+	}
+	s := watchAppCfg(t, limp.Config{}, limp.Hooks{OnWatch: slow})
+	lazy := dial(t, s.WS)
+	lid := lazy.send("note/watch", []any{map[string]any{"$attrs": []any{"permalink"}}}, nil)
+	must(t, lazy.recv())
+	fast := dial(t, s.WS)
+	signIn(t, fast, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	must(t, fast.call("note/watch", []any{map[string]any{"$attrs": []any{"permalink"}}}, nil))
+	writer := dial(t, s.WS)
+	const n = 400
+	start := time.Now()
+	for i := range n {
+		must(t, writer.call("note/create", nil, note(fmt.Sprint("n", i), "published")))
+	}
+	if d := time.Since(start); d > 20*time.Second {
+		t.Fatalf("%d writes took %v with a slow watcher", n, d)
+	}
+	for i := range n {
+		ev := must(t, fast.recv())
+		if ev.Args["seq"] != float64(i+1) || permalinkOf(ev) != fmt.Sprint("create:n", i) {
+			t.Fatalf("fast watcher event %d: %v", i, ev.Args)
+		}
+	}
+	overflowed := false
+	for !overflowed {
+		r := lazy.recv()
+		if r.Args["call_id"] != lid {
+			t.Fatalf("unexpected reply %v", r)
+		}
+		if r.Status != 200 {
+			wantErr(t, r, 503, "CORE_WATCH_OVERFLOW")
+			overflowed = true
+		}
+	}
+	quiet(t, lazy, "after the overflow")
+}
+
+// TestVerify14SoftDeleteLeaves: a soft-deleted document (base delete)
+// leaves the watch as delete {_id}; its later updates (unseen by read)
+// send nothing; an ADMIN $soft watch is what read allows.
+func TestVerify14SoftDeleteLeaves(t *testing.T) {
+	w := v14App(t, limp.Config{})
+	anon := dial(t, w.s.WS)
+	aid := anon.send("art/watch", nil, nil)
+	must(t, anon.recv())
+	id := w.art(t, "p", "published", nil)
+	must(t, anon.recv())
+	must(t, w.admin.call("art/delete", []any{map[string]any{"_id": id}}, nil))
+	ev := must(t, anon.recv())
+	if ev.Args["oper"] != "delete" || !reflect.DeepEqual(ev.Args["docs"], []any{map[string]any{"_id": id}}) || ev.Args["call_id"] != aid {
+		t.Fatalf("soft delete: %v", ev.Args)
+	}
+	quiet(t, anon, "after the delete")
+	// $soft: refused to a caller read refuses it to, the same way.
+	rr := anon.call("art/read", []any{map[string]any{"$soft": true}}, nil)
+	rw := anon.call("art/watch", []any{map[string]any{"$soft": true}}, nil)
+	if rr.Status == 200 && rw.Status != 200 || rr.Status != 200 && (rw.Status != rr.Status || rw.code() != rr.code()) {
+		t.Fatalf("$soft: read %d %s, watch %d %s", rr.Status, rr.code(), rw.Status, rw.code())
+	}
+}
+
+// TestVerify14ClientServerEnded: through the Go client, a watch the
+// server ended (an on-watch hook's error: the server sends nothing more on
+// it) returns that error from Next, and then ErrWatchEnded at once, not a
+// wait for events that can never come.
+func TestVerify14ClientServerEnded(t *testing.T) {
+	hook := func(ctx context.Context, c *limp.Call, oper string, doc limp.M) (limp.M, error) {
+		if doc["permalink"] == "boom" {
+			return nil, limp.NewError(400, "APP_BOOM", "Boom.")
+		}
+		return doc, nil
+	}
+	s := watchAppCfg(t, limp.Config{}, limp.Hooks{OnWatch: hook})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := s.Client(t, nil)
+	w, err := c.Watch(ctx, "note/watch", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer := dial(t, s.WS)
+	must(t, writer.call("note/create", nil, note("boom", "published")))
+	if _, err := w.Next(ctx); client.CodeOf(err) != "APP_BOOM" {
+		t.Fatalf("first Next: %v, want APP_BOOM", err)
+	}
+	short, cancel2 := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel2()
+	if _, err := w.Next(short); !errors.Is(err, client.ErrWatchEnded) {
+		t.Fatalf("Next after the server ended the watch: %v, want ErrWatchEnded", err)
+	}
 }

@@ -96,7 +96,9 @@ func (c *Client) Watch(ctx context.Context, endpoint string, query, doc any) (*W
 }
 
 // Next returns the next event. An event with a status other than 200 is
-// returned with an [*Error] and the stream continues. After the watch ends,
+// returned with an [*Error]: the server ended the watch with it (overflow,
+// revoked permissions, an on-watch hook's error), so the following Next
+// returns an error wrapping [ErrWatchEnded]. After the watch ends,
 // Next returns the queued events and then an error wrapping [ErrWatchEnded]
 // or [ErrClosed].
 func (w *Watch) Next(ctx context.Context) (*Response, error) {
@@ -192,6 +194,15 @@ func (w *Watch) push(r *Response) bool {
 			return true // delivered before the reconnect
 		}
 		w.seq = n
+	}
+	if r.Status != 200 {
+		// A limp-go server ends a watch with its error reply (overflow,
+		// lost changes, permissions, an on-watch hook's error) and sends
+		// nothing more on it: Next returns the error, then ErrWatchEnded.
+		w.queue = append(w.queue, r)
+		w.err = fmt.Errorf("%w: ended by the server: %w", ErrWatchEnded, r.asError())
+		w.signal()
+		return false
 	}
 	if len(w.queue) >= WatchBuffer {
 		w.err = fmt.Errorf("%w: more than %d undelivered events", ErrWatchEnded, WatchBuffer)
