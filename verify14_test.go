@@ -429,3 +429,141 @@ func TestVerify14ClientServerEnded(t *testing.T) {
 		t.Fatalf("Next after the server ended the watch: %v, want ErrWatchEnded", err)
 	}
 }
+
+// TestVerify14ShapesAsRead: for several $attrs and $extn, and for anon,
+// bob (the vault's owner) and ADMIN, the update event's document equals
+// read's for the same query; a query on tags sends create when an update
+// makes the art match, delete {_id} when it stops matching, nothing while
+// it does not match.
+func TestVerify14ShapesAsRead(t *testing.T) {
+	w := v14App(t, limp.Config{})
+	vid := docs(t, must(t, w.bob.call("vault/create", nil, map[string]any{"name": "bv"})))[0]["_id"]
+	id := w.art(t, "p", "published", map[string]any{"vault": vid, "tags": []any{"cold"}})
+	anon := dial(t, w.s.WS)
+	bobW := dial(t, w.s.WS)
+	signIn(t, bobW, "bob@example.com", "pw")
+	adminW := dial(t, w.s.WS)
+	signIn(t, adminW, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	steps := []map[string]any{
+		{},
+		{"$attrs": []any{"title.en_AE", "vault"}},
+		{"$attrs": []any{"title.ar_AE"}},
+		{"$attrs": []any{}},
+		{"$extn": false},
+		{"$extn": []any{"vault"}, "$attrs": []any{"vault", "tags"}},
+	}
+	type watcher struct {
+		who  string
+		c    *wsClient
+		step map[string]any
+		id   string
+	}
+	var ws []watcher
+	for _, c := range []struct {
+		who string
+		c   *wsClient
+	}{{"anon", anon}, {"bob", bobW}, {"admin", adminW}} {
+		for _, st := range steps {
+			id := c.c.send("art/watch", []any{st}, nil)
+			if r := c.c.recv(); r.Status != 200 {
+				t.Fatalf("%s watch %v: %v", c.who, st, r)
+			}
+			ws = append(ws, watcher{c.who, c.c, st, id})
+		}
+	}
+	must(t, w.admin.call("art/update", []any{map[string]any{"_id": id}}, map[string]any{"tags": []any{"hot"}}))
+	got := map[string]reply{}
+	for range steps {
+		for _, c := range []*wsClient{anon, bobW, adminW} {
+			r := must(t, c.recv())
+			got[fmt.Sprint(c == anon, c == bobW, r.Args["call_id"])] = r
+		}
+	}
+	for _, x := range ws {
+		r := got[fmt.Sprint(x.c == anon, x.c == bobW, x.id)]
+		q := []any{map[string]any{"_id": id}}
+		if len(x.step) > 0 {
+			q = append(q, x.step)
+		}
+		rd := docs(t, must(t, x.c.call("art/read", q, nil)))
+		if r.Args["oper"] != "update" || len(rd) != 1 || !reflect.DeepEqual(r.Args["docs"].([]any)[0], any(rd[0])) {
+			t.Errorf("%s %v: event %v %v\n read %v", x.who, x.step, r.Args["oper"], r.Args["docs"], rd)
+		}
+	}
+
+	// Enter and leave through the client's own query.
+	hw := dial(t, w.s.WS)
+	hid := hw.send("art/watch", []any{map[string]any{"tags": "warm"}}, nil)
+	must(t, hw.recv())
+	must(t, w.admin.call("art/update", []any{map[string]any{"_id": id}}, map[string]any{"title": map[string]any{"en_AE": "not yet"}}))
+	must(t, w.admin.call("art/update", []any{map[string]any{"_id": id}}, map[string]any{"tags": []any{"warm"}}))
+	if ev := must(t, hw.recv()); ev.Args["oper"] != "create" || ev.Args["seq"] != float64(1) || ev.Args["call_id"] != hid {
+		t.Fatalf("enter: %v", ev.Args)
+	}
+	must(t, w.admin.call("art/update", []any{map[string]any{"_id": id}}, map[string]any{"tags": []any{"cool"}}))
+	if ev := must(t, hw.recv()); ev.Args["oper"] != "delete" || !reflect.DeepEqual(ev.Args["docs"], []any{map[string]any{"_id": id}}) {
+		t.Fatalf("leave: %v", ev.Args)
+	}
+	must(t, w.admin.call("art/update", []any{map[string]any{"_id": id}}, map[string]any{"title": map[string]any{"en_AE": "gone"}}))
+	quiet(t, hw, "updates of an art that does not match")
+}
+
+// TestVerify14ResumeUnderWrites: while a writer creates 300 notes, the
+// watcher drops its connection every few events and resumes on a new one
+// with the last seq it got: it gets every note exactly once, in order,
+// with seq 1..300 and no gap.
+func TestVerify14ResumeUnderWrites(t *testing.T) {
+	s := watchAppCfg(t, limp.Config{}, limp.Hooks{})
+	const n = 300
+	w := dial(t, s.WS)
+	must(t, w.call("note/watch", []any{map[string]any{"$attrs": []any{"permalink"}}}, nil))
+	// The token, from a created reply.
+	w2 := dial(t, s.WS)
+	created := must(t, w2.call("note/watch", []any{map[string]any{"$attrs": []any{"permalink"}}}, nil))
+	_ = w.ws.CloseNow()
+	token := created.Args["resume"].(string)
+	w = w2
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	writer := s.Client(t, nil)
+	errc := make(chan error, 1)
+	go func() {
+		for i := range n {
+			if _, err := writer.Call(ctx, "note/create", nil, note(fmt.Sprint("n", i), "published")); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	var seq float64
+	var got []string
+	for cut := 1; len(got) < n; cut++ {
+		for range cut % 23 {
+			if len(got) == n {
+				break
+			}
+			ev := must(t, w.recv())
+			if ev.Args["seq"] != seq+1 {
+				t.Fatalf("after seq %v got %v (%v so far)", seq, ev.Args, len(got))
+			}
+			seq++
+			got = append(got, permalinkOf(ev))
+		}
+		_ = w.ws.CloseNow()
+		w = dial(t, s.WS)
+		r := must(t, w.call("note/watch", []any{resumeStep(token, seq)}, nil))
+		if r.Args["resumed"] != true {
+			t.Fatalf("resume at seq %v: %v", seq, r.Args)
+		}
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range got {
+		if p != fmt.Sprint("create:n", i) {
+			t.Fatalf("event %d is %s", i, p)
+		}
+	}
+	quiet(t, w, "after every note")
+}
