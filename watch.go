@@ -651,6 +651,15 @@ func (t *watchTask) deliver(e watchEvent) error {
 	// after its connection ended.
 	ctx, cancel := context.WithTimeout(a.hardCtx, a.cfg.CallTimeout)
 	defer cancel()
+	// In the watcher's realm (realm mode): its permissions checked again,
+	// its filter rebuilt, references expanded and hooks run there, as
+	// for its call.
+	t.mu.Lock()
+	realm := t.call.Realm
+	t.mu.Unlock()
+	if realm != "" {
+		ctx = WithRealm(ctx, realm)
+	}
 	if changed, err := t.resession(ctx); err != nil {
 		return err
 	} else if e.doc != nil && (changed || e.g != nil && e.g != t.grp.Load()) {
@@ -750,7 +759,7 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 	// added to it, so the watch never sees more than either allows.
 	nc := &Call{Endpoint: call.Endpoint, CallID: call.CallID, Module: call.Module, Method: call.Method,
 		Query: NewQuery(call.Query.Steps()...), Doc: M{}, Session: s, RemoteAddr: call.RemoteAddr,
-		UserAgent: call.UserAgent, Origin: call.Origin, ClientApp: call.ClientApp, app: a, conn: c, skip: call.skip}
+		UserAgent: call.UserAgent, Origin: call.Origin, ClientApp: call.ClientApp, Realm: call.Realm, app: a, conn: c, skip: call.skip}
 	if nc.skip&skipPerm == 0 {
 		if err := a.checkPermissions(ctx, nc); err != nil {
 			return false, err
