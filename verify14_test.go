@@ -430,6 +430,10 @@ func TestVerify14ClientServerEnded(t *testing.T) {
 	if _, err := w.Next(short); !errors.Is(err, client.ErrWatchEnded) {
 		t.Fatalf("Next after the server ended the watch: %v, want ErrWatchEnded", err)
 	}
+	// Stop has nothing to cancel on the server: no error.
+	if err := w.Stop(ctx); err != nil {
+		t.Fatalf("Stop of a watch the server ended: %v", err)
+	}
 }
 
 // TestVerify14ShapesAsRead: for several $attrs and $extn, and for anon,

@@ -53,6 +53,8 @@ type Watch struct {
 	token    string        // args.resume
 	seq      uint64        // the last args.seq delivered
 	resuming string        // the call id of a resume not answered yet
+	// serverEnded: the server ended the watch with an error reply.
+	serverEnded bool
 }
 
 // Watch calls a watch method (for example "blog/watch") and returns the
@@ -133,6 +135,12 @@ func (w *Watch) Next(ctx context.Context) (*Response, error) {
 func (w *Watch) Stop(ctx context.Context) error {
 	w.c.forgetWatch(w)
 	w.end(fmt.Errorf("%w: stopped", ErrWatchEnded))
+	w.mu.Lock()
+	gone := w.serverEnded
+	w.mu.Unlock()
+	if gone {
+		return nil // the server ended it: nothing to cancel
+	}
 	if _, err := w.c.Call(ctx, "watch/delete", []any{map[string]any{"watch": w.CallID()}}, nil); err != nil {
 		return fmt.Errorf("stop watch: %w", err)
 	}
@@ -201,6 +209,7 @@ func (w *Watch) push(r *Response) bool {
 		// nothing more on it: Next returns the error, then ErrWatchEnded.
 		w.queue = append(w.queue, r)
 		w.err = fmt.Errorf("%w: ended by the server: %w", ErrWatchEnded, r.asError())
+		w.serverEnded = true
 		w.signal()
 		return false
 	}
