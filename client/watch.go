@@ -130,7 +130,8 @@ func (w *Watch) Next(ctx context.Context) (*Response, error) {
 }
 
 // Stop ends the watch locally and asks the server to cancel it with
-// watch/delete (query [{"watch": ID}]). Events arriving afterwards go to
+// watch/delete (query [{"watch": ID}]), unless the server ended it
+// already (an error reply). Events arriving afterwards go to
 // [Options.OnMessage].
 func (w *Watch) Stop(ctx context.Context) error {
 	w.c.forgetWatch(w)
