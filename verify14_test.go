@@ -573,3 +573,40 @@ func TestVerify14ResumeUnderWrites(t *testing.T) {
 	}
 	quiet(t, w, "after every note")
 }
+
+// TestVerify14SessionExpiry: a watch opened by a session that then
+// expires (Config.SessionTTL) shows no more than the connection may read
+// after the expiry: a draft created later does not reach it.
+func TestVerify14SessionExpiry(t *testing.T) {
+	w := v14App(t, limp.Config{SessionTTL: 1500 * time.Millisecond})
+	watcher := dial(t, w.s.WS)
+	signIn(t, watcher, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	wid := watcher.send("art/watch", nil, nil)
+	must(t, watcher.recv())
+	w.art(t, "d0", "draft", nil)
+	if ev := must(t, watcher.recv()); ev.Args["oper"] != "create" {
+		t.Fatalf("before the expiry: %v", ev.Args)
+	}
+	time.Sleep(2 * time.Second)
+	admin := dial(t, w.s.WS) // w.admin's session expired too
+	signIn(t, admin, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	must(t, admin.call("art/create", nil, map[string]any{"title": map[string]any{"en_AE": "d1"}, "permalink": "d1", "status": "draft"}))
+	pub := docs(t, must(t, admin.call("art/create", nil, map[string]any{"title": map[string]any{"en_AE": "p"}, "permalink": "p", "status": "published"})))[0]["_id"]
+	for {
+		r := watcher.recv()
+		if r.Args["call_id"] != wid {
+			t.Fatalf("unexpected reply %v", r)
+		}
+		if r.Status != 200 {
+			wantErr(t, r, 403, limp.CodeSessionExpired) // the watch ended with the session
+			return
+		}
+		d := r.Args["docs"].([]any)[0].(map[string]any)
+		if d["status"] != "published" {
+			t.Fatalf("the expired session's watch got a draft: %v", d)
+		}
+		if d["_id"] == pub {
+			return
+		}
+	}
+}

@@ -731,7 +731,8 @@ func (a *App) shapeWatchDoc(ctx context.Context, call *Call, m *Module, q *query
 	return doc, nil
 }
 
-// resession checks the watcher's session against the connection's: a
+// resession checks the watcher's session against the connection's: an
+// expired session ends the watch (403 CORE_SESSION_SESSION_EXPIRED), a
 // revoked session is revalidated, a changed one gets read's permissions
 // checked again and the filter rebuilt. It reports whether the filter
 // changed; an error ends the watch.
@@ -744,6 +745,11 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 	c := t.c
 	t.mu.Unlock()
 	s := c.session.Load()
+	if !s.Anon() && !s.Expiry.IsZero() && time.Now().After(s.Expiry) {
+		// As a call on the connection would be refused (conn.go): the
+		// watch ends with the session.
+		return false, NewError(403, CodeSessionExpired, msgSessionExpired)
+	}
 	if s == old && !a.stale(s) {
 		return false, nil
 	}
