@@ -82,6 +82,7 @@ type watchState struct {
 	byColl   map[string]*collWatch
 	pending  map[*Call]*watchTask  // created, waiting for the created reply
 	retained map[string]*watchTask // by resume token: connection gone
+	tokens   map[string]*watchTask // by resume token: every watch not ended
 	count    atomic.Int64          // tasks not ended (per-node bound)
 	wg       sync.WaitGroup        // tasks not finished
 	active   sync.WaitGroup        // step goroutines
@@ -342,6 +343,7 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 		old.end(nil)
 	}
 	tasks[id] = t
+	w.tokens[t.token] = t
 	w.count.Add(1)
 	name := c.Module.coll.Name
 	cw := w.byColl[name]
@@ -615,6 +617,9 @@ func (t *watchTask) unregister() {
 	defer w.mu.Unlock()
 	if w.retained[t.token] == t {
 		delete(w.retained, t.token)
+	}
+	if w.tokens[t.token] == t {
+		delete(w.tokens, t.token)
 	}
 	if t.expiry != nil {
 		t.expiry.Stop()
