@@ -35,6 +35,7 @@ type Art struct {
 	Permalink string      `json:"permalink"`
 	Vault     *limp.ID    `json:"vault" limp:"ref=vault"`
 	Tags      []string    `json:"tags" limp:"default=[]"`
+	Touch     int64       `json:"touch" limp:"default=0"`
 }
 
 type v14World struct {
@@ -679,4 +680,106 @@ func TestVerify14ResumeAttached(t *testing.T) {
 	if e, err = nw.Next(ctx); err != nil || fmt.Sprint(e.Args["seq"]) != "4" {
 		t.Fatalf("after the old connection closed: %v %v", e, err)
 	}
+}
+
+// TestVerify14MatchAgreesWithStore: for tricky queries, ADMIN's watch
+// knows which arts match from a store read; one update touching every art
+// is then matched in process: an art the evaluator and the store disagree
+// on arrives as create (store no, evaluator yes) or delete (the
+// reverse); every event must be an update, and exactly the arts read
+// returns for the query must arrive.
+func TestVerify14MatchAgreesWithStore(t *testing.T) {
+	w := v14App(t, limp.Config{})
+	vid := docs(t, must(t, w.bob.call("vault/create", nil, map[string]any{"name": "v"})))[0]["_id"]
+	arts := []map[string]any{
+		{"permalink": "a.b", "tags": []any{"a", "b"}, "title": map[string]any{"en_AE": "Alpha"}},
+		{"permalink": "Pé", "tags": []any{"b", "a"}, "title": map[string]any{"en_AE": "zeta", "ar_AE": "ز"}},
+		{"permalink": "p-3", "tags": []any{}, "title": map[string]any{"en_AE": "m"}, "vault": vid},
+		{"permalink": "axb", "tags": []any{"A"}, "title": map[string]any{"en_AE": "M"}, "status": "published"},
+		{"permalink": "q(", "tags": []any{"a"}, "title": map[string]any{"en_AE": ""}, "status": "published", "vault": vid},
+	}
+	var ids []any
+	for i, d := range arts {
+		if d["status"] == nil {
+			d["status"] = "draft"
+		}
+		ids = append(ids, w.art(t, fmt.Sprint(d["permalink"]), d["status"].(string), d))
+		_ = i
+	}
+	queries := []any{
+		map[string]any{"tags": "a"},
+		map[string]any{"tags": []any{"a", "b"}},
+		map[string]any{"tags": []any{}},
+		map[string]any{"tags": nil},
+		map[string]any{"tags": map[string]any{"$in": []any{"A", nil}}},
+		map[string]any{"tags": map[string]any{"$nin": []any{"a"}}},
+		map[string]any{"tags": map[string]any{"$all": []any{"a", "b"}}},
+		map[string]any{"tags": map[string]any{"$ne": "a"}},
+		map[string]any{"tags.0": "a"},
+		map[string]any{"permalink": map[string]any{"$regex": "^p"}},
+		map[string]any{"permalink": map[string]any{"$regex": "é"}},
+		map[string]any{"permalink": map[string]any{"$regex": "a.b"}},
+		map[string]any{"permalink": map[string]any{"$regex": `q\(`}},
+		map[string]any{"permalink": map[string]any{"$bet": []any{"a", "p"}}},
+		map[string]any{"title.en_AE": map[string]any{"$gt": "M"}},
+		map[string]any{"title.en_AE": map[string]any{"$gte": ""}},
+		map[string]any{"title.ar_AE": nil},
+		map[string]any{"title.fr_FR": nil},
+		map[string]any{"vault": nil},
+		map[string]any{"vault": vid},
+		map[string]any{"vault": map[string]any{"$ne": nil}},
+		map[string]any{"vault.name": "v"},
+		map[string]any{"vault.name": map[string]any{"$ne": "v"}},
+		map[string]any{"status": map[string]any{"$ne": "draft"}},
+		map[string]any{"create_time": map[string]any{"$gt": "2000-01-01T00:00:00"}},
+		map[string]any{"_id": map[string]any{"$in": ids[:2]}},
+		[]any{map[string]any{"tags": "A"}, map[string]any{"permalink": "p-3"}},
+		map[string]any{"title": map[string]any{"en_AE": "m"}},
+	}
+	watcher := dial(t, w.s.WS)
+	signIn(t, watcher, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	want := map[string]map[any]bool{}
+	var order []string
+	for _, q := range queries {
+		r := watcher.call("art/read", []any{q}, nil)
+		if r.Status != 200 {
+			t.Logf("query %v refused by read: %d %s", q, r.Status, r.code())
+			continue
+		}
+		id := watcher.send("art/watch", []any{q, map[string]any{"$attrs": []any{"_id"}}}, nil)
+		if cr := watcher.recv(); cr.Status != 200 {
+			t.Fatalf("watch %v: %v", q, cr)
+		}
+		set := map[any]bool{}
+		for _, d := range docs(t, r) {
+			set[d["_id"]] = true
+		}
+		want[id] = set
+		order = append(order, fmt.Sprint(q))
+	}
+	must(t, w.admin.call("art/update", []any{map[string]any{"_id": map[string]any{"$in": ids}}}, map[string]any{"touch": 1}))
+	got := map[string]map[any]bool{}
+	n := 0
+	for _, s := range want {
+		n += len(s)
+	}
+	for range n {
+		ev := must(t, watcher.recv())
+		id := ev.Args["call_id"].(string)
+		d := ev.Args["docs"].([]any)[0].(map[string]any)
+		if ev.Args["oper"] != "update" {
+			t.Errorf("watch %s: %s of %v: the evaluator and the store disagree", id, ev.Args["oper"], d["_id"])
+		}
+		if got[id] == nil {
+			got[id] = map[any]bool{}
+		}
+		got[id][d["_id"]] = true
+	}
+	for id, s := range want {
+		if !reflect.DeepEqual(s, got[id]) && !(len(s) == 0 && got[id] == nil) {
+			t.Errorf("watch %s: events for %v, read %v", id, got[id], s)
+		}
+	}
+	quiet(t, watcher, "after the touch")
+	t.Logf("%d queries compared", len(order))
 }
