@@ -591,17 +591,21 @@ func TestVerify14ResumeUnderWrites(t *testing.T) {
 // expires (Config.SessionTTL) shows no more than the connection may read
 // after the expiry: a draft created later does not reach it.
 func TestVerify14SessionExpiry(t *testing.T) {
-	w := v14App(t, limp.Config{SessionTTL: 1500 * time.Millisecond})
+	const ttl = 3 * time.Second
+	w := v14App(t, limp.Config{SessionTTL: ttl})
 	watcher := dial(t, w.s.WS)
+	signedIn := time.Now()
 	signIn(t, watcher, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
 	wid := watcher.send("art/watch", nil, nil)
 	must(t, watcher.recv())
-	w.art(t, "d0", "draft", nil)
+	admin := dial(t, w.s.WS) // w.admin's session may have expired already
+	signIn(t, admin, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	must(t, admin.call("art/create", nil, map[string]any{"title": map[string]any{"en_AE": "d0"}, "permalink": "d0", "status": "draft"}))
 	if ev := must(t, watcher.recv()); ev.Args["oper"] != "create" {
 		t.Fatalf("before the expiry: %v", ev.Args)
 	}
-	time.Sleep(2 * time.Second)
-	admin := dial(t, w.s.WS) // w.admin's session expired too
+	time.Sleep(time.Until(signedIn.Add(ttl + time.Second)))
+	admin = dial(t, w.s.WS)
 	signIn(t, admin, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
 	must(t, admin.call("art/create", nil, map[string]any{"title": map[string]any{"en_AE": "d1"}, "permalink": "d1", "status": "draft"}))
 	pub := docs(t, must(t, admin.call("art/create", nil, map[string]any{"title": map[string]any{"en_AE": "p"}, "permalink": "p", "status": "published"})))[0]["_id"]
