@@ -787,3 +787,36 @@ func TestVerify14MatchAgreesWithStore(t *testing.T) {
 	quiet(t, watcher, "after the touch")
 	t.Logf("%d queries compared", len(order))
 }
+
+// TestVerify14PayloadAfterSessionChange: a custom watch handler's
+// c.Payload (spec §6.10) still reaches the on-watch hook after the
+// connection's session changed (the watch rebuilt its call).
+func TestVerify14PayloadAfterSessionChange(t *testing.T) {
+	perms := []limp.Perm{{Privilege: "admin"}, {Privilege: "*", QueryMod: limp.M{"status": "published"}}}
+	notes := limp.NewModule[Post]("note", limp.Methods{
+		"read": {Permissions: perms},
+		"live": {Permissions: perms, Watch: true, Handler: func(ctx context.Context, c *limp.Call) (*limp.Result, error) {
+			c.Payload = limp.M{"tag": "from-handler"}
+			return c.Watch(ctx)
+		}},
+		"create": {Permissions: limp.Perms("*")},
+	})
+	notes.Hooks = limp.Hooks{OnWatch: func(ctx context.Context, c *limp.Call, oper string, doc limp.M) (limp.M, error) {
+		doc["tag"] = c.Payload["tag"]
+		return doc, nil
+	}}
+	s := startApp(t, limp.Config{Name: "test", AnonPrivileges: limp.Privileges{"note": {"read", "create"}},
+		QuotaIPMin: -1, QuotaAnonMin: -1, QuotaAuthMin: -1}, notes)
+	w := dial(t, s.WS)
+	must(t, w.call("note/live", []any{map[string]any{"$attrs": []any{"permalink"}}}, nil))
+	writer := dial(t, s.WS)
+	must(t, writer.call("note/create", nil, note("a", "published")))
+	if d := must(t, w.recv()).Args["docs"].([]any)[0].(map[string]any); d["tag"] != "from-handler" {
+		t.Fatalf("before: %v", d)
+	}
+	signIn(t, w, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	must(t, writer.call("note/create", nil, note("b", "published")))
+	if d := must(t, w.recv()).Args["docs"].([]any)[0].(map[string]any); d["tag"] != "from-handler" {
+		t.Fatalf("after the sign-in: %v", d)
+	}
+}

@@ -770,7 +770,7 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 	// added to it, so the watch never sees more than either allows.
 	nc := &Call{Endpoint: call.Endpoint, CallID: call.CallID, Module: call.Module, Method: call.Method,
 		Query: NewQuery(call.Query.Steps()...), Doc: M{}, Session: s, RemoteAddr: call.RemoteAddr,
-		UserAgent: call.UserAgent, Origin: call.Origin, ClientApp: call.ClientApp, Realm: call.Realm, app: a, conn: c, skip: call.skip}
+		UserAgent: call.UserAgent, Origin: call.Origin, ClientApp: call.ClientApp, Realm: call.Realm, Payload: call.Payload, app: a, conn: c, skip: call.skip}
 	if nc.skip&skipPerm == 0 {
 		if err := a.checkPermissions(ctx, nc); err != nil {
 			return false, err
