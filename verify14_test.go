@@ -820,3 +820,38 @@ func TestVerify14PayloadAfterSessionChange(t *testing.T) {
 		t.Fatalf("after the sign-in: %v", d)
 	}
 }
+
+// TestVerify14HookPanic: an on-watch hook that panics ends that watch
+// with a 500 on its call_id; the connection, the other watchers and the
+// writes go on.
+func TestVerify14HookPanic(t *testing.T) {
+	hook := func(ctx context.Context, c *limp.Call, oper string, doc limp.M) (limp.M, error) {
+		if c.Session.Anon() && doc["permalink"] == "bang" {
+			panic("bang")
+		}
+		return doc, nil
+	}
+	s := watchAppCfg(t, limp.Config{}, limp.Hooks{OnWatch: hook})
+	w := dial(t, s.WS)
+	wid := w.send("note/watch", []any{map[string]any{"$attrs": []any{"permalink"}}}, nil)
+	must(t, w.recv())
+	admin := dial(t, s.WS)
+	signIn(t, admin, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	must(t, admin.call("note/watch", []any{map[string]any{"$attrs": []any{"permalink"}}}, nil))
+	writer := dial(t, s.WS)
+	must(t, writer.call("note/create", nil, note("bang", "published")))
+	r := w.recv()
+	if r.Status != 500 || r.Args["call_id"] != wid {
+		t.Fatalf("panicking hook: %+v", r)
+	}
+	if strings.Contains(r.Msg, "bang") || strings.Contains(r.Msg, "goroutine") {
+		t.Errorf("the 500 leaks the panic: %q", r.Msg)
+	}
+	must(t, writer.call("note/create", nil, note("after", "published")))
+	quiet(t, w, "after the panic")
+	for _, want := range []string{"create:bang", "create:after"} {
+		if ev := must(t, admin.recv()); permalinkOf(ev) != want {
+			t.Fatalf("admin's watch: %v, want %s", ev.Args, want)
+		}
+	}
+}
