@@ -82,6 +82,7 @@ type watchState struct {
 	byColl   map[string]*collWatch
 	pending  map[*Call]*watchTask  // created, waiting for the created reply
 	retained map[string]*watchTask // by resume token: connection gone
+	tokens   map[string]*watchTask // by resume token: every watch not ended
 	count    atomic.Int64          // tasks not ended (per-node bound)
 	wg       sync.WaitGroup        // tasks not finished
 	active   sync.WaitGroup        // step goroutines
@@ -116,6 +117,10 @@ type watchTask struct {
 	out watchOutbox
 
 	g *watchGroup // its filter's group (guarded by watchState.mu)
+	// grp is g, readable without watchState.mu: an event matched by
+	// another group (before a session change moved the watcher) is
+	// matched again under the watcher's filter before delivery.
+	grp atomic.Pointer[watchGroup]
 
 	// The events waiting for delivery, at most WatchQueue (grown as
 	// needed: an idle watcher holds no buffer). A goroutine delivers them
@@ -142,6 +147,9 @@ type watchEvent struct {
 	// the caller (watch_group.go); nil for a group of one.
 	shapes *sharedShapes
 	seq    uint64 // the feed's sequence
+	// g is the group whose filter matched the event (nil for events
+	// not matched by a group).
+	g *watchGroup
 }
 
 // feedHub returns the app's change feed (started on first use; issue 14
@@ -342,6 +350,7 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 		old.end(nil)
 	}
 	tasks[id] = t
+	w.tokens[t.token] = t
 	w.count.Add(1)
 	name := c.Module.coll.Name
 	cw := w.byColl[name]
@@ -424,7 +433,7 @@ func (a *App) onChange(cw *collWatch, ev feed.Event) {
 				g.mu.Unlock()
 				if was {
 					for _, t := range lists[gi] {
-						t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq})
+						t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq, g: g})
 					}
 				}
 			}
@@ -462,6 +471,7 @@ func (a *App) onChange(cw *collWatch, ev feed.Event) {
 			default:
 				continue
 			}
+			e.g = g
 			if e.doc != nil && len(lists[gi]) > 1 {
 				e.shapes = &sharedShapes{}
 			}
@@ -615,6 +625,9 @@ func (t *watchTask) unregister() {
 	if w.retained[t.token] == t {
 		delete(w.retained, t.token)
 	}
+	if w.tokens[t.token] == t {
+		delete(w.tokens, t.token)
+	}
 	if t.expiry != nil {
 		t.expiry.Stop()
 	}
@@ -650,10 +663,21 @@ func (t *watchTask) deliver(e watchEvent) error {
 	// after its connection ended.
 	ctx, cancel := context.WithTimeout(a.hardCtx, a.cfg.CallTimeout)
 	defer cancel()
+	// In the watcher's realm (realm mode): its permissions checked again,
+	// its filter rebuilt, references expanded and hooks run there, as
+	// for its call.
+	t.mu.Lock()
+	realm := t.call.Realm
+	t.mu.Unlock()
+	if realm != "" {
+		ctx = WithRealm(ctx, realm)
+	}
 	if changed, err := t.resession(ctx); err != nil {
 		return err
-	} else if changed && e.doc != nil {
-		// Matched under the old session: match again under the new.
+	} else if e.doc != nil && (changed || e.g != nil && e.g != t.grp.Load()) {
+		// Matched under the old session (this event, or one queued
+		// before the session changed and the watcher moved to the
+		// group of its new filter): match again under the new.
 		t.mu.Lock()
 		f := t.q.Filter
 		t.mu.Unlock()
@@ -719,7 +743,8 @@ func (a *App) shapeWatchDoc(ctx context.Context, call *Call, m *Module, q *query
 	return doc, nil
 }
 
-// resession checks the watcher's session against the connection's: a
+// resession checks the watcher's session against the connection's: an
+// expired session ends the watch (403 CORE_SESSION_SESSION_EXPIRED), a
 // revoked session is revalidated, a changed one gets read's permissions
 // checked again and the filter rebuilt. It reports whether the filter
 // changed; an error ends the watch.
@@ -732,6 +757,11 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 	c := t.c
 	t.mu.Unlock()
 	s := c.session.Load()
+	if !s.Anon() && !s.Expiry.IsZero() && time.Now().After(s.Expiry) {
+		// As a call on the connection would be refused (conn.go): the
+		// watch ends with the session.
+		return false, NewError(403, CodeSessionExpired, msgSessionExpired)
+	}
 	if s == old && !a.stale(s) {
 		return false, nil
 	}
@@ -747,7 +777,7 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 	// added to it, so the watch never sees more than either allows.
 	nc := &Call{Endpoint: call.Endpoint, CallID: call.CallID, Module: call.Module, Method: call.Method,
 		Query: NewQuery(call.Query.Steps()...), Doc: M{}, Session: s, RemoteAddr: call.RemoteAddr,
-		UserAgent: call.UserAgent, Origin: call.Origin, ClientApp: call.ClientApp, app: a, conn: c, skip: call.skip}
+		UserAgent: call.UserAgent, Origin: call.Origin, ClientApp: call.ClientApp, Realm: call.Realm, Payload: call.Payload, app: a, conn: c, skip: call.skip}
 	if nc.skip&skipPerm == 0 {
 		if err := a.checkPermissions(ctx, nc); err != nil {
 			return false, err
@@ -826,12 +856,24 @@ func (c *conn) deleteWatch(q *Query, callID any) {
 		c.replyErr(errInvalidWatch, callID, "watch/delete")
 		return
 	}
-	want, _ := vals[0].(string)
+	// The id as the watch was keyed (fmt.Sprint of its call_id): a
+	// numeric call_id is named by the same number (LIMP compares the
+	// values).
+	var want string
+	named, all := true, false
+	switch v := vals[0].(type) {
+	case string:
+		want, all = v, v == "__all"
+	case float64, int64, int:
+		want = fmt.Sprint(v)
+	default:
+		named = false
+	}
 	w := &a.wt
 	w.mu.Lock()
 	var ended []*watchTask
 	for id, t := range w.byConn[c] {
-		if want == "__all" || id == want {
+		if all || named && id == want {
 			ended = append(ended, t)
 			// Gone from the connection now (its goroutine ends later).
 			delete(w.byConn[c], id)
@@ -846,7 +888,7 @@ func (c *conn) deleteWatch(q *Query, callID any) {
 		t.mu.Unlock()
 	}
 	switch {
-	case want == "__all":
+	case all:
 		c.reply(200, "All watch tasks deleted.", M{"watch": ids}, callID, true)
 	case len(ended) == 0:
 		c.replyErr(errInvalidWatch, callID, "watch/delete")

@@ -59,6 +59,7 @@ func (cw *collWatch) join(t *watchTask, f query.Node) (g *watchGroup, fresh bool
 	g.tasks[t] = struct{}{}
 	g.list = nil
 	t.g = g
+	t.grp.Store(g)
 	return g, fresh
 }
 

@@ -32,7 +32,9 @@ import (
 //     in its query (the query's other steps are then the watch's own: the
 //     resumed watch keeps its query). When the watch is retained, was
 //     opened by the same session (same session _id and user), on the same
-//     endpoint, and still holds every event after seq, the reply is
+//     endpoint, and still holds every event after seq (a watch still
+//     attached to another connection of that session, whose end the
+//     server has not seen yet, is claimed from it), the reply is
 //     "Created watch task." with args {code: CORE_WATCH_OK, watch: <new
 //     call_id>, call_id, resume: <same token>, resumed: true}, followed by
 //     exactly the events after seq (no gap, no duplicate), then live ones,
@@ -120,6 +122,7 @@ func (w *watchState) init() {
 		w.byColl = map[string]*collWatch{}
 		w.pending = map[*Call]*watchTask{}
 		w.retained = map[string]*watchTask{}
+		w.tokens = map[string]*watchTask{}
 	}
 }
 
@@ -205,6 +208,14 @@ func (a *App) resume(c *Call, rs *resumeReq) (*Result, error) {
 	w.mu.Lock()
 	w.init()
 	t := w.retained[rs.token]
+	attached := false
+	if t == nil {
+		// Still attached to a connection: the client reconnected before
+		// the server saw its old connection end (a dropped network is
+		// noticed only at the next write timeout). Claimed from it below.
+		t = w.tokens[rs.token]
+		attached = true
+	}
 	if t == nil {
 		w.mu.Unlock()
 		return nil, nil
@@ -221,6 +232,25 @@ func (a *App) resume(c *Call, rs *resumeReq) (*Result, error) {
 	if tasks := w.byConn[c.conn]; len(tasks) >= a.cfg.WatchesPerConn && tasks[fmt.Sprint(c.CallID)] == nil {
 		w.mu.Unlock()
 		return nil, errWatchLimit
+	}
+	if attached {
+		for _, p := range w.pending {
+			if p == t {
+				// Its created reply is not out yet: not resumable.
+				w.mu.Unlock()
+				return nil, nil
+			}
+		}
+		t.mu.Lock()
+		oldc, oldID := t.c, t.id
+		t.mu.Unlock()
+		if tasks := w.byConn[oldc]; tasks != nil && tasks[oldID] == t {
+			delete(tasks, oldID)
+			if len(tasks) == 0 {
+				delete(w.byConn, oldc)
+			}
+		}
+		t.out.detach() // the old connection gets no more of its events
 	}
 	delete(w.retained, rs.token) // claimed
 	if t.expiry != nil {
@@ -262,7 +292,6 @@ func (a *App) retainWatch(c *conn, t *watchTask) bool {
 	if a.cfg.WatchRetention <= 0 || t.stopped.Load() {
 		return false
 	}
-	t.out.detach()
 	w := &a.wt
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -270,8 +299,12 @@ func (a *App) retainWatch(c *conn, t *watchTask) bool {
 		return false
 	}
 	t.mu.Lock()
-	id := t.id
+	id, mine := t.id, t.c == c
 	t.mu.Unlock()
+	if !mine {
+		return true // resumed on another connection meanwhile
+	}
+	t.out.detach()
 	if tasks := w.byConn[c]; tasks != nil && tasks[id] == t {
 		delete(tasks, id)
 		if len(tasks) == 0 {

@@ -53,6 +53,8 @@ type Watch struct {
 	token    string        // args.resume
 	seq      uint64        // the last args.seq delivered
 	resuming string        // the call id of a resume not answered yet
+	// serverEnded: the server ended the watch with an error reply.
+	serverEnded bool
 }
 
 // Watch calls a watch method (for example "blog/watch") and returns the
@@ -96,7 +98,9 @@ func (c *Client) Watch(ctx context.Context, endpoint string, query, doc any) (*W
 }
 
 // Next returns the next event. An event with a status other than 200 is
-// returned with an [*Error] and the stream continues. After the watch ends,
+// returned with an [*Error]: the server ended the watch with it (overflow,
+// revoked permissions, an on-watch hook's error), so the following Next
+// returns an error wrapping [ErrWatchEnded]. After the watch ends,
 // Next returns the queued events and then an error wrapping [ErrWatchEnded]
 // or [ErrClosed].
 func (w *Watch) Next(ctx context.Context) (*Response, error) {
@@ -126,11 +130,18 @@ func (w *Watch) Next(ctx context.Context) (*Response, error) {
 }
 
 // Stop ends the watch locally and asks the server to cancel it with
-// watch/delete (query [{"watch": ID}]). Events arriving afterwards go to
+// watch/delete (query [{"watch": ID}]), unless the server ended it
+// already (an error reply). Events arriving afterwards go to
 // [Options.OnMessage].
 func (w *Watch) Stop(ctx context.Context) error {
 	w.c.forgetWatch(w)
 	w.end(fmt.Errorf("%w: stopped", ErrWatchEnded))
+	w.mu.Lock()
+	gone := w.serverEnded
+	w.mu.Unlock()
+	if gone {
+		return nil // the server ended it: nothing to cancel
+	}
 	if _, err := w.c.Call(ctx, "watch/delete", []any{map[string]any{"watch": w.CallID()}}, nil); err != nil {
 		return fmt.Errorf("stop watch: %w", err)
 	}
@@ -192,6 +203,16 @@ func (w *Watch) push(r *Response) bool {
 			return true // delivered before the reconnect
 		}
 		w.seq = n
+	}
+	if r.Status != 200 {
+		// A limp-go server ends a watch with its error reply (overflow,
+		// lost changes, permissions, an on-watch hook's error) and sends
+		// nothing more on it: Next returns the error, then ErrWatchEnded.
+		w.queue = append(w.queue, r)
+		w.err = fmt.Errorf("%w: ended by the server: %w", ErrWatchEnded, r.asError())
+		w.serverEnded = true
+		w.signal()
+		return false
 	}
 	if len(w.queue) >= WatchBuffer {
 		w.err = fmt.Errorf("%w: more than %d undelivered events", ErrWatchEnded, WatchBuffer)

@@ -174,8 +174,9 @@ export declare function signJWT(claims: object, key: string): Promise<string>;
  * watch task." on the call's call_id, each with args.watch. Iterate it
  * with `for await`; leaving the loop (break, return, throw) stops the
  * watch. Events with a status other than 200 are yielded too: check
- * `status`. The iterator ends when the watch is stopped or the connection
- * closes (then it throws {@link LimpClosedError}).
+ * `status`; the server ended the watch with such an event, so the
+ * iterator ends after it. The iterator also ends when the watch is
+ * stopped or the connection closes (then it throws {@link LimpClosedError}).
  */
 export declare class LimpWatch<D = Doc> implements AsyncIterableIterator<LimpResponse<D>> {
     /** The watch id (args.watch, equal to the call id) of the first call; {@link callId} is the current one. */

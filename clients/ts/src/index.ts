@@ -264,8 +264,9 @@ interface Pending { resolve: (r: LimpResponse) => void; reject: (e: Error) => vo
  * watch task." on the call's call_id, each with args.watch. Iterate it
  * with `for await`; leaving the loop (break, return, throw) stops the
  * watch. Events with a status other than 200 are yielded too: check
- * `status`. The iterator ends when the watch is stopped or the connection
- * closes (then it throws {@link LimpClosedError}).
+ * `status`; the server ended the watch with such an event, so the
+ * iterator ends after it. The iterator also ends when the watch is
+ * stopped or the connection closes (then it throws {@link LimpClosedError}).
  */
 export class LimpWatch<D = Doc> implements AsyncIterableIterator<LimpResponse<D>> {
   /** The watch id (args.watch, equal to the call id) of the first call; {@link callId} is the current one. */
@@ -315,6 +316,14 @@ export class LimpWatch<D = Doc> implements AsyncIterableIterator<LimpResponse<D>
       if (typeof r.args.resume === 'string') this.token = r.args.resume;
       if (r.args.resumed === true) return;
       this.seq = 0; // a fresh watch: its snapshot is delivered
+    } else if (r.status !== 200) {
+      // A limp-go server ends a watch with its error reply (overflow,
+      // permissions, an on-watch hook's error) and sends nothing more on
+      // it: the error is yielded, then the iterator ends.
+      this.deliver(r);
+      this.client.forgetWatch(this);
+      this.end(null);
+      return;
     } else if (typeof r.args.seq === 'number') {
       if (r.args.seq <= this.seq) return; // delivered before the reconnect
       this.seq = r.args.seq;

@@ -139,3 +139,22 @@ test('connect fails clearly without a greeting', async () => {
   class Silent { addEventListener() {} send() {} close() {} }
   await assert.rejects(LimpClient.connect('ws://x/ws', { WebSocket: Silent, connectTimeout: 50 }), /no greeting within 50 ms/);
 });
+
+test('watch: an error reply from the server (it ended the watch) is yielded, then the iterator ends', async () => {
+  const { FakeWS } = fakeServer((cl, reply) => {
+    if (cl.endpoint === 'blog/watch') {
+      reply({ status: 200, msg: 'Created watch task.', args: { code: 'CORE_WATCH_OK', watch: cl.call_id } });
+      reply({ status: 200, msg: 'Detected 1 docs.', args: { count: 1, oper: 'create', docs: [{ _id: 'd0' }], watch: cl.call_id, seq: 1 } });
+      reply({ status: 503, msg: 'Watch fell behind the changes and was ended.', args: { code: 'CORE_WATCH_OVERFLOW' } });
+    }
+  });
+  const c = await LimpClient.connect('ws://fake/ws', { WebSocket: FakeWS, heartbeatInterval: 0 });
+  const w = await c.watch('blog/watch', []);
+  const seen = [];
+  const done = (async () => {
+    for await (const ev of w) seen.push(ev.status === 200 ? ev.args.docs[0]._id : ev.args.code);
+  })();
+  await Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error(`the iterator did not end (got ${seen})`)), 2000))]);
+  assert.deepEqual(seen, ['d0', 'CORE_WATCH_OVERFLOW']);
+  c.close();
+});
