@@ -16,7 +16,7 @@ import (
 // objects, NUL bytes.
 func FuzzTypedColumns(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, uint8(0), uint8(3), "3", int64(3), 2.5)
-	f.Add([]byte{7, 7, 1, 0, 200, 13}, uint8(5), uint8(1), "", int64(-1), -0.0)
+	f.Add([]byte{7, 7, 1, 0, 200, 13}, uint8(5), uint8(1), "", int64(-1), math.Copysign(0, -1))
 	f.Fuzz(func(t *testing.T, sel []byte, opSel, pathSel uint8, str string, n int64, x float64) {
 		if len(sel) > 64 || math.IsNaN(x) || math.IsInf(x, 0) {
 			return // no JSON for NaN and infinities
