@@ -76,6 +76,7 @@ var KnownServerBugs = map[string]map[string]string{
 		"MongoRead/LIST_of_DICT_element_equality":       "FerretDB v1.24: equality with a document does not match an array holding it",
 		"MongoRead/$ne_object":                          "FerretDB v1.24: equality with a document does not match an array holding it",
 		// Conditions on a path through an array of documents ("lines.qty").
+		"Update/append_keep":         "FerretDB 1.24 ignores $slice in $push (it keeps every item)",
 		"Nested/list_of_dict_all":    "FerretDB#2291: $all/$in/range conditions through an array of documents",
 		"Nested/list_of_dict_bet":    "FerretDB#2291: $all/$in/range conditions through an array of documents",
 		"Nested/through_list_in_nil": "FerretDB#2291: $all/$in/range conditions through an array of documents",
