@@ -379,7 +379,6 @@ func describeNode(n query.Node) string {
 	return fmt.Sprintf("%T", n)
 }
 
-
 // sideDiffValid are values valid for each path's declared type (and null).
 func sideDiffValid(base time.Time) map[string][]any {
 	return map[string][]any{
