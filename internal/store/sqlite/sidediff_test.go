@@ -132,17 +132,29 @@ func TestSideDiff(t *testing.T) {
 var sideDiffSeeds = 2
 
 func sideDiff(t *testing.T, seed uint64, valid bool) {
+	sideDiffFrom(t, seed, valid, false)
+}
+
+// sideDiffFrom is sideDiff; migrated starts from a file of the first
+// layout (no rid, no side table) holding the documents, synced then.
+func sideDiffFrom(t *testing.T, seed uint64, valid, migrated bool) {
 	defer columnsOff.Store(false)
 	defer sidePlanOff.Store(false)
 	ctx := t.Context()
 	c := sideDiffCollection()
-	s, err := Open(ctx, ":memory:", nil)
+	path := ":memory:"
+	if migrated {
+		path = t.TempDir() + "/old.db"
+	}
+	s, err := Open(ctx, path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Sync(ctx, c); err != nil {
-		t.Fatal(err)
+	if !migrated {
+		if err := s.Sync(ctx, c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	pools := sideDiffPools(base)
@@ -256,12 +268,30 @@ func sideDiff(t *testing.T, seed uint64, valid bool) {
 		}
 	}
 	var live []oid.ID
-	for range 40 {
+	if migrated {
+		if _, err := s.db.ExecContext(ctx, "CREATE TABLE c_sd (id TEXT PRIMARY KEY, doc TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 40 {
 		d := newDoc()
-		if err := s.Insert(ctx, c, d); err != nil {
+		if migrated {
+			id, body, err := encodeDoc(d)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.db.ExecContext(ctx, "INSERT INTO c_sd (id, doc, deleted) VALUES (?, ?, ?)", id.Hex(), string(body), i%7 == 0); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := s.Insert(ctx, c, d); err != nil {
 			t.Fatal(err)
 		}
 		live = append(live, d["_id"].(oid.ID))
+	}
+	if migrated {
+		if err := s.Sync(ctx, c); err != nil {
+			t.Fatal(err)
+		}
 	}
 	compare("insert")
 	pick := func() *query.Query {
@@ -401,4 +431,11 @@ func TestSideDiffValid(t *testing.T) {
 	for seed := range uint64(sideDiffSeeds) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) { sideDiff(t, seed, true) })
 	}
+}
+
+// TestSideDiffMigrated is TestSideDiff from a file of the first layout
+// holding values of every type (soft-deleted documents too), converted by
+// Sync.
+func TestSideDiffMigrated(t *testing.T) {
+	sideDiffFrom(t, 7, false, true)
 }
