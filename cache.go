@@ -63,18 +63,26 @@ func (a *App) startCache() {
 		if len(m.Cache) == 0 || m.coll == nil {
 			continue
 		}
-		if a.cache.c == nil {
-			max := a.cfg.CacheMaxBytes
-			if max == 0 {
-				max = DefaultCacheMaxBytes
-			}
-			a.cache.c = cache.New(max)
-			a.cache.deps = map[*Module][]string{}
-		}
+		a.ensureCache()
 		a.cache.deps[m] = a.readDeps(m)
 	}
 	a.startExpandCache() // expand_cache.go
 	a.startCacheFeed()   // cache_feed.go
+}
+
+// ensureCache makes the App's one bounded cache (Config.CacheMaxBytes,
+// default DefaultCacheMaxBytes) the first time a cached module or an
+// expansion target needs it.
+func (a *App) ensureCache() {
+	if a.cache.c != nil {
+		return
+	}
+	max := a.cfg.CacheMaxBytes
+	if max == 0 {
+		max = DefaultCacheMaxBytes
+	}
+	a.cache.c = cache.New(max)
+	a.cache.deps = map[*Module][]string{}
 }
 
 // readDeps returns the collections a read of m reads: m's and, through

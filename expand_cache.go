@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/limp-go/limp/internal/cache"
 	"github.com/limp-go/limp/internal/store"
 	"github.com/limp-go/limp/internal/store/sqlite"
 )
@@ -56,14 +55,7 @@ func (a *App) startExpandCache() {
 	if len(targets) == 0 || !a.writesAllSeen() {
 		return
 	}
-	if a.cache.c == nil {
-		max := a.cfg.CacheMaxBytes
-		if max == 0 {
-			max = DefaultCacheMaxBytes
-		}
-		a.cache.c = cache.New(max)
-		a.cache.deps = map[*Module][]string{}
-	}
+	a.ensureCache()
 	a.cache.expand = map[*Module]bool{}
 	for _, t := range targets {
 		a.cache.expand[t] = true
