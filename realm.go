@@ -475,6 +475,9 @@ func (r *realmRegistry) forgetAll() {
 
 // lookupRealm returns the realm called name, or nil if there is none.
 func (a *App) lookupRealm(ctx context.Context, name string) (*realmInfo, error) {
+	if strings.HasPrefix(name, realmPurgePrefix) {
+		return nil, nil // a deleted realm whose documents are being purged (realm_purge.go)
+	}
 	r := &a.realms
 	r.mu.Lock()
 	info := r.m[name]
