@@ -45,6 +45,8 @@ type Compiled struct {
 	// SideIndexed lets the side-only plan use the side table's indexes
 	// (see sideIndexed); without it the side table is read NOT INDEXED.
 	SideIndexed bool
+	// mixed is the mixed-attr test the read was compiled with (mixed.go).
+	mixed mixedFn
 }
 
 // Select returns the SELECT of cols with the page applied.
@@ -141,7 +143,7 @@ func (p *Compiled) Group(c *schema.Collection, g query.Group) (string, []any, er
 	if g.Count < 1 {
 		return "", nil, fmt.Errorf("$group count %d for %q is not positive", g.Count, g.By)
 	}
-	key, rep, err := groupExprs(c, g.By)
+	key, rep, err := groupExprsMixed(c, g.By, p.mixed)
 	if err != nil {
 		return "", nil, fmt.Errorf("$group: %w", err)
 	}
@@ -162,19 +164,22 @@ func (p *Compiled) Group(c *schema.Collection, g query.Group) (string, []any, er
 func tableName(name string) string { return quoteIdent("c_" + name) }
 func ftsName(name string) string   { return quoteIdent("f_" + name) }
 
-// Compile compiles q over collection c. It is pure and deterministic.
+// Compile compiles q over collection c, every stored value taken to have
+// its declared type (no mixed attr, see mixed.go). It is pure and
+// deterministic.
 func Compile(c *schema.Collection, q *query.Query) (*Compiled, error) {
-	return compile(c, q, false)
+	return compile(c, q, false, nil)
 }
 
 // compile is Compile; purge selects soft-deleted documents too (a hard
-// delete).
-func compile(c *schema.Collection, q *query.Query, purge bool) (*Compiled, error) {
+// delete); mixed tells the attrs holding values of other types than
+// declared (nil: none).
+func compile(c *schema.Collection, q *query.Query, purge bool, mixed mixedFn) (*Compiled, error) {
 	if q == nil {
 		q = &query.Query{}
 	}
-	b := &builder{c: c, table: tableName(c.Name), multikey: multikeyPaths(c), cols: columnByPath(c)}
-	p := &Compiled{Table: b.table, From: b.table, Limit: -1}
+	b := &builder{c: c, table: tableName(c.Name), multikey: multikeyPaths(c), cols: columnByPath(c), mixed: mixed}
+	p := &Compiled{Table: b.table, From: b.table, Limit: -1, mixed: mixed}
 	where := []string{b.table + ".deleted = 0"}
 	if purge {
 		where[0] = "1"
@@ -238,7 +243,7 @@ func compile(c *schema.Collection, q *query.Query, purge bool) (*Compiled, error
 			continue
 		}
 		seen[s.Path] = true
-		e, err := sortExpr(c, s.Path, s.Desc)
+		e, err := sortExprMixed(c, s.Path, s.Desc, mixed)
 		if err != nil {
 			return nil, fmt.Errorf("compile $sort: %w", err)
 		}
@@ -264,8 +269,8 @@ func compile(c *schema.Collection, q *query.Query, purge bool) (*Compiled, error
 	if q.Skip > 0 {
 		p.Offset = q.Skip
 	}
-	if sideOK(b.cols, c, q) && !preferMain(c, q, b.cols) {
-		sb := &builder{c: c, table: b.table, multikey: b.multikey, cols: b.cols, side: true}
+	if sideOK(b.cols, c, q) && !sortMixed(c, q, mixed) && !preferMain(c, q, b.cols) {
+		sb := &builder{c: c, table: b.table, multikey: b.multikey, cols: b.cols, side: true, mixed: mixed}
 		w, err := sb.node(q.Filter)
 		if err == nil && !sb.sideFail {
 			del := "deleted = 0"
@@ -318,6 +323,9 @@ type builder struct {
 	// side compiles over the side table alone (the side-only plan);
 	// sideFail records a condition it cannot hold.
 	side, sideFail bool
+	// mixed tells the attrs holding values of other types than
+	// declared (mixed.go); nil: none.
+	mixed mixedFn
 }
 
 func (b *builder) arg(v any) string {
@@ -401,10 +409,12 @@ type leaf struct {
 type target struct {
 	doc, id string
 	lookup  func(string) *schema.Type
+	// coll is the collection of the document (nil when unknown).
+	coll *schema.Collection
 }
 
 func (b *builder) mainTarget() target {
-	return target{doc: "doc", id: "id", lookup: b.c.Lookup}
+	return target{doc: "doc", id: "id", lookup: b.c.Lookup, coll: b.c}
 }
 
 func (b *builder) cond(c *query.Cond) (string, error) {
@@ -486,7 +496,7 @@ func (b *builder) join(c *query.Cond) (string, error) {
 		}
 	}
 	// The link has no arguments; inner's follow in text order.
-	inner, err := b.condOn(target{doc: r + ".doc", id: r + ".id", lookup: lookup}, c)
+	inner, err := b.condOn(target{doc: r + ".doc", id: r + ".id", lookup: lookup, coll: targetColl}, c)
 	if err != nil {
 		return "", err
 	}
@@ -517,6 +527,15 @@ func (b *builder) condOn(t target, c *query.Cond) (string, error) {
 	// as MongoDB does.
 	defer func(prev bool) { b.nullOK = prev }(b.nullOK)
 	b.nullOK = matchesNull(c)
+	if c.Op != query.All && c.Op != query.Bet && b.isMixed(t, c.Path) {
+		// Values of other types than declared (mixed.go).
+		return b.general(t, c, func() (string, error) { return b.condTyped(t, c) })
+	}
+	return b.condTyped(t, c)
+}
+
+// condTyped is condOn with the schema's types trusted.
+func (b *builder) condTyped(t target, c *query.Cond) (string, error) {
 	if b.side && slices.Contains(b.multikey, c.Path) {
 		b.sideFail = true
 		return "0", nil

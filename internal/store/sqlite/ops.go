@@ -138,6 +138,9 @@ func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 		if err := syncColumns(ctx, q, c); err != nil {
 			return err
 		}
+		if err := s.syncMixed(ctx, q, c); err != nil {
+			return err
+		}
 		return s.syncFTS(ctx, q, c)
 	})
 	if err != nil {
@@ -272,15 +275,15 @@ func dupError(c *schema.Collection, err error) error {
 	return &store.DuplicateError{Attrs: append([]string(nil), c.Unique[0]...)}
 }
 
-// Read runs q.
-func (s *Store) Read(ctx context.Context, c *schema.Collection, q *query.Query) (*store.Result, error) {
+// read runs q, compiled with the mixed attrs of mixed (see Read).
+func (s *Store) read(ctx context.Context, c *schema.Collection, q *query.Query, mixed mixedFn) (*store.Result, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
 	if q == nil {
 		q = &query.Query{}
 	}
-	p, err := Compile(c, q)
+	p, err := compile(c, q, false, mixed)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", c.Name, err)
 	}
@@ -350,7 +353,7 @@ func (s *Store) group(ctx context.Context, db querier, c *schema.Collection, p *
 	}
 	defer rows.Close()
 	t := groupType(c, g.By)
-	plain := groupPlain(c, g.By)
+	plain := p.groupPlain(c, g.By)
 	var bad error
 	conv := func(v any) any {
 		if b, ok := v.([]byte); ok {
@@ -423,6 +426,7 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 			rows[i].text = searchText(c, d)
 		}
 	}
+	s.noteMixed(c, docs...)
 	t := tableName(c.Name)
 	insert := "INSERT INTO " + t + " (id, doc, deleted) VALUES (?, ?, ?)"
 	if len(c.Search) > 0 {
@@ -472,7 +476,7 @@ func (s *Store) selectRows(ctx context.Context, c *schema.Collection, q *query.Q
 		q = &query.Query{}
 	}
 	sel := &query.Query{Filter: q.Filter, Search: q.Search, Sort: q.Sort, Limit: q.Limit, GeoNear: q.GeoNear}
-	p, err := compile(c, sel, purge)
+	p, err := compile(c, sel, purge, s.mixedFor(ctx, c, false))
 	if err != nil {
 		return nil, err
 	}
@@ -555,6 +559,7 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 			if bytes.Equal(body, before) {
 				continue // unchanged: MongoDB neither writes nor counts it
 			}
+			s.noteMixed(c, doc)
 			modified++
 			if _, err := s.exec(ctx, "UPDATE "+t+" SET doc = ? WHERE rowid = ?", string(body), m.rowid); err != nil {
 				return dupError(c, err)

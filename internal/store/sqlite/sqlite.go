@@ -81,6 +81,7 @@ type Store struct {
 	closed atomic.Bool
 	stmts  stmts
 	com    committer
+	mx     mixedState // attrs holding values of other types (mixed.go)
 }
 
 var _ store.Store = (*Store)(nil)

@@ -28,8 +28,8 @@ var registerOnce sync.Once
 
 // registerFuncs registers the SQL functions the compiled queries use:
 // limp_regexp(pattern, json_quote(value)), limp_distance(lng1, lat1, lng2, lat2) and
-// limp_sortkey(json, rest, desc[, type]), limp_valkey(json[, type]) and
-// limp_exprval(json, rest).
+// limp_sortkey(json, rest, desc[, type]), limp_valkey(json[, type]),
+// limp_exprval(json, rest) and limp_cond(json, path, op, operand).
 func registerFuncs() {
 	registerOnce.Do(func() {
 		sqlite.MustRegisterDeterministicScalarFunction("limp_regexp", 2, regexpFunc)
@@ -38,6 +38,7 @@ func registerFuncs() {
 		sqlite.MustRegisterDeterministicScalarFunction("limp_sortkey", -1, sortKeyFunc)
 		sqlite.MustRegisterDeterministicScalarFunction("limp_valkey", -1, valKeyFunc)
 		sqlite.MustRegisterDeterministicScalarFunction("limp_exprval", 2, exprValFunc)
+		sqlite.MustRegisterDeterministicScalarFunction("limp_cond", 4, condFunc)
 	})
 }
 

@@ -1,0 +1,477 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql/driver"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"modernc.org/sqlite"
+
+	"github.com/limp-go/limp/internal/jsonv"
+	lmatch "github.com/limp-go/limp/internal/match"
+	"github.com/limp-go/limp/internal/oid"
+	"github.com/limp-go/limp/internal/query"
+	"github.com/limp-go/limp/internal/schema"
+	"github.com/limp-go/limp/internal/store"
+)
+
+// Values of another type than declared ("mixed" attrs).
+//
+// The compiler's typed comparisons (compile.go) rely on the schema: a
+// declared number compares as `json_extract(doc, p) = ?` with no json_type
+// guard (so that an expression index serves it), a declared scalar is
+// never walked element by element, a declared DICT is never crossed as an
+// array, sorts and `$group` on declared scalars use the json_extract value,
+// and the side table's columns stand for the values. A stored value of
+// another type (an attr whose type changed between app versions, a
+// migrated file) breaks each of these: json_extract gives 1 / 0 for a JSON
+// boolean, an object's JSON text for an object, a list is not matched
+// element by element.
+//
+// The store therefore knows, per collection, which top-level attrs hold
+// somewhere a value that does not conform to its declared type (see
+// conforms): Sync scans the stored documents, Insert and Update note the
+// documents they write before they commit. A condition, sort key or
+// `$group` key on a path of such a "mixed" attr is compiled to the general
+// form: limp_cond evaluates the condition with internal/match (MongoDB's
+// semantics, the reference live queries use) on the attr's value of each
+// row, limp_sortkey and limp_valkey order by MongoDB's order, and the
+// side-only plan is not used. Conditions on conforming attrs keep the
+// typed SQL and its indexes, so the common case costs nothing.
+//
+// A read compiled before a concurrent write made an attr mixed could see
+// that write's rows through typed SQL: Read compares the generation of
+// the mixed sets before and after and reruns (bounded) when it changed.
+// The sets are kept by this Store's own writes: a file written
+// concurrently by another process with values of other types is seen at
+// the next Sync.
+
+// mixedState is a Store's knowledge of mixed attrs.
+type mixedState struct {
+	gen  atomic.Uint64 // bumped whenever an attr becomes mixed
+	sets sync.Map      // *schema.Collection → *mixedSet
+}
+
+// mixedSet is one collection's mixed top-level attrs.
+type mixedSet struct {
+	mu    sync.Mutex
+	known bool                            // scanned (Sync or first read)
+	attrs atomic.Pointer[map[string]bool] // copy on write
+}
+
+func (m *mixedState) set(c *schema.Collection) *mixedSet {
+	if v, ok := m.sets.Load(c); ok {
+		return v.(*mixedSet)
+	}
+	v, _ := m.sets.LoadOrStore(c, &mixedSet{})
+	return v.(*mixedSet)
+}
+
+// add records attrs as mixed in c (scanned marks a full scan).
+func (m *mixedState) add(c *schema.Collection, attrs []string, scanned bool) {
+	ms := m.set(c)
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if scanned {
+		ms.known = true
+	}
+	cur := ms.attrs.Load()
+	var grown map[string]bool
+	for _, a := range attrs {
+		if cur != nil && (*cur)[a] || grown != nil && grown[a] {
+			continue
+		}
+		if grown == nil {
+			grown = map[string]bool{}
+			if cur != nil {
+				for k := range *cur {
+					grown[k] = true
+				}
+			}
+		}
+		grown[a] = true
+	}
+	if grown != nil {
+		ms.attrs.Store(&grown)
+		m.gen.Add(1)
+	}
+}
+
+// known reports whether c was scanned, and its mixed attrs.
+func (m *mixedState) lookup(c *schema.Collection) (map[string]bool, bool) {
+	v, ok := m.sets.Load(c)
+	if !ok {
+		return nil, false
+	}
+	ms := v.(*mixedSet)
+	ms.mu.Lock()
+	known := ms.known
+	ms.mu.Unlock()
+	if p := ms.attrs.Load(); p != nil {
+		return *p, known
+	}
+	return nil, known
+}
+
+// mixedAttrs returns the top-level attrs of doc (canonical or stored form)
+// whose value does not conform to c's declared type, sorted.
+func mixedAttrs(c *schema.Collection, doc map[string]any) []string {
+	var out []string
+	for k, v := range doc {
+		if t := c.Attrs[k]; t != nil && k != "_id" && !conforms(c, t, v, 0) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// conforms reports whether v can be compared by the typed SQL of t (see
+// the package comment above): null, or a value of t's JSON type, DICTs,
+// LOCALEs, GEOs, FILEs and LISTs recursively; an ANY value always; a
+// UNION, LITERAL or other value unless it is a list (which the typed SQL
+// would not walk element by element).
+func conforms(c *schema.Collection, t *schema.Type, v any, depth int) bool {
+	if v == nil || t == nil {
+		return true
+	}
+	if depth > 32 {
+		return false
+	}
+	isMap := func() (map[string]any, bool) { m, ok := v.(map[string]any); return m, ok }
+	switch {
+	case t.Kind == schema.Any:
+		return true
+	case t.Kind == schema.Int || t.Kind == schema.Float:
+		switch v.(type) {
+		case int64, int, float64:
+			return true
+		}
+		return false
+	case t.Kind == schema.Bool:
+		_, ok := v.(bool)
+		return ok
+	case t.Kind.Stringish():
+		switch v.(type) {
+		case string, oid.ID:
+			return true
+		}
+		return false
+	case t.Kind == schema.Locale:
+		m, ok := isMap()
+		if !ok {
+			return false
+		}
+		for _, x := range m {
+			switch x.(type) {
+			case nil, string:
+			default:
+				return false
+			}
+		}
+		return true
+	case t.Kind == schema.Dict:
+		m, ok := isMap()
+		if !ok {
+			return false
+		}
+		for k, x := range m {
+			f := t.Val
+			if t.Fields != nil {
+				f = t.Fields[k]
+			}
+			if !conforms(c, f, x, depth+1) {
+				return false
+			}
+		}
+		return true
+	case t.Kind == schema.Geo || t.Kind == schema.File:
+		m, ok := isMap()
+		if !ok {
+			return false
+		}
+		for k, x := range m {
+			if f := (&schema.Collection{Attrs: map[string]*schema.Type{"v": t}}).Lookup("v." + k); f != nil && !conforms(c, f, x, depth+1) {
+				return false
+			}
+		}
+		return true
+	case t.Kind == schema.List:
+		l, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		if len(t.Items) != 1 {
+			return true // elements compare untyped
+		}
+		for _, x := range l {
+			if !conforms(c, t.Items[0], x, depth+1) {
+				return false
+			}
+		}
+		return true
+	}
+	_, list := v.([]any)
+	return !list
+}
+
+// scanMixed reads every stored document of c (live and soft-deleted) and
+// returns its mixed attrs.
+func scanMixed(ctx context.Context, q querier, c *schema.Collection) ([]string, error) {
+	rows, err := q.QueryContext(ctx, "SELECT doc FROM "+tableName(c.Name))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	var out []string
+	for rows.Next() {
+		var doc []byte
+		if err := rows.Scan(&doc); err != nil {
+			return nil, err
+		}
+		v, err := jsonv.Parse(doc)
+		if err != nil {
+			return nil, fmt.Errorf("stored document: %w", err)
+		}
+		m, _ := v.(map[string]any)
+		for _, a := range mixedAttrs(c, m) {
+			if !seen[a] {
+				seen[a] = true
+				out = append(out, a)
+			}
+		}
+	}
+	return out, rows.Err()
+}
+
+// syncMixed scans c's documents (in Sync's transaction) and records its
+// mixed attrs.
+func (s *Store) syncMixed(ctx context.Context, q querier, c *schema.Collection) error {
+	attrs, err := scanMixed(ctx, q, c)
+	if err != nil {
+		return fmt.Errorf("scan attr types: %w", err)
+	}
+	s.mx.add(c, attrs, true)
+	return nil
+}
+
+// noteMixed records the mixed attrs of docs about to be written to c
+// (before their transaction commits).
+func (s *Store) noteMixed(c *schema.Collection, docs ...map[string]any) {
+	for _, d := range docs {
+		if a := mixedAttrs(c, d); len(a) > 0 {
+			s.mx.add(c, a, false)
+		}
+	}
+}
+
+// mixedFor returns the mixed-attr test compile uses for a read of c: c and
+// the collections its references name are scanned first when this Store
+// has not seen them (an unscanned collection reached deeper counts every
+// attr mixed). all makes every attr mixed (see Read).
+func (s *Store) mixedFor(ctx context.Context, c *schema.Collection, all bool) mixedFn {
+	if all {
+		return func(*schema.Collection, string) bool { return true }
+	}
+	ensure := func(c *schema.Collection) {
+		if c == nil {
+			return
+		}
+		if _, known := s.mx.lookup(c); known {
+			return
+		}
+		if attrs, err := scanMixed(ctx, s.q(ctx), c); err == nil {
+			s.mx.add(c, attrs, true)
+		}
+	}
+	ensure(c)
+	for _, e := range c.Extns {
+		ensure(e.Target)
+	}
+	return func(c *schema.Collection, attr string) bool {
+		if c == nil {
+			return false
+		}
+		m, known := s.mx.lookup(c)
+		return !known || m[attr]
+	}
+}
+
+// mixedFn reports whether attr (top-level) of c is mixed; nil means none
+// is.
+type mixedFn func(c *schema.Collection, attr string) bool
+
+// maxMixedRetries bounds the reruns of a read whose mixed sets changed
+// while it ran; the last rerun compiles every attr as mixed.
+const maxMixedRetries = 3
+
+// Read runs q. See read, and the package comment on mixed attrs above.
+func (s *Store) Read(ctx context.Context, c *schema.Collection, q *query.Query) (*store.Result, error) {
+	for i := 0; ; i++ {
+		gen := s.mx.gen.Load()
+		res, err := s.read(ctx, c, q, s.mixedFor(ctx, c, i == maxMixedRetries))
+		if err != nil || i == maxMixedRetries || s.mx.gen.Load() == gen {
+			return res, err
+		}
+	}
+}
+
+// isMixed reports whether path, in t's document, lies in a mixed attr.
+func (b *builder) isMixed(t target, path string) bool {
+	if b.mixed == nil || path == "_id" || t.coll == nil {
+		return false
+	}
+	top, _, _ := strings.Cut(path, ".")
+	return b.mixed(t.coll, top)
+}
+
+// general compiles a positive condition (Eq, In, ranges, Regex) on a path
+// of a mixed attr: limp_cond over the attr's JSON value (NULL when
+// missing). For a top-level scalar attr, rows whose value has the declared
+// type keep the typed comparison (typed), the others go to Go.
+func (b *builder) general(t target, c *query.Cond, typed func() (string, error)) (string, error) {
+	if b.side {
+		b.sideFail = true
+		return "0", nil
+	}
+	switch c.Op {
+	case query.In:
+		if _, ok := c.Value.([]any); !ok {
+			return "", fmt.Errorf("needs a list, got %T", c.Value)
+		}
+	case query.Regex:
+		s, ok := c.Value.(string)
+		if !ok {
+			return "", fmt.Errorf("needs a string, got %T", c.Value)
+		}
+		if _, err := compileRegex(s); err != nil {
+			return "", err
+		}
+	}
+	segs, err := splitPath(c.Path)
+	if err != nil {
+		return "", err
+	}
+	operand, err := jsonv.Marshal(normalize(c.Value))
+	if err != nil {
+		return "", err
+	}
+	top := jsonPath(segs[:1], nil)
+	var fast string
+	var declared string
+	if tt := t.lookup(c.Path); len(segs) == 1 && tt != nil {
+		switch {
+		case tt.Kind == schema.Int || tt.Kind == schema.Float:
+			declared = "('integer', 'real')"
+		case tt.Kind.Stringish():
+			declared = "('text')"
+		case tt.Kind == schema.Bool:
+			declared = "('true', 'false')"
+		}
+	}
+	if declared != "" {
+		// Typed SQL with the column branch off: it must read this row's
+		// value.
+		saved := b.cols
+		b.cols = nil
+		fast, err = typed()
+		b.cols = saved
+		if err != nil {
+			return "", err
+		}
+	}
+	slow := "limp_cond(" + t.doc + " -> '" + top + "', " + b.arg(c.Path) + ", " + b.arg(int64(c.Op)) + ", " + b.arg(string(operand)) + ")"
+	if declared == "" {
+		return slow, nil
+	}
+	return "(CASE WHEN json_type(" + t.doc + ", '" + top + "') IN " + declared + " THEN " + fast + " ELSE " + slow + " END)", nil
+}
+
+// condFunc is limp_cond(json, path, op, operand): 1 when the positive
+// condition (path op operand, operand as JSON text) holds on a document
+// whose top-level attr of path is json (the attr's JSON text, NULL when
+// missing), in internal/match's (MongoDB's) semantics; else 0.
+func condFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	v, err := parseJSONArg(args[0])
+	if err != nil {
+		return nil, fmt.Errorf("limp_cond: %w", err)
+	}
+	path, _ := args[1].(string)
+	op, _ := args[2].(int64)
+	x, err := parseJSONArg(args[3])
+	if err != nil {
+		return nil, fmt.Errorf("limp_cond: operand: %w", err)
+	}
+	top, _, _ := strings.Cut(path, ".")
+	doc := map[string]any{}
+	if args[0] != nil {
+		doc[top] = v
+	}
+	if lmatch.Match(&query.Cond{Path: path, Op: query.Op(op), Value: x}, doc, nil) {
+		return int64(1), nil
+	}
+	return int64(0), nil
+}
+
+// sortExprMixed is sortExpr, a path of a mixed attr sorting by MongoDB's
+// order (limp_sortkey) whatever its declared type.
+func sortExprMixed(c *schema.Collection, path string, desc bool, mixed mixedFn) (string, error) {
+	if top, _, _ := strings.Cut(path, "."); path == "_id" || mixed == nil || !mixed(c, top) {
+		return sortExpr(c, path, desc)
+	}
+	segs, err := splitPath(path)
+	if err != nil {
+		return "", err
+	}
+	d := "0"
+	if desc {
+		d = "1"
+	}
+	if code := typeCode(c.Attrs[segs[0]]); code != "" {
+		d += ", " + sqlString(code)
+	}
+	return "limp_sortkey(doc -> '" + jsonPath(segs[:1], nil) + "', '" + strings.Join(segs[1:], ".") + "', " + d + ")", nil
+}
+
+// sortMixed reports whether a sort key of q lies in a mixed attr (the
+// side table's columns cannot order it).
+func sortMixed(c *schema.Collection, q *query.Query, mixed mixedFn) bool {
+	if mixed == nil {
+		return false
+	}
+	for _, s := range q.Sort {
+		if top, _, _ := strings.Cut(s.Path, "."); s.Path != "_id" && mixed(c, top) {
+			return true
+		}
+	}
+	return false
+}
+
+// groupPlain is groupPlain for the read p compiles: a path of a mixed
+// attr is never plain.
+func (p *Compiled) groupPlain(c *schema.Collection, path string) bool {
+	if top, _, _ := strings.Cut(path, "."); path != "_id" && p.mixed != nil && p.mixed(c, top) {
+		return false
+	}
+	return groupPlain(c, path)
+}
+
+// groupExprsMixed is groupExprs, a path of a mixed attr grouping by
+// MongoDB's order of its values (limp_valkey) whatever its declared type.
+func groupExprsMixed(c *schema.Collection, path string, mixed mixedFn) (key, rep string, err error) {
+	if top, _, _ := strings.Cut(path, "."); path == "_id" || mixed == nil || !mixed(c, top) {
+		return groupExprs(c, path)
+	}
+	segs, err := splitPath(path)
+	if err != nil {
+		return "", "", err
+	}
+	rep = "limp_exprval(doc -> '" + jsonPath(segs[:1], nil) + "', " + sqlString(strings.Join(segs[1:], ".")) + ")"
+	if code := typeCode(groupType(c, path)); code != "" {
+		return "limp_valkey(" + rep + ", " + sqlString(code) + ")", rep, nil
+	}
+	return "limp_valkey(" + rep + ")", rep, nil
+}
