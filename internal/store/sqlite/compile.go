@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -477,7 +478,7 @@ func (b *builder) join(c *query.Cond) (string, error) {
 	} else {
 		lookup = func(string) *schema.Type { return nil }
 	}
-	outer := target{doc: b.table + ".doc", id: b.table + ".id", lookup: b.c.Lookup}
+	outer := target{doc: b.table + ".doc", id: b.table + ".id", lookup: b.c.Lookup, coll: b.c}
 	segs, err := splitPath(j.Local)
 	if err != nil {
 		return "", err
@@ -485,6 +486,9 @@ func (b *builder) join(c *query.Cond) (string, error) {
 	var link string
 	lt := b.c.Lookup(j.Local)
 	switch {
+	case b.isMixed(outer, j.Local):
+		// Values of other types than declared (mixed.go).
+		link = r + ".id IN (SELECT value FROM json_each(limp_refs(" + outer.doc + " -> '" + jsonPath(segs[:1], nil) + "', " + sqlString(j.Local) + ")))"
 	case !strings.Contains(j.Local, ".") && (j.IDList || lt != nil && lt.Kind == schema.List):
 		link = r + ".id IN (SELECT value FROM json_each(" + outer.doc + ", '" + jsonPath(segs, nil) + "'))"
 	case !strings.Contains(j.Local, "."):
@@ -1041,9 +1045,14 @@ func (b *builder) access(a *query.Access) (string, error) {
 }
 
 // Explain returns the main SELECT q compiles to (the statement Read runs
-// for the page of documents), with its arguments.
+// for the page of documents), with its arguments. With a nil Store, every
+// stored value is taken to have its declared type (see mixed.go).
 func (s *Store) Explain(c *schema.Collection, q *query.Query) (*store.Plan, error) {
-	p, err := Compile(c, q)
+	var mixed mixedFn
+	if s != nil && s.check() == nil {
+		mixed = s.mixedFor(context.Background(), c, false)
+	}
+	p, err := compile(c, q, false, mixed)
 	if err != nil {
 		return nil, err
 	}

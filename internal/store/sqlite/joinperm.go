@@ -28,7 +28,7 @@ func (b *builder) joinFilter(j *query.Join, c *schema.Collection, r string) (str
 	if b.depth >= maxJoinDepth {
 		return "", fmt.Errorf("join %q: permission filters nest deeper than %d", j.Local, maxJoinDepth)
 	}
-	sub := &builder{c: c, table: r, args: b.args, n: b.n, depth: b.depth + 1}
+	sub := &builder{c: c, table: r, args: b.args, n: b.n, depth: b.depth + 1, mixed: b.mixed}
 	s, err := sub.node(j.Filter)
 	b.args, b.n = sub.args, sub.n
 	if err != nil {

@@ -475,3 +475,42 @@ func groupExprsMixed(c *schema.Collection, path string, mixed mixedFn) (key, rep
 	}
 	return "limp_valkey(" + rep + ")", rep, nil
 }
+
+// refsFunc is limp_refs(json, path): the JSON array of the ids (hex) a
+// reference at path names in a document whose top-level attr of path is
+// json (NULL when missing), as internal/match reads them: the ObjectId
+// strings among the values at path and the elements of lists there.
+func refsFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	v, err := parseJSONArg(args[0])
+	if err != nil {
+		return nil, fmt.Errorf("limp_refs: %w", err)
+	}
+	path, _ := args[1].(string)
+	top, _, _ := strings.Cut(path, ".")
+	doc := map[string]any{}
+	if args[0] != nil {
+		doc[top] = v
+	}
+	ids := []any{}
+	add := func(x any) {
+		if s, ok := x.(string); ok {
+			if id, err := oid.Parse(s); err == nil {
+				ids = append(ids, id.Hex())
+			}
+		}
+	}
+	for _, x := range lmatch.Values(doc, path) {
+		if l, ok := x.([]any); ok {
+			for _, e := range l {
+				add(e)
+			}
+			continue
+		}
+		add(x)
+	}
+	b, err := jsonv.Marshal(ids)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}

@@ -29,7 +29,8 @@ var registerOnce sync.Once
 // registerFuncs registers the SQL functions the compiled queries use:
 // limp_regexp(pattern, json_quote(value)), limp_distance(lng1, lat1, lng2, lat2) and
 // limp_sortkey(json, rest, desc[, type]), limp_valkey(json[, type]),
-// limp_exprval(json, rest) and limp_cond(json, path, op, operand).
+// limp_exprval(json, rest), limp_cond(json, path, op, operand) and
+// limp_refs(json, path).
 func registerFuncs() {
 	registerOnce.Do(func() {
 		sqlite.MustRegisterDeterministicScalarFunction("limp_regexp", 2, regexpFunc)
@@ -39,6 +40,7 @@ func registerFuncs() {
 		sqlite.MustRegisterDeterministicScalarFunction("limp_valkey", -1, valKeyFunc)
 		sqlite.MustRegisterDeterministicScalarFunction("limp_exprval", 2, exprValFunc)
 		sqlite.MustRegisterDeterministicScalarFunction("limp_cond", 4, condFunc)
+		sqlite.MustRegisterDeterministicScalarFunction("limp_refs", 2, refsFunc)
 	})
 }
 

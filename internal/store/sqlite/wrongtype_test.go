@@ -406,3 +406,95 @@ func TestWrongTypedKeepsIndexes(t *testing.T) {
 		t.Errorf("views = true: %v", docIDs(res.Docs))
 	}
 }
+
+// TestWrongTypedJoin: conditions through references (and the referenced
+// module's permission filter) where the reference or the referenced
+// attrs hold values of other types than declared answer as
+// internal/match.
+func TestWrongTypedJoin(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	str := &schema.Type{Kind: schema.Str}
+	cat := &schema.Collection{Name: "wtcat", Attrs: map[string]*schema.Type{"title": str, "rank": {Kind: schema.Int}}}
+	c := &schema.Collection{Name: "wtpost", Attrs: map[string]*schema.Type{"k": str, "ref": {Kind: schema.ID},
+		"refs": {Kind: schema.List, Items: []*schema.Type{{Kind: schema.ID}}}},
+		Extns: map[string]*schema.Extn{"ref": {Collection: "wtcat", Target: cat}, "refs": {Collection: "wtcat", Target: cat}}}
+	ids := []oid.ID{oid.New(), oid.New(), oid.New()}
+	cats := []map[string]any{
+		{"_id": ids[0], "title": "a", "rank": int64(1)},
+		{"_id": ids[1], "title": []any{"a", "b"}, "rank": true},
+		{"_id": ids[2], "title": map[string]any{"x": int64(1)}, "rank": []any{int64(1), int64(2)}},
+	}
+	posts := []map[string]any{
+		{"k": "one", "ref": ids[0]}, {"k": "two", "ref": ids[1]}, {"k": "list", "ref": []any{ids[0].Hex(), ids[2].Hex()}},
+		{"k": "obj", "ref": map[string]any{"x": ids[0].Hex()}}, {"k": "refs", "refs": []any{ids[1]}}, {"k": "num", "ref": int64(5)},
+		{"k": "none"},
+	}
+	for _, p := range posts {
+		p["_id"] = oid.New()
+	}
+	for _, x := range []struct {
+		c    *schema.Collection
+		docs []map[string]any
+	}{{cat, cats}, {c, posts}} {
+		if err := s.Sync(ctx, anyTyped(x.c)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Insert(ctx, anyTyped(x.c), x.docs...); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Sync(ctx, x.c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stored := func(c *schema.Collection) []map[string]any {
+		res, err := s.Read(ctx, c, &query.Query{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Docs
+	}
+	byID := map[oid.ID]map[string]any{}
+	for _, d := range stored(cat) {
+		byID[d["_id"].(oid.ID)] = d
+	}
+	resolve := func(_ string, id oid.ID) map[string]any { return byID[id] }
+	docs := stored(c)
+	perm := &query.Cond{Path: "rank", Op: query.Ne, Value: true}
+	var n int
+	for _, local := range []string{"ref", "refs"} {
+		for _, f := range []*query.Cond{
+			{Path: "title", Op: query.Eq, Value: "a"}, {Path: "title", Op: query.Gt, Value: "a"}, {Path: "title", Op: query.Ne, Value: "b"},
+			{Path: "rank", Op: query.Eq, Value: int64(1)}, {Path: "rank", Op: query.Lt, Value: int64(2)}, {Path: "rank", Op: query.Eq, Value: true},
+			{Path: "title", Op: query.Eq, Value: map[string]any{"x": int64(1)}},
+		} {
+			for _, filter := range []query.Node{nil, perm} {
+				cond := *f
+				cond.Join = &query.Join{Local: local, Collection: "wtcat", IDList: local == "refs", Filter: filter}
+				var want []string
+				for _, d := range docs {
+					if lmatch.Match(&cond, d, resolve) {
+						want = append(want, d["k"].(string))
+					}
+				}
+				res, err := s.Read(ctx, c, &query.Query{Filter: &cond})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, d := range res.Docs {
+					got = append(got, d["k"].(string))
+				}
+				slices.Sort(got)
+				slices.Sort(want)
+				n += len(want)
+				if !slices.Equal(got, want) {
+					t.Errorf("%s through %s (filter %v): store %v, internal/match %v", describeNode(f), local, filter != nil, got, want)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no condition matched any document")
+	}
+}
