@@ -218,8 +218,12 @@ func conforms(c *schema.Collection, t *schema.Type, v any, depth int) bool {
 }
 
 // scanMixed reads every stored document of c (live and soft-deleted) and
-// returns its mixed attrs.
+// returns its mixed attrs (none when c has no table yet).
 func scanMixed(ctx context.Context, q querier, c *schema.Collection) ([]string, error) {
+	var tables int
+	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", "c_"+c.Name).Scan(&tables); err != nil || tables == 0 {
+		return nil, err
+	}
 	rows, err := q.QueryContext(ctx, "SELECT doc FROM "+tableName(c.Name))
 	if err != nil {
 		return nil, err
