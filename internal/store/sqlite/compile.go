@@ -327,6 +327,10 @@ type builder struct {
 	// mixed tells the attrs holding values of other types than
 	// declared (mixed.go); nil: none.
 	mixed mixedFn
+	// colGuard, when set, makes walkFrom read the side table's columns
+	// of an indexed path too, for rows whose type column is in it
+	// (mixed.go).
+	colGuard string
 }
 
 func (b *builder) arg(v any) string {
@@ -696,10 +700,14 @@ func (b *builder) walkFrom(src string, segs, done []string, lookup func(string) 
 		return "EXISTS (SELECT 1 FROM json_each(" + src + ", '" + jp + "') AS " + j + " WHERE " +
 			pred(leaf{val: j + ".value", typ: j + ".type"}) + ")"
 	}
-	if col, ok := b.cols[jp]; ok && !col.indexed && src == "doc" && t != nil && t.Kind != schema.List && t.Kind != schema.Any {
+	if col, ok := b.cols[jp]; ok && (!col.indexed || b.colGuard != "") && src == "doc" && t != nil && t.Kind != schema.List && t.Kind != schema.Any {
 		// The side table's columns hold this json_extract and json_type.
 		l := leaf{val: col.name, typ: col.typ, num: scalar.num, text: scalar.text, col: true}
-		return "(" + b.table + ".rid IN (SELECT rid FROM " + colTableName(b.c.Name) + " WHERE " + pred(l) + "))"
+		guard := ""
+		if b.colGuard != "" {
+			guard = col.typ + " IN " + b.colGuard + " AND " // mixed.go
+		}
+		return "(" + b.table + ".rid IN (SELECT rid FROM " + colTableName(b.c.Name) + " WHERE " + guard + pred(l) + "))"
 	}
 	switch {
 	case t != nil && t.Kind == schema.List:
@@ -734,7 +742,12 @@ func (b *builder) sideWalk(t target, path string, pred func(leaf) string) (strin
 		return "0", nil
 	}
 	num := typ.Kind == schema.Int || typ.Kind == schema.Float
-	return pred(leaf{val: col.name, typ: col.typ, num: num, text: typ.Kind.Stringish(), col: true}), nil
+	l := leaf{val: col.name, typ: col.typ, num: num, text: typ.Kind.Stringish(), col: true}
+	if b.colGuard != "" {
+		// Rows of the declared type only (mixed.go).
+		return "(" + col.typ + " IN " + b.colGuard + " AND " + pred(l) + ")", nil
+	}
+	return pred(l), nil
 }
 
 // scalarExpr is the SQL value at path (no list traversal), for $sort,

@@ -57,8 +57,8 @@ type mixedState struct {
 
 // mixedSet is one collection's mixed top-level attrs.
 type mixedSet struct {
-	mu    sync.Mutex
-	known bool                            // scanned (Sync or first read)
+	mu    sync.Mutex                      // serialises add
+	known atomic.Bool                     // scanned (Sync or first read)
 	attrs atomic.Pointer[map[string]bool] // copy on write
 }
 
@@ -76,7 +76,7 @@ func (m *mixedState) add(c *schema.Collection, attrs []string, scanned bool) {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	if scanned {
-		ms.known = true
+		defer ms.known.Store(true) // after the attrs
 	}
 	cur := ms.attrs.Load()
 	var grown map[string]bool
@@ -100,16 +100,14 @@ func (m *mixedState) add(c *schema.Collection, attrs []string, scanned bool) {
 	}
 }
 
-// known reports whether c was scanned, and its mixed attrs.
+// lookup returns c's mixed attrs and whether c was scanned.
 func (m *mixedState) lookup(c *schema.Collection) (map[string]bool, bool) {
 	v, ok := m.sets.Load(c)
 	if !ok {
 		return nil, false
 	}
 	ms := v.(*mixedSet)
-	ms.mu.Lock()
-	known := ms.known
-	ms.mu.Unlock()
+	known := ms.known.Load()
 	if p := ms.attrs.Load(); p != nil {
 		return *p, known
 	}
@@ -334,13 +332,13 @@ func (b *builder) isMixed(t target, path string) bool {
 
 // general compiles a positive condition (Eq, In, ranges, Regex) on a path
 // of a mixed attr: limp_cond over the attr's JSON value (NULL when
-// missing). For a top-level scalar attr, rows whose value has the declared
-// type keep the typed comparison (typed), the others go to Go.
+// missing). Where the path is a declared scalar reached through objects
+// only, rows whose value there has the declared JSON type keep the typed
+// comparison (typed, exact for them: the path then holds that one value),
+// over the side table's columns when it has the path (in the side-only
+// plan too), a missing or null top-level attr matches as null does, and
+// only the other rows go to Go (reading their document).
 func (b *builder) general(t target, c *query.Cond, typed func() (string, error)) (string, error) {
-	if b.side {
-		b.sideFail = true
-		return "0", nil
-	}
 	switch c.Op {
 	case query.In:
 		if _, ok := c.Value.([]any); !ok {
@@ -364,34 +362,104 @@ func (b *builder) general(t target, c *query.Cond, typed func() (string, error))
 		return "", err
 	}
 	top := jsonPath(segs[:1], nil)
-	var fast string
-	var declared string
-	if tt := t.lookup(c.Path); len(segs) == 1 && tt != nil {
-		switch {
-		case tt.Kind == schema.Int || tt.Kind == schema.Float:
-			declared = "('integer', 'real')"
-		case tt.Kind.Stringish():
-			declared = "('text')"
-		case tt.Kind == schema.Bool:
-			declared = "('true', 'false')"
+	slow := func(doc string) string {
+		return "limp_cond(" + doc + " -> '" + top + "', " + b.arg(c.Path) + ", " + b.arg(int64(c.Op)) + ", " + b.arg(string(operand)) + ")"
+	}
+	declared, kinds := declaredJSONTypes(t.lookup, segs)
+	jp := ""
+	col, hasCol := column{}, false
+	if declared != "" {
+		jp = jsonPath(segs, kinds)
+		col, hasCol = b.cols[jp]
+	}
+	if b.side && (!hasCol || t.doc != "doc") {
+		b.sideFail = true
+		return "0", nil
+	}
+	if declared == "" {
+		return slow(t.doc), nil
+	}
+	// others: the rows of another type, which Go reads; nulls: a
+	// missing or null top-level attr, which matches as null does.
+	others := func(typ string) string { return "(" + typ + " IS NULL OR " + typ + " NOT IN " + declared + ")" }
+	nulls := func(string) string { return "" }
+	if len(segs) == 1 {
+		others = func(typ string) string { return "(" + typ + " NOT IN " + declared + " AND " + typ + " <> 'null')" }
+		if matchesNull(c) {
+			nulls = func(typ string) string { return "(" + typ + " IS NULL OR " + typ + " = 'null')" }
 		}
 	}
-	if declared != "" {
-		// Typed SQL with the column branch off: it must read this row's
-		// value.
+	var fast string
+	if hasCol && t.doc == "doc" {
+		// Typed SQL over the side table's columns, guarded by the type
+		// column (see walkFrom and sideWalk).
+		saved := b.colGuard
+		b.colGuard = declared
+		fast, err = typed()
+		b.colGuard = saved
+	} else {
+		// Typed SQL over the document (the column branch off: it must
+		// read this row's value).
 		saved := b.cols
 		b.cols = nil
 		fast, err = typed()
 		b.cols = saved
-		if err != nil {
-			return "", err
+	}
+	if err != nil {
+		return "", err
+	}
+	k := colTableName(b.c.Name)
+	switch {
+	case b.side:
+		doc := "(SELECT m_.doc FROM " + b.table + " AS m_ WHERE m_.rid = " + k + ".rid)"
+		s := "(" + fast + " OR (" + others(col.typ) + " AND " + slow(doc) + ")"
+		if n := nulls(col.typ); n != "" {
+			s += " OR " + n
 		}
+		return s + ")", nil
+	case hasCol && t.doc == "doc":
+		s := "(" + fast + " OR (" + b.table + ".rid IN (SELECT rid FROM " + k + " WHERE " + others(col.typ) + ") AND " + slow(t.doc) + ")"
+		if n := nulls(col.typ); n != "" {
+			s += " OR " + b.table + ".rid IN (SELECT rid FROM " + k + " WHERE " + n + ")"
+		}
+		return s + ")", nil
 	}
-	slow := "limp_cond(" + t.doc + " -> '" + top + "', " + b.arg(c.Path) + ", " + b.arg(int64(c.Op)) + ", " + b.arg(string(operand)) + ")"
-	if declared == "" {
-		return slow, nil
+	typ := "json_type(" + t.doc + ", '" + jp + "')"
+	s := "(CASE WHEN " + typ + " IN " + declared + " THEN " + fast
+	if len(segs) == 1 {
+		v := "0"
+		if matchesNull(c) {
+			v = "1"
+		}
+		s += " WHEN " + typ + " IS NULL OR " + typ + " = 'null' THEN " + v
 	}
-	return "(CASE WHEN json_type(" + t.doc + ", '" + top + "') IN " + declared + " THEN " + fast + " ELSE " + slow + " END)", nil
+	return s + " ELSE " + slow(t.doc) + " END)", nil
+}
+
+// declaredJSONTypes returns the JSON types (an SQL list) of the declared
+// scalar at segs, and the types holding each segment, or "" when segs
+// cross something else than typed DICTs and LOCALEs (a LIST, an ANY, an
+// undeclared path) or end elsewhere than at a number, boolean or string.
+func declaredJSONTypes(lookup func(string) *schema.Type, segs []string) (string, []*schema.Type) {
+	kinds := make([]*schema.Type, len(segs))
+	for i := 1; i < len(segs); i++ {
+		k := lookup(strings.Join(segs[:i], "."))
+		if k == nil || k.Kind != schema.Dict && k.Kind != schema.Locale {
+			return "", nil
+		}
+		kinds[i] = k
+	}
+	t := lookup(strings.Join(segs, "."))
+	switch {
+	case t == nil:
+	case t.Kind == schema.Int || t.Kind == schema.Float:
+		return "('integer', 'real')", kinds
+	case t.Kind.Stringish():
+		return "('text')", kinds
+	case t.Kind == schema.Bool:
+		return "('true', 'false')", kinds
+	}
+	return "", nil
 }
 
 // condFunc is limp_cond(json, path, op, operand): 1 when the positive
