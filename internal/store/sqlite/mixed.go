@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql/driver"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -215,59 +217,244 @@ func conforms(c *schema.Collection, t *schema.Type, v any, depth int) bool {
 	return !list
 }
 
-// scanMixed reads every stored document of c (live and soft-deleted) and
-// returns its mixed attrs (none when c has no table yet).
+// scanMixed returns c's mixed attrs: the attrs some stored document (live
+// or soft-deleted) holds a value of another type in, found in SQL (see
+// badSQL) in one pass over the table; none when c has no table yet.
 func scanMixed(ctx context.Context, q querier, c *schema.Collection) ([]string, error) {
 	var tables int
 	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?", "c_"+c.Name).Scan(&tables); err != nil || tables == 0 {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, "SELECT doc FROM "+tableName(c.Name))
-	if err != nil {
+	var attrs, exprs []string
+	n := 0
+	for _, a := range sortedKeys(c.Attrs) {
+		segs, err := splitPath(a)
+		if a == "_id" || err != nil || len(segs) != 1 {
+			continue
+		}
+		jp := jsonPath(segs, nil)
+		if bad := badSQL(c.Attrs[a], "json_type(doc, '"+jp+"')", "doc", jp, 0, &n); bad != "" {
+			attrs = append(attrs, a)
+			exprs = append(exprs, "coalesce(max("+bad+"), 0)")
+		}
+	}
+	if len(attrs) == 0 {
+		return nil, nil
+	}
+	flags := make([]int64, len(attrs))
+	ptrs := make([]any, len(attrs))
+	for i := range flags {
+		ptrs[i] = &flags[i]
+	}
+	if err := q.QueryRowContext(ctx, "SELECT "+strings.Join(exprs, ", ")+" FROM "+tableName(c.Name)).Scan(ptrs...); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	seen := map[string]bool{}
 	var out []string
-	for rows.Next() {
-		var doc []byte
-		if err := rows.Scan(&doc); err != nil {
-			return nil, err
-		}
-		v, err := jsonv.Parse(doc)
-		if err != nil {
-			return nil, fmt.Errorf("stored document: %w", err)
-		}
-		m, _ := v.(map[string]any)
-		for _, a := range mixedAttrs(c, m) {
-			if !seen[a] {
-				seen[a] = true
-				out = append(out, a)
-			}
+	for i, a := range attrs {
+		if flags[i] != 0 {
+			out = append(out, a)
 		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
-// syncMixed scans c's documents (in Sync's transaction) and records its
-// mixed attrs.
+// badSQL is the SQL truth value of "the value whose JSON type is typ (at
+// JSON path jp of the JSON src) does not conform to t" (see conforms: the
+// same rule); "" when every value conforms. Structure below the value is
+// only read under a CASE on typ, so that src may be a json_each value
+// (SQL text for a scalar element).
+func badSQL(t *schema.Type, typ, src, jp string, depth int, n *int) string {
+	if t == nil || t.Kind == schema.Any {
+		return ""
+	}
+	present := "(" + typ + " IS NOT NULL AND " + typ + " <> 'null')"
+	if depth > 8 {
+		return present // deeper than checked: taken as mixed
+	}
+	notIn := func(types string) string { return typ + " NOT IN (" + types + ", 'null')" }
+	// under checks the structure of an object or array value.
+	under := func(kind, check string) string {
+		if check == "" {
+			return ""
+		}
+		return " OR (CASE WHEN " + typ + " = '" + kind + "' THEN (" + check + ") ELSE 0 END)"
+	}
+	each := func(elem func(typ, src string) string) string {
+		*n++
+		e := "e" + strconv.Itoa(*n)
+		bad := elem(e+".type", e+".value")
+		if bad == "" {
+			return ""
+		}
+		return "EXISTS (SELECT 1 FROM json_each(" + src + ", '" + jp + "') AS " + e + " WHERE " + bad + ")"
+	}
+	fields := func(names []string, child func(string) *schema.Type) string {
+		var parts []string
+		for _, f := range names {
+			if !plainSeg.MatchString(f) {
+				return present // a key this SQL does not quote: taken as mixed
+			}
+			if b := badSQL(child(f), "json_type("+src+", '"+jp+"."+f+"')", src, jp+"."+f, depth+1, n); b != "" {
+				parts = append(parts, "("+b+")")
+			}
+		}
+		return strings.Join(parts, " OR ")
+	}
+	switch {
+	case t.Kind == schema.Int || t.Kind == schema.Float:
+		return notIn("'integer', 'real'")
+	case t.Kind == schema.Bool:
+		return notIn("'true', 'false'")
+	case t.Kind.Stringish():
+		return notIn("'text'")
+	case t.Kind == schema.Locale:
+		return notIn("'object'") + under("object", each(func(typ, _ string) string { return typ + " NOT IN ('text', 'null')" }))
+	case t.Kind == schema.Dict && t.Fields != nil:
+		return notIn("'object'") + under("object", fields(sortedKeys(t.Fields), func(f string) *schema.Type { return t.Fields[f] }))
+	case t.Kind == schema.Dict:
+		return notIn("'object'") + under("object", each(func(typ, src string) string { return badSQL(t.Val, typ, src, "$", depth+1, n) }))
+	case t.Kind == schema.Geo || t.Kind == schema.File:
+		wrap := &schema.Collection{Attrs: map[string]*schema.Type{"v": t}}
+		names := []string{"coordinates", "type"}
+		if t.Kind == schema.File {
+			names = []string{"lastModified", "name", "size", "type"}
+		}
+		return notIn("'object'") + under("object", fields(names, func(f string) *schema.Type { return wrap.Lookup("v." + f) }))
+	case t.Kind == schema.List:
+		if len(t.Items) != 1 {
+			return notIn("'array'")
+		}
+		return notIn("'array'") + under("array", each(func(typ, src string) string { return badSQL(t.Items[0], typ, src, "$", depth+1, n) }))
+	}
+	return typ + " = 'array'"
+}
+
+// mixedKey prefixes the limp_meta keys naming c's mixed attrs
+// ("mixed:<collection>/<attr>", one per attr); mixedSigKey holds the
+// signature of the declared types they were found with (mixedSig).
+func mixedKey(c *schema.Collection) string    { return "mixed:" + c.Name + "/" }
+func mixedSigKey(c *schema.Collection) string { return "mixedsig:" + c.Name }
+
+// mixedSig is a signature of c's declared types: a change of any of them
+// makes Sync scan the documents again.
+func mixedSig(c *schema.Collection) string {
+	var b strings.Builder
+	var typ func(t *schema.Type, depth int)
+	typ = func(t *schema.Type, depth int) {
+		if t == nil || depth > 16 {
+			b.WriteString("-")
+			return
+		}
+		b.WriteString(t.Kind.String())
+		if len(t.Items) > 0 {
+			b.WriteString("[")
+			for _, it := range t.Items {
+				typ(it, depth+1)
+				b.WriteString(",")
+			}
+			b.WriteString("]")
+		}
+		if t.Fields != nil {
+			b.WriteString("{")
+			for _, k := range sortedKeys(t.Fields) {
+				b.WriteString(strconv.Quote(k) + ":")
+				typ(t.Fields[k], depth+1)
+				b.WriteString(",")
+			}
+			b.WriteString("}")
+		}
+		if t.Val != nil {
+			b.WriteString("<")
+			typ(t.Val, depth+1)
+			b.WriteString(">")
+		}
+	}
+	b.WriteString("v1;")
+	for _, k := range sortedKeys(c.Attrs) {
+		b.WriteString(strconv.Quote(k) + ":")
+		typ(c.Attrs[k], 0)
+		b.WriteString(";")
+	}
+	return b.String()
+}
+
+// syncMixed records c's mixed attrs (in Sync's transaction): those kept
+// in limp_meta when c's declared types are those they were found with
+// (writes add to them, see persistMixed), else a scan of every document,
+// whose result replaces them.
 func (s *Store) syncMixed(ctx context.Context, q querier, c *schema.Collection) error {
+	sig := mixedSig(c)
+	var have string
+	if err := q.QueryRowContext(ctx, "SELECT coalesce((SELECT value FROM limp_meta WHERE key = ?), '')", mixedSigKey(c)).Scan(&have); err != nil {
+		return err
+	}
+	prefix := mixedKey(c)
+	if have == sig {
+		rows, err := q.QueryContext(ctx, "SELECT substr(key, length(?1) + 1) FROM limp_meta WHERE substr(key, 1, length(?1)) = ?1", prefix)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		var attrs []string
+		for rows.Next() {
+			var a string
+			if err := rows.Scan(&a); err != nil {
+				return err
+			}
+			attrs = append(attrs, a)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		s.mx.add(c, attrs, true)
+		return nil
+	}
 	attrs, err := scanMixed(ctx, q, c)
 	if err != nil {
 		return fmt.Errorf("scan attr types: %w", err)
+	}
+	if _, err := q.ExecContext(ctx, "DELETE FROM limp_meta WHERE substr(key, 1, length(?1)) = ?1", prefix); err != nil {
+		return err
+	}
+	for _, a := range attrs {
+		if _, err := q.ExecContext(ctx, "INSERT INTO limp_meta (key, value) VALUES (?, '') ON CONFLICT (key) DO NOTHING", prefix+a); err != nil {
+			return err
+		}
+	}
+	if _, err := q.ExecContext(ctx, "INSERT INTO limp_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", mixedSigKey(c), sig); err != nil {
+		return err
 	}
 	s.mx.add(c, attrs, true)
 	return nil
 }
 
 // noteMixed records the mixed attrs of docs about to be written to c
-// (before their transaction commits).
-func (s *Store) noteMixed(c *schema.Collection, docs ...map[string]any) {
+// (before their transaction commits) and returns them, for persistMixed.
+func (s *Store) noteMixed(c *schema.Collection, docs ...map[string]any) []string {
+	var all []string
 	for _, d := range docs {
-		if a := mixedAttrs(c, d); len(a) > 0 {
-			s.mx.add(c, a, false)
+		for _, a := range mixedAttrs(c, d) {
+			if !slices.Contains(all, a) {
+				all = append(all, a)
+			}
 		}
 	}
+	if len(all) > 0 {
+		s.mx.add(c, all, false)
+	}
+	return all
+}
+
+// persistMixed records attrs as mixed in limp_meta, in the writing
+// transaction of ctx: a later Sync (another process) knows them without a
+// scan.
+func (s *Store) persistMixed(ctx context.Context, c *schema.Collection, attrs []string) error {
+	for _, a := range attrs {
+		if _, err := s.exec(ctx, "INSERT INTO limp_meta (key, value) VALUES (?, '') ON CONFLICT (key) DO NOTHING", mixedKey(c)+a); err != nil {
+			return fmt.Errorf("record mixed attr %s: %w", a, err)
+		}
+	}
+	return nil
 }
 
 // mixedFor returns the mixed-attr test compile uses for a read of c: c and

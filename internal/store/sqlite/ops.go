@@ -426,7 +426,7 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 			rows[i].text = searchText(c, d)
 		}
 	}
-	s.noteMixed(c, docs...)
+	mixed := s.noteMixed(c, docs...)
 	t := tableName(c.Name)
 	insert := "INSERT INTO " + t + " (id, doc, deleted) VALUES (?, ?, ?)"
 	if len(c.Search) > 0 {
@@ -435,6 +435,9 @@ func (s *Store) Insert(ctx context.Context, c *schema.Collection, docs ...map[st
 		s.warm(ctx, insert)
 	}
 	err := s.grouped(ctx, func(ctx context.Context) error {
+		if err := s.persistMixed(ctx, c, mixed); err != nil {
+			return err
+		}
 		for _, r := range rows {
 			res, err := s.exec(ctx, insert, r.id, string(r.body), r.deleted)
 			if err != nil {
@@ -559,7 +562,9 @@ func (s *Store) Update(ctx context.Context, c *schema.Collection, q *query.Query
 			if bytes.Equal(body, before) {
 				continue // unchanged: MongoDB neither writes nor counts it
 			}
-			s.noteMixed(c, doc)
+			if err := s.persistMixed(ctx, c, s.noteMixed(c, doc)); err != nil {
+				return err
+			}
 			modified++
 			if _, err := s.exec(ctx, "UPDATE "+t+" SET doc = ? WHERE rowid = ?", string(body), m.rowid); err != nil {
 				return dupError(c, err)

@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/limp-go/limp/internal/oid"
@@ -121,6 +122,19 @@ func FuzzWrongTyped(f *testing.F) {
 		all, err := s.Read(ctx, c, &query.Query{})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// Sync's scan (SQL) and the writes' check (Go) agree.
+		var inGo []string
+		for _, d := range all.Docs {
+			for _, a := range mixedAttrs(c, d) {
+				if !slices.Contains(inGo, a) {
+					inGo = append(inGo, a)
+				}
+			}
+		}
+		slices.Sort(inGo)
+		if scanned, err := scanMixed(ctx, s.db, c); err != nil || !slices.Equal(scanned, inGo) {
+			t.Fatalf("Sync's scan finds %v (%v), the writes' check %v", scanned, err, inGo)
 		}
 		og := &fuzzValues{b: operand}
 		op := ops[int(opSel)%len(ops)]

@@ -275,49 +275,94 @@ func TestWrongTypedScalars(t *testing.T) {
 
 // TestWrongTypedScan: a store that did not Sync the collection (another
 // process's Sync, an older file read as is) finds its values of other
-// types on its first read.
+// types on its first read; one that Syncs with the same declared types
+// finds them in limp_meta (those written after the first Sync, by Insert
+// and Update, included) without a scan.
 func TestWrongTypedScan(t *testing.T) {
 	ctx := t.Context()
 	file := filepath.Join(t.TempDir(), "wt.db")
 	_, c, docs := wrongTypeStore(t, file)
-	s, err := Open(ctx, file, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	for _, f := range []query.Node{
-		&query.Cond{Path: "n", Op: query.Eq, Value: int64(1)},
-		&query.Cond{Path: "s", Op: query.Gt, Value: "c"},
-		&query.Cond{Path: "b", Op: query.Eq, Value: int64(1)},
-		&query.Cond{Path: "d.x", Op: query.Eq, Value: int64(5)},
-	} {
-		checkWrongTyped(t, ctx, s, c, docs, "side", &query.Query{Filter: f, Sort: []query.Sort{{Path: "k"}}, Limit: 10})
+	for _, sync := range []bool{false, true} {
+		s, err := Open(ctx, file, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if sync {
+			if err := s.Sync(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := s.db.QueryRowContext(ctx, "SELECT count(*) FROM limp_meta WHERE key IN ('mixed:wt/s', 'mixed:wt/b', 'mixed:wt/n')").Scan(&n); err != nil || n != 3 {
+				t.Errorf("limp_meta holds %d of the mixed attrs s, b, n (%v)", n, err)
+			}
+		}
+		for _, f := range []query.Node{
+			&query.Cond{Path: "n", Op: query.Eq, Value: int64(1)},
+			&query.Cond{Path: "s", Op: query.Gt, Value: "c"},
+			&query.Cond{Path: "s", Op: query.Eq, Value: "a"},
+			&query.Cond{Path: "b", Op: query.Eq, Value: int64(1)},
+			&query.Cond{Path: "b", Op: query.Eq, Value: true},
+			&query.Cond{Path: "d.x", Op: query.Eq, Value: int64(5)},
+		} {
+			checkWrongTyped(t, ctx, s, c, docs, fmt.Sprint("sync ", sync), &query.Query{Filter: f, Sort: []query.Sort{{Path: "k"}}, Limit: 10})
+		}
 	}
 }
 
-// TestMixedAttrs pins which values conform to their declared types.
+// TestMixedAttrs pins which values conform to their declared types, in
+// Go (the writes' check) and in SQL (Sync's scan) alike.
 func TestMixedAttrs(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
 	c := wrongTypeCollection()
 	c.Attrs["loc"] = &schema.Type{Kind: schema.Locale}
 	c.Attrs["u"] = &schema.Type{Kind: schema.Union, Items: []*schema.Type{{Kind: schema.Int}, {Kind: schema.Str}}}
 	c.Attrs["ref"] = &schema.Type{Kind: schema.ID}
 	c.Attrs["any"] = &schema.Type{Kind: schema.Any}
-	for _, tt := range []struct {
+	c.Attrs["at"] = &schema.Type{Kind: schema.Geo}
+	c.Attrs["file"] = &schema.Type{Kind: schema.File}
+	c.Attrs["kv"] = &schema.Type{Kind: schema.Dict, Val: &schema.Type{Kind: schema.Int}}
+	c.Attrs["items"] = &schema.Type{Kind: schema.List, Items: []*schema.Type{{Kind: schema.Dict, Fields: map[string]*schema.Type{
+		"qty": {Kind: schema.Int}, "tags": {Kind: schema.List, Items: []*schema.Type{{Kind: schema.Str}}}}}}}
+	for i, tt := range []struct {
 		doc  map[string]any
 		want string
 	}{
 		{map[string]any{"n": int64(1), "f": int64(2), "s": "x", "b": true, "d": map[string]any{"x": 1.5, "y": nil, "z": []any{}},
-			"tags": []any{"a", nil}, "loc": map[string]any{"en": "x"}, "u": "x", "ref": oid.New(), "any": []any{true}}, ""},
-		{map[string]any{"n": nil, "s": nil, "d": nil, "tags": nil, "loc": nil}, ""},
+			"tags": []any{"a", nil}, "loc": map[string]any{"en": "x"}, "u": "x", "ref": oid.New(), "any": []any{true},
+			"at": map[string]any{"type": "Point", "coordinates": []any{1.5, int64(2)}}, "file": map[string]any{"name": "a", "size": int64(3)},
+			"kv": map[string]any{"a": int64(1)}, "items": []any{map[string]any{"qty": int64(1), "tags": []any{"a"}}, nil}}, ""},
+		{map[string]any{"n": nil, "s": nil, "d": nil, "tags": nil, "loc": nil, "at": nil, "items": []any{}}, ""},
 		{map[string]any{"n": true, "f": "1", "s": map[string]any{}, "b": int64(1)}, "b f n s"},
 		{map[string]any{"n": []any{int64(1)}, "s": []any{"a"}, "u": []any{int64(1)}, "ref": int64(1)}, "n ref s u"},
-		{map[string]any{"d": []any{map[string]any{"x": int64(1)}}, "tags": "a", "loc": "x"}, "d loc tags"},
+		{map[string]any{"d": []any{map[string]any{"x": int64(1)}}, "tags": "a", "loc": "x", "kv": []any{}}, "d kv loc tags"},
 		{map[string]any{"d": map[string]any{"x": "1"}, "tags": []any{[]any{"a"}}, "loc": map[string]any{"en": int64(1)}}, "d loc tags"},
+		{map[string]any{"at": map[string]any{"coordinates": []any{"1", int64(2)}}, "file": map[string]any{"size": "3"}, "kv": map[string]any{"a": true}}, "at file kv"},
+		{map[string]any{"items": []any{map[string]any{"qty": true}}}, "items"},
+		{map[string]any{"items": []any{map[string]any{"tags": []any{int64(1)}}}}, "items"},
+		{map[string]any{"items": []any{"x"}}, "items"},
+		{map[string]any{"items": map[string]any{"qty": int64(1)}}, "items"},
 	} {
 		got := mixedAttrs(c, tt.doc)
 		slices.Sort(got)
 		if strings.Join(got, " ") != tt.want {
 			t.Errorf("%v: mixed [%s], want [%s]", tt.doc, strings.Join(got, " "), tt.want)
+		}
+		c.Name = fmt.Sprint("mx", i)
+		tt.doc["_id"] = oid.New()
+		if err := s.Sync(ctx, anyTyped(c)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Insert(ctx, anyTyped(c), tt.doc); err != nil {
+			t.Fatal(err)
+		}
+		scanned, err := scanMixed(ctx, s.db, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(scanned, " ") != tt.want {
+			t.Errorf("%v: Sync's scan finds [%s], want [%s]", tt.doc, strings.Join(scanned, " "), tt.want)
 		}
 	}
 }
