@@ -50,6 +50,7 @@ func Run(t *testing.T, open Opener) {
 		{"MongoRead", testMongoRead},
 		{"Geo", testGeo},
 		{"Cancelled", testCancelled},
+		{"WrongTyped", testWrongTyped},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
