@@ -51,6 +51,7 @@ func Run(t *testing.T, open Opener) {
 		{"Geo", testGeo},
 		{"Cancelled", testCancelled},
 		{"WrongTyped", testWrongTyped},
+		{"WrongTypedNested", testWrongTypedNested},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

