@@ -273,6 +273,35 @@ func TestWrongTypedScalars(t *testing.T) {
 	})
 }
 
+// TestWrongTypedGroup: `$group` on a path holding values of other types
+// than declared buckets them by MongoDB's order, each value of its own
+// type (a boolean stays a boolean, above every number and string), on
+// every plan.
+func TestWrongTypedGroup(t *testing.T) {
+	ctx := t.Context()
+	s, c, docs := wrongTypeStore(t, ":memory:")
+	wrongTypePlans(func(plan string) {
+		res, err := s.Read(ctx, c, &query.Query{Group: []query.Group{{By: "n", Count: 20}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs := res.Groups["n"]
+		var n int64
+		for i, b := range bs {
+			n += b.Count
+			if i > 0 && bsonorder.Compare(bs[i-1].Min, b.Min) >= 0 {
+				t.Errorf("%s plan: bucket %d starts at %#v, not above %#v", plan, i, b.Min, bs[i-1].Min)
+			}
+		}
+		if n != int64(len(docs)) {
+			t.Errorf("%s plan: buckets hold %d documents, want %d", plan, n, len(docs))
+		}
+		if len(bs) == 0 || bs[len(bs)-1].Min != true {
+			t.Errorf("%s plan: the last bucket does not start at true (a boolean, above every other type): %v", plan, bs)
+		}
+	})
+}
+
 // TestWrongTypedScan: a store that did not Sync the collection (another
 // process's Sync, an older file read as is) finds its values of other
 // types on its first read; one that Syncs with the same declared types
