@@ -35,21 +35,31 @@ import (
 //
 // The store therefore knows, per collection, which top-level attrs hold
 // somewhere a value that does not conform to its declared type (see
-// conforms): Sync scans the stored documents, Insert and Update note the
-// documents they write before they commit. A condition, sort key or
-// `$group` key on a path of such a "mixed" attr is compiled to the general
-// form: limp_cond evaluates the condition with internal/match (MongoDB's
-// semantics, the reference live queries use) on the attr's value of each
-// row, limp_sortkey and limp_valkey order by MongoDB's order, and the
-// side-only plan is not used. Conditions on conforming attrs keep the
-// typed SQL and its indexes, so the common case costs nothing.
+// conforms; "mixed" attrs). They are kept in limp_meta: Sync scans the
+// documents in SQL (badSQL) when the declared types changed since the
+// last scan (or on a file that never had one), Insert and Update add the
+// attrs of the documents they write, in their transaction, and note them
+// in memory before they commit.
+//
+// A condition on a path of a mixed attr compiles to the general form
+// (general): rows whose value at the path has the declared JSON type keep
+// the typed comparison (over the side table's columns, the side-only plan
+// included, the type column telling them apart), a missing or null value
+// matches as null does, and only the other rows go to limp_cond, which
+// evaluates the condition with internal/match (MongoDB's semantics, the
+// reference live queries use) on the attr's JSON value. Sort and `$group`
+// keys on such a path use MongoDB's order (limp_sortkey, limp_valkey), and
+// references through it the ids internal/match reads (limp_refs).
+// Conditions, sorts and groups on conforming attrs compile exactly as
+// before, indexes and all: the common case costs the per-read lookup of
+// the mixed set and the per-write check, nothing in SQL.
 //
 // A read compiled before a concurrent write made an attr mixed could see
 // that write's rows through typed SQL: Read compares the generation of
-// the mixed sets before and after and reruns (bounded) when it changed.
-// The sets are kept by this Store's own writes: a file written
-// concurrently by another process with values of other types is seen at
-// the next Sync.
+// the mixed sets before and after and reruns (at most maxMixedRetries
+// times, the last with every attr taken as mixed) when it changed. A file
+// written concurrently by another process with values of other types is
+// seen at this Store's next Sync.
 
 // mixedState is a Store's knowledge of mixed attrs.
 type mixedState struct {
