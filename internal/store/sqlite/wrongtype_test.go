@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/limp-go/limp/internal/bsonorder"
@@ -570,5 +571,62 @@ func TestWrongTypedJoin(t *testing.T) {
 	}
 	if n == 0 {
 		t.Fatal("no condition matched any document")
+	}
+}
+
+// TestWrongTypedConcurrent: reads running while documents with values of
+// other types are inserted (the attr becoming mixed in the meantime)
+// never answer with a typed comparison on them: n = 1 never returns a
+// boolean, n < 2 never a boolean nor a list.
+func TestWrongTypedConcurrent(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t)
+	c := wrongTypeCollection()
+	if err := s.Sync(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if err := s.Insert(ctx, c, map[string]any{"_id": oid.New(), "k": fmt.Sprint(i), "n": int64(i % 4)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 30 {
+			v := []any{true, []any{true, int64(9)}, false}[i%3]
+			if err := s.Insert(ctx, c, map[string]any{"_id": oid.New(), "k": fmt.Sprint("w", i), "n": v}); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 60 {
+				for _, f := range []*query.Cond{{Path: "n", Op: query.Eq, Value: int64(1)}, {Path: "n", Op: query.Lt, Value: int64(2)}} {
+					res, err := s.Read(ctx, c, &query.Query{Filter: f, Sort: []query.Sort{{Path: "k"}}, Limit: 100})
+					if err != nil {
+						errs <- err
+						return
+					}
+					for _, d := range res.Docs {
+						if _, ok := d["n"].(int64); !ok {
+							errs <- fmt.Errorf("%s: matched %v", describeNode(f), d)
+							return
+						}
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
