@@ -86,10 +86,14 @@ type watchState struct {
 	count    atomic.Int64          // tasks not ended (per-node bound)
 	wg       sync.WaitGroup        // tasks not finished
 	active   sync.WaitGroup        // step goroutines
+	refs     watchRefs             // referenced collections followed (watch_join.go)
 }
 
 // collWatch is the one feed subscription of a watched collection.
 type collWatch struct {
+	// mu orders the collection's own changes (onChange) with the
+	// re-checks caused by referenced documents (watch_join.go).
+	mu     sync.Mutex
 	m      *Module
 	tasks  map[*watchTask]struct{}
 	groups map[string]*watchGroup // by query.Key of the filter
@@ -365,6 +369,7 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	w.wg.Add(1)
 	w.mu.Unlock()
 	a.observeWatches(1)
+	a.followRefs(q.Filter) // before the group's first read: no change is missed
 
 	if err := a.groupReady(ctx, cw, g, fresh); err != nil {
 		t.end(nil)
@@ -408,6 +413,8 @@ func (a *App) watchReplied(c *Call, err error) {
 // the collection (watch_group.go) and queues the resulting event for the
 // group's watchers; it runs on the feed's goroutine and never blocks.
 func (a *App) onChange(cw *collWatch, ev feed.Event) {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
 	a.wt.mu.Lock()
 	groups := make([]*watchGroup, 0, len(cw.groups))
 	lists := make([][]*watchTask, 0, len(cw.groups))
@@ -791,6 +798,7 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 	t.mu.Lock()
 	t.sess, t.call, t.q = s, nc, q
 	t.mu.Unlock()
+	a.followRefs(q.Filter)
 	if err := a.regroup(ctx, t, q.Filter); err != nil {
 		return false, err
 	}
