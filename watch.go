@@ -663,8 +663,9 @@ func (t *watchTask) unregister() {
 	}
 }
 
-// deliver shapes one event for the watcher's caller and sends it.
-func (t *watchTask) deliver(e watchEvent) error {
+// deliverOnce shapes one event for the watcher's caller and sends it
+// (deliver, watch_session.go, repeats it when the session changed).
+func (t *watchTask) deliverOnce(e watchEvent) error {
 	a := t.a
 	// Not the connection's context: a retained watch shapes its events
 	// after its connection ended.
@@ -684,16 +685,19 @@ func (t *watchTask) deliver(e watchEvent) error {
 	} else if e.doc != nil && (changed || e.g != nil && e.g != t.grp.Load()) {
 		// Matched under the old session (this event, or one queued
 		// before the session changed and the watcher moved to the
-		// group of its new filter): match again under the new.
+		// group of its new filter): match again under the new. One
+		// the new session may not read is dropped: not even its
+		// delete is sent (watch_session.go).
 		t.mu.Lock()
 		f := t.q.Filter
 		t.mu.Unlock()
 		if !qmatch.Match(f, e.doc, a.resolver(qmatch.Refs(nil, f, e.doc))) {
-			if e.oper == feed.Create {
-				return nil // it never matched under the new session
-			}
-			e = watchEvent{oper: feed.Delete, id: e.id, seq: e.seq}
+			return nil
 		}
+	} else if e.doc == nil && e.g != nil && e.g != t.grp.Load() {
+		// The delete of a document known under the old session's
+		// filter.
+		return nil
 	}
 	t.mu.Lock()
 	call, q := t.call, t.q

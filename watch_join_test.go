@@ -145,7 +145,13 @@ func testWatchThroughRef(t *testing.T, data string) {
 	aw := dial(t, s.WS) // ADMIN: post -> cat
 	signIn(t, aw, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
 	aw.send("jpost/watch", q, nil)
-	must(t, aw.recv())
+	if r := aw.recv(); r.Status == 501 && r.code() == "CORE_STORE_UNSUPPORTED" {
+		// FerretDB 1.24 has no $lookup: a query through a reference
+		// is refused there, watch or read.
+		t.Skipf("the store cannot query through references: %v", r.Args)
+	} else {
+		must(t, r)
+	}
 	anon := dial(t, s.WS) // anonymous: post -> cat -> section
 	anon.send("jpost/watch", []any{map[string]any{"cat.name": "news", "$attrs": []any{"title", "cat"}}}, nil)
 	must(t, anon.recv())
@@ -238,7 +244,19 @@ func testWatchThroughRef(t *testing.T, data string) {
 	if got, w := events(t, aw, 1), want("create", pub[0]); !reflect.DeepEqual(got, w) {
 		t.Fatalf("admin after moving a post: %v, want %v", got, w)
 	}
-	quiet(t, aw, "admin at the end")
+	// (The re-check of the new cat's creation may have seen the moved
+	// post first: the post's own change then follows as an update.)
+	time.Sleep(150 * time.Millisecond)
+	aw.send("heart/beat", nil, nil)
+	for {
+		r := must(t, aw.recv())
+		if r.code() == "CORE_HEARTBEAT_OK" {
+			break
+		}
+		if d := r.Args["docs"].([]any)[0].(map[string]any); r.Args["oper"] != "update" || d["_id"] != pub[0] {
+			t.Fatalf("admin at the end: %v", r.Args)
+		}
+	}
 	quiet(t, notes, "notes at the end")
 }
 
