@@ -153,3 +153,65 @@ func TestWatchRevokedNoDeletes(t *testing.T) {
 	w.art(t, "pub", "published", nil)
 	quiet(t, watcher, "after the revocation")
 }
+
+// TestWatchAdminSoft: ADMIN watching with $soft sees what ADMIN's read
+// with $soft sees (spec §6.4: every read hides soft-deleted documents;
+// $soft only makes a delete a purge): a soft delete leaves the watch as
+// delete {_id}, the purge of that soft-deleted document sends nothing,
+// the purge of a live one is a delete {_id}; the resume snapshot of the
+// $soft watch lists what the read lists. On every store of the repo's
+// pattern (realmStores).
+func TestWatchAdminSoft(t *testing.T) {
+	for name, data := range realmStores(t) {
+		t.Run(name, func(t *testing.T) { testWatchAdminSoft(t, data) })
+	}
+}
+
+func testWatchAdminSoft(t *testing.T, data string) {
+	w := v14App(t, limp.Config{Data: data})
+	soft := []any{map[string]any{"$soft": true}}
+	aw := dial(t, w.s.WS)
+	signIn(t, aw, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	wid := aw.send("art/watch", soft, nil)
+	cr := must(t, aw.recv())
+	if cr.Args["watch"] != wid {
+		t.Fatalf("created: %v", cr.Args)
+	}
+	a := w.art(t, "a", "draft", nil)
+	b := w.art(t, "b", "published", nil)
+	for _, id := range []string{a, b} {
+		if oper, d := evOf(t, aw); oper != "create" || d["_id"] != id {
+			t.Fatalf("create %s: %s %v", id, oper, d)
+		}
+	}
+	must(t, w.admin.call("art/delete", []any{map[string]any{"_id": a}}, nil))
+	if oper, d := evOf(t, aw); oper != "delete" || len(d) != 1 || d["_id"] != a {
+		t.Fatalf("soft delete: %s %v", oper, d)
+	}
+	rd := docs(t, must(t, w.admin.call("art/read", soft, nil)))
+	if len(rd) != 1 || rd[0]["_id"] != b {
+		t.Fatalf("ADMIN's $soft read: %v, want only b", rd)
+	}
+	// Purging the soft-deleted a: nothing (the watch no longer has it).
+	must(t, w.admin.call("art/delete", []any{map[string]any{"_id": a, "$soft": true}}, nil))
+	quiet(t, aw, "after purging a soft-deleted art")
+	must(t, w.admin.call("art/delete", []any{map[string]any{"_id": b, "$soft": true}}, nil))
+	if oper, d := evOf(t, aw); oper != "delete" || len(d) != 1 || d["_id"] != b {
+		t.Fatalf("purge: %s %v", oper, d)
+	}
+	// A fresh $soft watch from a resume no one can honour: its snapshot
+	// is what the $soft read returns.
+	c := w.art(t, "c", "published", nil)
+	evOf(t, aw)
+	w.art(t, "gone", "draft", nil)
+	evOf(t, aw)
+	must(t, w.admin.call("art/delete", []any{map[string]any{"permalink": "gone"}}, nil))
+	evOf(t, aw)
+	aw.send("art/watch", []any{map[string]any{"$soft": true}, resumeStep("00000000000000000000000000000000", 0)}, nil)
+	snap := must(t, aw.recv())
+	rd = docs(t, must(t, w.admin.call("art/read", soft, nil)))
+	sd, _ := snap.Args["docs"].([]any)
+	if snap.Args["snapshot"] != true || len(sd) != len(rd) || len(rd) != 1 || sd[0].(map[string]any)["_id"] != c {
+		t.Fatalf("snapshot %v, read %v", snap.Args, rd)
+	}
+}
