@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/limp-go/limp/internal/feed"
 	qmatch "github.com/limp-go/limp/internal/match"
@@ -34,7 +35,8 @@ import (
 //     reference attr of level k-1), shared by every group of watchers
 //     whose filter goes through that path;
 //   - the watched documents found are read in pages (WatchRefPage,
-//     ordered by _id) and matched in process against the filter of each
+//     ordered by _id; each page once the watchers concerned have room
+//     for its events) and matched in process against the filter of each
 //     of those groups only, the referenced documents read once per page
 //     for all groups; a document that starts matching arrives as
 //     "create" (shaped as read), one that stops as "delete" {_id}, one
@@ -60,8 +62,11 @@ import (
 const WatchRefLimit = 10_000
 
 // WatchRefPage is the page size of the reads that find the documents
-// referencing changed ones.
-const WatchRefPage = 1_000
+// referencing changed ones: at most half a watcher's queue (WatchQueue)
+// of events per page, and the next page waits until the watchers of the
+// groups concerned have room for another (or a few seconds), so a
+// re-check of thousands of documents does not overflow its watchers.
+const WatchRefPage = WatchQueue / 2
 
 // CodeWatchRefLimit: a change to referenced documents concerns more
 // watched documents than WatchRefLimit; the watch ended (status 503).
@@ -318,6 +323,30 @@ func (a *App) dropRefSub(coll string) {
 	}
 }
 
+// pace waits until every watcher of tg has room in its queue for a page
+// of events (or has ended), at most refPaceWait: slower watchers then
+// overflow as they would with any burst of changes.
+func (tg *refTarget) pace() {
+	_, page := refBounds()
+	deadline := time.Now().Add(refPaceWait)
+	for _, l := range tg.members {
+		for _, t := range l {
+			for {
+				t.qmu.Lock()
+				n := len(t.queue)
+				t.qmu.Unlock()
+				if n+page <= WatchQueue || t.stopped.Load() || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+}
+
+// refPaceWait bounds pace's wait for one page.
+const refPaceWait = 5 * time.Second
+
 // endTarget ends the watches of tg's groups with err.
 func (tg *refTarget) end(err error) {
 	for _, l := range tg.members {
@@ -393,7 +422,7 @@ func (a *App) recheckTarget(tg *refTarget, ids []any) {
 					next = append(next, id)
 				}
 			}
-		})
+		}, nil, nil)
 		if err != nil {
 			a.Logger().Error("watch: find documents referencing changed ones", "collection", m.coll.Name, "err", err)
 			tg.end(errWatchLost)
@@ -411,7 +440,7 @@ func (a *App) recheckTarget(tg *refTarget, ids []any) {
 	cw := tg.cw
 	over, err := a.pageRefs(cw.m, tg.path[0].local, ids, nil, func(docs []map[string]any) {
 		a.rematch(tg, docs)
-	}, &cw.mu)
+	}, &cw.mu, tg.pace)
 	if err != nil {
 		a.Logger().Error("watch: find documents referencing changed ones", "collection", cw.m.coll.Name, "err", err)
 		tg.end(errWatchLost)
@@ -425,9 +454,10 @@ func (a *App) recheckTarget(tg *refTarget, ids []any) {
 // pageRefs reads, WatchRefPage at a time in _id order, the live documents
 // of m whose reference attr local holds one of ids, and calls fn with
 // each page (attrs as a store read takes them). When lock is given, each
-// page is read and handled under it. It reports over when more than
+// page is read and handled under it; pace, when given, runs before each
+// page after the first (outside lock). It reports over when more than
 // WatchRefLimit documents match; fn then had the first WatchRefLimit.
-func (a *App) pageRefs(m *Module, local string, ids []any, attrs []string, fn func([]map[string]any), lock ...*sync.Mutex) (over bool, err error) {
+func (a *App) pageRefs(m *Module, local string, ids []any, attrs []string, fn func([]map[string]any), lock *sync.Mutex, pace func()) (over bool, err error) {
 	var last *oid.ID
 	seen := 0
 	limit, page := refBounds()
@@ -438,6 +468,9 @@ func (a *App) pageRefs(m *Module, local string, ids []any, attrs []string, fn fu
 		var f query.Node = &query.Cond{Path: local, Op: query.In, Value: ids}
 		if last != nil {
 			f = query.And{f, &query.Cond{Path: "_id", Op: query.Gt, Value: *last}}
+			if pace != nil {
+				pace()
+			}
 		}
 		// One document past the limit tells whether there are more.
 		n := min(page, limit+1-seen)
@@ -459,11 +492,11 @@ func (a *App) pageRefs(m *Module, local string, ids []any, attrs []string, fn fu
 }
 
 // refPage reads one page and hands at most max of its documents to fn
-// (under lock[0] when given); it returns the page's ids.
-func (a *App) refPage(m *Module, q *query.Query, max int, fn func([]map[string]any), lock []*sync.Mutex) ([]oid.ID, error) {
-	if len(lock) > 0 && lock[0] != nil {
-		lock[0].Lock()
-		defer lock[0].Unlock()
+// (under lock when given); it returns the page's ids.
+func (a *App) refPage(m *Module, q *query.Query, max int, fn func([]map[string]any), lock *sync.Mutex) ([]oid.ID, error) {
+	if lock != nil {
+		lock.Lock()
+		defer lock.Unlock()
 	}
 	ctx, cancel := context.WithTimeout(a.hardCtx, a.cfg.CallTimeout)
 	defer cancel()

@@ -36,7 +36,7 @@ type JPost struct {
 	limp.Doc
 	Title  string   `json:"title"`
 	Status string   `json:"status" limp:"default=draft"`
-	Cat    *limp.ID `json:"cat" limp:"ref=jcat"`
+	Cat    *limp.ID `json:"cat" limp:"ref=jcat,index"`
 }
 
 // JNote is readable by anyone only when its cat is named "public": its
@@ -48,7 +48,7 @@ type JNote struct {
 }
 
 // joinApp starts the app on the store data names ("" the embedded one).
-func joinApp(t *testing.T, data string) *limptest.Server {
+func joinApp(t testing.TB, data string) *limptest.Server {
 	t.Helper()
 	all := limp.Perms("*")
 	upd := func() *limp.Method {
