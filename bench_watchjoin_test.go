@@ -81,8 +81,8 @@ func BenchmarkWatchThroughRef(b *testing.B) {
 			ops := time.Duration(2 * b.N)
 			b.ReportMetric(float64((per/ops).Microseconds())/float64(n), "µs/post-rechecked")
 			b.ReportMetric(float64((per / ops).Milliseconds()), "ms/rename")
-			b.ReportMetric(float64((idle/ops).Microseconds()), "µs-probe-idle")
-			b.ReportMetric(float64((busy/ops).Microseconds()), "µs-probe-during-recheck")
+			b.ReportMetric(float64((idle / ops).Microseconds()), "µs-probe-idle")
+			b.ReportMetric(float64((busy / ops).Microseconds()), "µs-probe-during-recheck")
 		})
 	}
 }

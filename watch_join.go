@@ -326,7 +326,7 @@ func (a *App) dropRefSub(coll string) {
 // pace waits until every watcher of tg has room in its queue for a page
 // of events (or has ended), at most refPaceWait: slower watchers then
 // overflow as they would with any burst of changes.
-func (tg *refTarget) pace() {
+func (a *App) pace(tg *refTarget) {
 	_, page := refBounds()
 	deadline := time.Now().Add(refPaceWait)
 	for _, l := range tg.members {
@@ -335,7 +335,7 @@ func (tg *refTarget) pace() {
 				t.qmu.Lock()
 				n := len(t.queue)
 				t.qmu.Unlock()
-				if n+page <= WatchQueue || t.stopped.Load() || time.Now().After(deadline) {
+				if n+page <= WatchQueue || t.stopped.Load() || time.Now().After(deadline) || a.hardCtx.Err() != nil || a.refsClosed() {
 					break
 				}
 				time.Sleep(time.Millisecond)
@@ -440,7 +440,7 @@ func (a *App) recheckTarget(tg *refTarget, ids []any) {
 	cw := tg.cw
 	over, err := a.pageRefs(cw.m, tg.path[0].local, ids, nil, func(docs []map[string]any) {
 		a.rematch(tg, docs)
-	}, &cw.mu, tg.pace)
+	}, &cw.mu, func() { a.pace(tg) })
 	if err != nil {
 		a.Logger().Error("watch: find documents referencing changed ones", "collection", cw.m.coll.Name, "err", err)
 		tg.end(errWatchLost)
