@@ -32,7 +32,9 @@ import (
 // document in process (internal/match) against the filter of every group
 // of watchers sharing a filter (watch_group.go), with no database read
 // per watcher; the documents conditions through references need are read
-// once per change, batched across groups. Each group remembers which
+// once per change, batched across groups, and a change to a referenced
+// document re-checks the watched documents referencing it
+// (watch_join.go). Each group remembers which
 // documents match it, so a document that starts matching arrives as
 // "create", one that stops matching (or stops being readable) as
 // "delete" with only its _id, and one that never matched produces
@@ -48,7 +50,8 @@ import (
 // switch) or was revoked (revoke.go), the permissions are checked again
 // for the new session (its query_mod added to the query) and the filter
 // rebuilt; a session that may no longer read ends the watch with the
-// permission error.
+// permission error. Nothing is sent about a document the new session
+// may not read, not even its delete (watch_session.go).
 //
 // Each event carries args.seq, the watch's own sequence (1, 2, ...
 // without gaps), and the created reply args.resume, the watch's resume
