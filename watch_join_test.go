@@ -303,4 +303,24 @@ func TestWatchThroughRefLimit(t *testing.T) {
 		t.Fatalf("the other watch: %s %v", oper, d)
 	}
 	quiet(t, through, "the ended watch")
+
+	// The limit holds at every level of a chain: a section of 11 cats,
+	// an anonymous watch through post -> cat -> section (the cat's read
+	// permission); ADMIN's watch (post -> cat) is not concerned.
+	sec2 := created1(t, admin.call("jsec/create", nil, map[string]any{"name": "s2", "open": true}))
+	for i := range 11 {
+		created1(t, admin.call("jcat/create", nil, map[string]any{"name": fmt.Sprint("c", i), "section": sec2}))
+	}
+	anon := dial(t, s.WS)
+	anon.send("jpost/watch", []any{map[string]any{"cat.name": "c1"}}, nil)
+	must(t, anon.recv())
+	aw := dial(t, s.WS)
+	signIn(t, aw, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	aw.send("jpost/watch", []any{map[string]any{"cat.name": "c1"}}, nil)
+	must(t, aw.recv())
+	must(t, admin.call("jsec/update", []any{map[string]any{"_id": sec2}}, map[string]any{"open": false}))
+	if r := anon.recv(); r.Status != 503 || r.code() != limp.CodeWatchRefLimit {
+		t.Fatalf("chain past the limit: %d %v, want 503 %s", r.Status, r.Args, limp.CodeWatchRefLimit)
+	}
+	quiet(t, aw, "ADMIN's watch after the section changed")
 }
