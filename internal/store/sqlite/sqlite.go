@@ -81,6 +81,7 @@ type Store struct {
 	closed atomic.Bool
 	stmts  stmts
 	com    committer
+	ckpt   checkpointer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -125,6 +126,11 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 			}
 		}
 		params.Add("_pragma", "journal_mode(WAL)")
+		if !ckptOff.Load() {
+			// Checkpoints run on the store's checkpointer, not
+			// inside a commit (checkpoint.go).
+			params.Add("_pragma", "wal_autocheckpoint(0)")
+		}
 		if o.Durable {
 			params.Add("_pragma", "synchronous(FULL)")
 		} else {
@@ -149,6 +155,9 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	s.startCommitter()
+	if !mem && !ckptOff.Load() {
+		s.startCheckpointer()
+	}
 	return s, nil
 }
 
@@ -158,6 +167,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.stopCommitter()
+	s.stopCheckpointer()
 	errs := []error{s.closeStmts()}
 	if s.keep != nil {
 		errs = append(errs, s.keep.Close())
@@ -242,6 +252,7 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) (err
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit transaction: %w", err)
 	}
+	s.committed()
 	return nil
 }
 
