@@ -25,21 +25,22 @@ import (
 // The log restarts from its beginning only when a write begins after a
 // checkpoint copied every frame of it; under a steady write load a
 // PASSIVE checkpoint keeps falling behind by the commits made while it
-// ran, so once the log holds ckptBlockFrames frames the checkpointer
-// runs one more checkpoint holding the store's writer slot (what is left
-// is short: the frames of those commits), and the next write restarts
-// the log.
+// ran, and the log grows. So once a checkpoint finds ckptBlockFrames
+// frames in the log, the checkpointer runs one more holding the store's
+// writer slot (what is left to copy is short: the frames of the commits
+// made during the first), and the next write restarts the log.
 
 const (
 	// ckptDelay is how long after a commit the checkpointer waits
 	// before a checkpoint, gathering the commits of that time into it
 	// (a page written by several commits is copied once).
 	ckptDelay = 200 * time.Millisecond
-	// ckptBlockFrames is the log length (frames of one page) from which
-	// a checkpoint that could not copy the whole log is completed while
-	// writes wait: about 32 MiB of log with 4 KiB pages.
-	ckptBlockFrames = 8192
 )
+
+// ckptBlockFrames is the log length (frames of one page) from which a
+// checkpoint that could not copy the whole log is completed while writes
+// wait: about 32 MiB of log with 4 KiB pages (a variable for tests).
+var ckptBlockFrames int64 = 8192
 
 // ckptOff makes the store checkpoint inside commits again, as SQLite
 // does by default (benchmarks only: the baseline, in one run). Read by
@@ -48,11 +49,12 @@ var ckptOff atomic.Bool
 
 // checkpointer is the store's checkpoint goroutine (files only).
 type checkpointer struct {
-	on   bool
-	kick chan struct{} // a commit happened; capacity 1
-	quit chan struct{}
-	wg   sync.WaitGroup
-	runs atomic.Int64 // checkpoints run (tests)
+	on      bool
+	kick    chan struct{} // a commit happened; capacity 1
+	quit    chan struct{}
+	wg      sync.WaitGroup
+	runs    atomic.Int64 // checkpoints run (tests)
+	blocked atomic.Int64 // checkpoints completed holding the writer slot (tests)
 }
 
 func (s *Store) startCheckpointer() {
@@ -103,17 +105,20 @@ func (s *Store) checkpointLoop() {
 	}
 }
 
-// checkpoint runs a PASSIVE checkpoint, and completes it holding the
-// writer slot when the log grew long and could not be copied whole.
+// checkpoint runs a PASSIVE checkpoint, and one more holding the writer
+// slot when the log grew long (see the top of this file).
 func (s *Store) checkpoint() {
 	ctx := context.Background()
-	log, done, err := s.walCheckpoint(ctx)
+	log, _, err := s.walCheckpoint(ctx)
 	s.ckpt.runs.Add(1)
 	if err != nil {
 		s.log.Warn("sqlite checkpoint", "err", err)
 		return
 	}
-	if done >= log || log < ckptBlockFrames {
+	// log is the log's length when the checkpoint began, done what is
+	// copied of it; a long log means that it has not restarted for a
+	// while: writes kept coming while checkpoints ran.
+	if log < ckptBlockFrames {
 		return
 	}
 	select {
@@ -126,6 +131,7 @@ func (s *Store) checkpoint() {
 		s.log.Warn("sqlite checkpoint", "err", err)
 	}
 	s.ckpt.runs.Add(1)
+	s.ckpt.blocked.Add(1)
 }
 
 // walCheckpoint runs PRAGMA wal_checkpoint(PASSIVE) and returns the
