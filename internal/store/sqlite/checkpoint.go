@@ -53,6 +53,8 @@ type checkpointer struct {
 	kick    chan struct{} // a commit happened; capacity 1
 	quit    chan struct{}
 	wg      sync.WaitGroup
+	started atomic.Int64 // checkpoint rounds started (tests)
+	ended   atomic.Int64 // checkpoint rounds ended (tests)
 	runs    atomic.Int64 // checkpoints run (tests)
 	blocked atomic.Int64 // checkpoints completed holding the writer slot (tests)
 }
@@ -109,6 +111,8 @@ func (s *Store) checkpointLoop() {
 // slot when the log grew long (see the top of this file).
 func (s *Store) checkpoint() {
 	ctx := context.Background()
+	s.ckpt.started.Add(1)
+	defer s.ckpt.ended.Add(1)
 	log, _, err := s.walCheckpoint(ctx)
 	s.ckpt.runs.Add(1)
 	if err != nil {

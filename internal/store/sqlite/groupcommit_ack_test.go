@@ -274,8 +274,10 @@ func TestCheckpointer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	runs := s.ckpt.runs.Load()
-	for deadline := time.Now().Add(10 * time.Second); s.ckpt.runs.Load() == runs || s.ckpt.runs.Load() == 0; {
+	// Wait for a checkpoint that began after the last commit (one
+	// running during it leaves the commit's kick for the next round).
+	started := s.ckpt.started.Load()
+	for deadline := time.Now().Add(10 * time.Second); s.ckpt.ended.Load() <= started; {
 		if time.Now().After(deadline) {
 			t.Fatal("no checkpoint within 10 s of the commits")
 		}
