@@ -22,6 +22,13 @@ import (
 // context's error; once its insert started, it runs to the end (a
 // statement interrupted inside a transaction would roll the whole batch
 // back).
+//
+// Before a batch starts, the committer yields its core (runtime.Gosched,
+// at most maxYields times, while the batch grows) so that callers ready to
+// run queue their inserts into it: on one core (bench/run pins the
+// server) a caller woken by its commit would otherwise queue only once
+// the next batch is running, and batches carried 1.3 inserts of 8
+// concurrent writers (7.7 with the yield, BenchmarkCreateCheckpoint).
 
 // maxBatch bounds the inserts of one group commit.
 const maxBatch = 64

@@ -32,8 +32,9 @@
 //
 // Writes are serialised inside the store (one writer at a time, BEGIN
 // IMMEDIATE); reads run concurrently (WAL for files). Concurrent inserts
-// share commits (group commit, groupcommit.go); statements of the hot
-// paths are prepared once and reused (stmt.go).
+// share commits (group commit, groupcommit.go); checkpoints run on the
+// store's own goroutine, not inside commits (checkpoint.go); statements of
+// the hot paths are prepared once and reused (stmt.go).
 package sqlite
 
 import (
