@@ -131,6 +131,9 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 			// Checkpoints run on the store's checkpointer, not
 			// inside a commit (checkpoint.go).
 			params.Add("_pragma", "wal_autocheckpoint(0)")
+			// The log may grow past ckptBlockFrames under load;
+			// when it restarts, it is cut back to 64 MiB.
+			params.Add("_pragma", "journal_size_limit(67108864)")
 		}
 		if o.Durable {
 			params.Add("_pragma", "synchronous(FULL)")
