@@ -75,7 +75,7 @@ func BenchmarkCreateConns(b *testing.B) {
 				for pb.Next() {
 					i := n.Add(1)
 					doc := limp.M{"title": limp.M{"ar_AE": "عنوان", "en_AE": fmt.Sprintf("Post %d of the benchmark", i)},
-						"content": limp.M{"ar_AE": "نص", "en_AE": "Some words of content for the search index."},
+						"content":   limp.M{"ar_AE": "نص", "en_AE": "Some words of content for the search index."},
 						"permalink": fmt.Sprintf("post-%d", i), "cat": cat, "tags": []any{"a", "b"}, "status": "draft"}
 					if _, err := c.Call(ctx, "cpost/create", nil, doc); err != nil {
 						b.Error(err)
