@@ -119,9 +119,9 @@ func (s *Store) checkpoint() {
 		s.log.Warn("sqlite checkpoint", "err", err)
 		return
 	}
-	// log is the log's length when the checkpoint began, done what is
-	// copied of it; a long log means that it has not restarted for a
-	// while: writes kept coming while checkpoints ran.
+	// log is the log's length (frames) when the checkpoint began; a
+	// long log has not restarted for a while: writes kept coming while
+	// checkpoints ran.
 	if log < ckptBlockFrames {
 		return
 	}
