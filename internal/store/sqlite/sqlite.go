@@ -32,8 +32,9 @@
 //
 // Writes are serialised inside the store (one writer at a time, BEGIN
 // IMMEDIATE); reads run concurrently (WAL for files). Concurrent inserts
-// share commits (group commit, groupcommit.go); statements of the hot
-// paths are prepared once and reused (stmt.go).
+// share commits (group commit, groupcommit.go); checkpoints run on the
+// store's own goroutine, not inside commits (checkpoint.go); statements of
+// the hot paths are prepared once and reused (stmt.go).
 package sqlite
 
 import (
@@ -81,6 +82,7 @@ type Store struct {
 	closed atomic.Bool
 	stmts  stmts
 	com    committer
+	ckpt   checkpointer
 }
 
 var _ store.Store = (*Store)(nil)
@@ -125,6 +127,14 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 			}
 		}
 		params.Add("_pragma", "journal_mode(WAL)")
+		if !ckptOff.Load() {
+			// Checkpoints run on the store's checkpointer, not
+			// inside a commit (checkpoint.go).
+			params.Add("_pragma", "wal_autocheckpoint(0)")
+			// The log may grow past ckptBlockFrames under load;
+			// when it restarts, it is cut back to 64 MiB.
+			params.Add("_pragma", "journal_size_limit(67108864)")
+		}
 		if o.Durable {
 			params.Add("_pragma", "synchronous(FULL)")
 		} else {
@@ -149,6 +159,9 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	s.startCommitter()
+	if !mem && !ckptOff.Load() {
+		s.startCheckpointer()
+	}
 	return s, nil
 }
 
@@ -158,6 +171,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.stopCommitter()
+	s.stopCheckpointer()
 	errs := []error{s.closeStmts()}
 	if s.keep != nil {
 		errs = append(errs, s.keep.Close())
@@ -242,6 +256,7 @@ func (s *Store) Tx(ctx context.Context, fn func(ctx context.Context) error) (err
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit transaction: %w", err)
 	}
+	s.committed()
 	return nil
 }
 
