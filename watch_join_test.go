@@ -1,6 +1,7 @@
 package limp_test
 
 import (
+	"context"
 	"fmt"
 	"reflect"
 	"sort"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/limp-go/limp"
+	"github.com/limp-go/limp/client"
 	"github.com/limp-go/limp/limptest"
 )
 
@@ -323,4 +325,57 @@ func TestWatchThroughRefLimit(t *testing.T) {
 		t.Fatalf("chain past the limit: %d %v, want 503 %s", r.Status, r.Args, limp.CodeWatchRefLimit)
 	}
 	quiet(t, aw, "ADMIN's watch after the section changed")
+}
+
+// TestClientWatchThroughRef: the same through the Go client: a post
+// enters when its cat is renamed to the watched name and leaves when the
+// cat is deleted.
+func TestClientWatchThroughRef(t *testing.T) {
+	s := joinApp(t, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := s.Client(t, nil)
+	if _, err := admin.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	id := func(r *client.Response, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return docID(r)
+	}
+	sec := id(admin.Call(ctx, "jsec/create", nil, map[string]any{"name": "s", "open": true}))
+	cat := id(admin.Call(ctx, "jcat/create", nil, map[string]any{"name": "misc", "section": sec}))
+	post := id(admin.Call(ctx, "jpost/create", nil, map[string]any{"title": "p", "status": "published", "cat": cat}))
+	w, err := s.Client(t, nil).Watch(ctx, "jpost/watch", []any{map[string]any{"cat.name": "news"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		ep, oper string
+		doc      any
+	}{{"jcat/update", "create", map[string]any{"name": "news"}}, {"jcat/delete", "delete", nil}} {
+		if _, err := admin.Call(ctx, step.ep, []any{map[string]any{"_id": cat}}, step.doc); err != nil {
+			t.Fatal(err)
+		}
+		e, err := w.Next(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Args["oper"] != step.oper || docID(e) != post {
+			t.Fatalf("%s: %s", step.ep, e.Raw)
+		}
+	}
+}
+
+// docID returns args.docs[0]._id of a client response.
+func docID(r *client.Response) string {
+	l, _ := r.Args["docs"].([]any)
+	if len(l) == 0 {
+		return ""
+	}
+	d, _ := l[0].(map[string]any)
+	s, _ := d["_id"].(string)
+	return s
 }
