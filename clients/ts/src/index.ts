@@ -595,6 +595,11 @@ export class LimpClient<E extends { [K in keyof E]: EndpointSpec } = AnyEndpoint
         if (!(e instanceof LimpError)) throw e; // refused: go on anonymous
       }
     }
+    // Open to the app's calls before the watches resume: an event of a
+    // resumed watch must never meet a client still refusing calls. A write
+    // made before a watch's resume frame is no loss: the resume returns
+    // every event after the watch's last seq.
+    if (ws === this.ws) this.down = null;
     for (const w of new Set(this.watches.values())) {
       if (!w.live) continue;
       if (!w.token || (w.query !== undefined && !Array.isArray(w.query))) {
