@@ -69,6 +69,16 @@ type Options struct {
 	// Delete returns and survives a process crash; a power loss may drop
 	// the last commits.
 	Durable bool
+	// AdaptiveIndexes bounds the indexes the store builds by itself, per
+	// collection, for the shapes of paged reads that keep scanning a
+	// collection's side table of declared scalars with no index to serve
+	// them (a filter on an unindexed attr; see adaptive.go): 0 means 4,
+	// negative none (and Sync drops those built before). A shape is
+	// indexed after 20 such reads, each within 10 minutes of the last,
+	// on a collection of at least 2,000 live documents; the build holds
+	// the store's writes for about 20 ms per 10,000 documents, and each
+	// index costs every write of the collection one more index insert.
+	AdaptiveIndexes int
 }
 
 // Store is the SQLite implementation of store.Store. It is safe for
@@ -81,6 +91,7 @@ type Store struct {
 	closed atomic.Bool
 	stmts  stmts
 	com    committer
+	adapt  adaptive
 }
 
 var _ store.Store = (*Store)(nil)
@@ -137,6 +148,7 @@ func Open(ctx context.Context, path string, o *Options) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	s := &Store{db: db, log: log, wsem: make(chan struct{}, 1)}
+	s.adapt.init(o.AdaptiveIndexes)
 	if mem {
 		// The database lives as long as one connection is open.
 		if s.keep, err = db.Conn(ctx); err != nil {
@@ -157,6 +169,7 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.adapt.stop()
 	s.stopCommitter()
 	errs := []error{s.closeStmts()}
 	if s.keep != nil {
