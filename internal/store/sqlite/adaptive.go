@@ -165,16 +165,18 @@ func adaptiveShape(c *schema.Collection, q *query.Query, p *Compiled, cols map[s
 // first; "" when there is none.
 func leadColumn(c *schema.Collection, f query.Node, cols map[string]column) string {
 	var conds []*query.Cond
-	switch n := f.(type) {
-	case query.And:
-		for _, x := range n {
-			if cd, ok := x.(*query.Cond); ok {
-				conds = append(conds, cd)
+	var top func(n query.Node)
+	top = func(n query.Node) {
+		switch n := n.(type) {
+		case query.And:
+			for _, x := range n {
+				top(x)
 			}
+		case *query.Cond:
+			conds = append(conds, n)
 		}
-	case *query.Cond:
-		conds = append(conds, n)
 	}
+	top(f)
 	best, rank := "", 0
 	for _, cd := range conds {
 		if cd.Path == "_id" || !servedBy(cd, map[string]bool{cd.Path: true}) {
