@@ -75,8 +75,9 @@ type adaptive struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 
-	mu    sync.Mutex
-	colls map[string]*adaptColl
+	mu      sync.Mutex
+	colls   map[string]*adaptColl
+	stopped bool
 }
 
 // adaptColl is one collection's adaptive indexes and counted shapes.
@@ -109,8 +110,12 @@ func (a *adaptive) init(max int) {
 	a.ctx, a.cancel = context.WithCancel(context.Background())
 }
 
-// stop cancels a build under way and waits for it.
+// stop cancels a build under way and waits for it; no build starts
+// after it.
 func (a *adaptive) stop() {
+	a.mu.Lock()
+	a.stopped = true
+	a.mu.Unlock()
 	a.cancel()
 	a.wg.Wait()
 }
@@ -232,7 +237,7 @@ func (s *Store) adaptRead(c *schema.Collection, q *query.Query, p *Compiled) {
 	}
 	sh.n++
 	sh.last = now
-	if sh.n < a.scans || ac.building || len(ac.have) >= a.max || s.closed.Load() {
+	if sh.n < a.scans || ac.building || len(ac.have) >= a.max || a.stopped {
 		return
 	}
 	cstmt, cargs := p.Count()
