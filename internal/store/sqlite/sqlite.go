@@ -19,7 +19,9 @@
 // unindexed declared paths use it instead of parsing documents, and a
 // paged read whose filter and sort are all on declared scalars (indexed or
 // not, permission query_mods included) runs on it alone (see columns.go,
-// sideplan.go).
+// sideplan.go); shapes of such reads that keep scanning it get adaptive
+// indexes (adaptive.go). A read's page, total and $group buckets come
+// from one snapshot (readtx.go).
 //
 // MongoDB semantics kept in SQL: type-bracketed comparisons, any-element
 // matching on lists, null matching missing, MongoDB's comparison order
