@@ -96,3 +96,40 @@ func BenchmarkAdaptive(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadTx measures the read transaction of a paged read on its
+// own: a page of 5 + total over 200 documents (so that the statements
+// cost little), on a file, with the page and total in one read
+// transaction (readtx=on) and each in its own snapshot (readtx=off),
+// alternated in one run.
+func BenchmarkReadTx(b *testing.B) {
+	c := blogCollection()
+	s, err := Open(b.Context(), b.TempDir()+"/r.db", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Sync(b.Context(), c); err != nil {
+		b.Fatal(err)
+	}
+	base := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	var docs []map[string]any
+	for i := range 200 {
+		docs = append(docs, map[string]any{"_id": oid.NewAt(base.Add(time.Duration(i) * time.Second)), "title": fmt.Sprint(i), "status": "published", "views": int64(i % 10)})
+	}
+	if err := s.Insert(b.Context(), c, docs...); err != nil {
+		b.Fatal(err)
+	}
+	q := &query.Query{Filter: &query.Cond{Path: "views", Op: query.Eq, Value: int64(3)}, Limit: 5}
+	defer readTxOff.Store(false)
+	for _, on := range []bool{true, false, true, false} {
+		b.Run(fmt.Sprintf("readtx=%v", on), func(b *testing.B) {
+			readTxOff.Store(!on)
+			for b.Loop() {
+				if _, err := s.Read(b.Context(), c, q); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
