@@ -199,7 +199,7 @@ type Config struct {
 	// (a filter on an unindexed declared scalar attr, the same sort) keep
 	// scanning a collection of at least 2,000 documents (20 such reads,
 	// each within 10 minutes of the last), the store indexes that shape
-	// in the background (holding writes for about 20 ms per 10,000
+	// in the background (holding writes while it runs: 0.1-0.3 s per 10,000
 	// documents, once; logged at Info) and later reads of it use the
 	// index; each index costs every write of the collection one index
 	// insert. Declare an index (Module.Indexes, Config.DataIndexes) for

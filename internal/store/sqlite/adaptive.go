@@ -22,7 +22,8 @@ import (
 // doing that on a collection of some size, the store builds an index of
 // the side table for that shape, in the background, through its own
 // writer (one transaction, holding the writes of the store for the
-// build: about 20 ms per 10,000 documents), and later reads of the shape
+// build: 0.1-0.3 s at 10,000 documents, 3.4 s at 100,000, measured on a
+// shared 2-core machine), and later reads of the shape
 // use it.
 //
 // The shape is the filter's leading condition (a top-level equality, $in
