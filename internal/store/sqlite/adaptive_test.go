@@ -236,6 +236,15 @@ func TestAdaptiveIndexThresholds(t *testing.T) {
 			t.Fatalf("6 shapes read twice each: indexes %v, records %v", ix, meta)
 		}
 	})
+	t.Run("window", func(t *testing.T) {
+		s, c := adaptiveStore(t, t.TempDir()+"/a.db", 0, 3, 100, nil)
+		adaptiveDocs(t, s, c, 0, 500)
+		s.adapt.window = time.Nanosecond // every read comes too late after the last
+		readN(t, s, c, adaptiveList(int64(3), "created"), 10)
+		if ix, meta := adaptiveIndexes(t, s); len(ix)+len(meta) > 0 {
+			t.Fatalf("reads further apart than the window: indexes %v, records %v", ix, meta)
+		}
+	})
 	t.Run("bound", func(t *testing.T) {
 		path := t.TempDir() + "/a.db"
 		s, c := adaptiveStore(t, path, 2, 2, 100, nil)
