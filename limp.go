@@ -193,6 +193,18 @@ type Config struct {
 	// --durable. Ignored by the MongoDB store, whose write concern
 	// decides.
 	Durable bool
+	// AdaptiveIndexes bounds the indexes the embedded store builds by
+	// itself per collection (default 4; negative: none, and those built
+	// before are dropped at the next start). When paged reads of one shape
+	// (a filter on an unindexed declared scalar attr, the same sort) keep
+	// scanning a collection of at least 2,000 documents (20 such reads,
+	// each within 10 minutes of the last), the store indexes that shape
+	// in the background (holding writes while it runs: 0.1-0.3 s per 10,000
+	// documents, once; logged at Info) and later reads of it use the
+	// index; each index costs every write of the collection one index
+	// insert. Declare an index (Module.Indexes, Config.DataIndexes) for
+	// the shapes you know. Ignored by the MongoDB store.
+	AdaptiveIndexes int
 	// ChangeLogPoll is how often a node reads the MongoDB change log, the
 	// change feed used when Data is a MongoDB server without change
 	// streams (a standalone mongod, FerretDB): every write is then also

@@ -58,7 +58,13 @@ func (c *conn) startWriter() {
 // send queues one encoded reply (owned by the outbox from now on). While
 // the queue is full it waits for room; it returns at once once the
 // connection is closing for good (the reply is dropped).
-func (c *conn) send(bp *[]byte) {
+func (c *conn) send(bp *[]byte) { c.sendIf(bp, nil) }
+
+// sendIf is send, but the reply is queued only when ok (nil: always)
+// holds once it has room, checked under the queue's lock: replies queued
+// after it are ordered after that check. It reports whether the reply
+// was queued (or dropped with the closing connection) rather than refused.
+func (c *conn) sendIf(bp *[]byte, ok func() bool) bool {
 	o := &c.out
 	n := int64(len(*bp))
 	limit := c.app.cfg.MaxQueuedBytes
@@ -74,7 +80,7 @@ func (c *conn) send(bp *[]byte) {
 			"ip", c.ip, "held_bytes", held, "reply_bytes", n, "max_queued_bytes", limit)
 		c.closeWith(websocket.StatusPolicyViolation, reasonQueueFull)
 		c.callCancel()
-		return
+		return true
 	}
 	o.waiting += n
 	for !o.stopped && o.bytes > 0 && o.bytes+n > limit {
@@ -93,7 +99,12 @@ func (c *conn) send(bp *[]byte) {
 	if o.stopped {
 		o.mu.Unlock()
 		putReplyBuf(bp)
-		return
+		return true
+	}
+	if ok != nil && !ok() {
+		o.mu.Unlock()
+		putReplyBuf(bp)
+		return false
 	}
 	o.queue = append(o.queue, bp)
 	o.bytes += n
@@ -102,6 +113,7 @@ func (c *conn) send(bp *[]byte) {
 	case o.wake <- struct{}{}:
 	default:
 	}
+	return true
 }
 
 // dropLocked stops the outbox, releases its queue and wakes the replies

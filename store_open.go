@@ -24,7 +24,7 @@ func (a *App) openStore(ctx context.Context) (store.Store, error) {
 		}
 		return mongo.Open(ctx, data, o)
 	}
-	return sqlite.Open(ctx, data, &sqlite.Options{Logger: a.log, Durable: a.cfg.Durable})
+	return sqlite.Open(ctx, data, &sqlite.Options{Logger: a.log, Durable: a.cfg.Durable, AdaptiveIndexes: a.cfg.AdaptiveIndexes})
 }
 
 func isMongo(data string) bool {

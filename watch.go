@@ -32,7 +32,9 @@ import (
 // document in process (internal/match) against the filter of every group
 // of watchers sharing a filter (watch_group.go), with no database read
 // per watcher; the documents conditions through references need are read
-// once per change, batched across groups. Each group remembers which
+// once per change, batched across groups, and a change to a referenced
+// document re-checks the watched documents referencing it
+// (watch_join.go). Each group remembers which
 // documents match it, so a document that starts matching arrives as
 // "create", one that stops matching (or stops being readable) as
 // "delete" with only its _id, and one that never matched produces
@@ -48,7 +50,8 @@ import (
 // switch) or was revoked (revoke.go), the permissions are checked again
 // for the new session (its query_mod added to the query) and the filter
 // rebuilt; a session that may no longer read ends the watch with the
-// permission error.
+// permission error. Nothing is sent about a document the new session
+// may not read, not even its delete (watch_session.go).
 //
 // Each event carries args.seq, the watch's own sequence (1, 2, ...
 // without gaps), and the created reply args.resume, the watch's resume
@@ -86,10 +89,14 @@ type watchState struct {
 	count    atomic.Int64          // tasks not ended (per-node bound)
 	wg       sync.WaitGroup        // tasks not finished
 	active   sync.WaitGroup        // step goroutines
+	refs     watchRefs             // referenced collections followed (watch_join.go)
 }
 
 // collWatch is the one feed subscription of a watched collection.
 type collWatch struct {
+	// mu orders the collection's own changes (onChange) with the
+	// re-checks caused by referenced documents (watch_join.go).
+	mu     sync.Mutex
 	m      *Module
 	tasks  map[*watchTask]struct{}
 	groups map[string]*watchGroup // by query.Key of the filter
@@ -365,6 +372,7 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	w.wg.Add(1)
 	w.mu.Unlock()
 	a.observeWatches(1)
+	a.followRefs(q.Filter) // before the group's first read: no change is missed
 
 	if err := a.groupReady(ctx, cw, g, fresh); err != nil {
 		t.end(nil)
@@ -408,6 +416,8 @@ func (a *App) watchReplied(c *Call, err error) {
 // the collection (watch_group.go) and queues the resulting event for the
 // group's watchers; it runs on the feed's goroutine and never blocks.
 func (a *App) onChange(cw *collWatch, ev feed.Event) {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
 	a.wt.mu.Lock()
 	groups := make([]*watchGroup, 0, len(cw.groups))
 	lists := make([][]*watchTask, 0, len(cw.groups))
@@ -656,8 +666,9 @@ func (t *watchTask) unregister() {
 	}
 }
 
-// deliver shapes one event for the watcher's caller and sends it.
-func (t *watchTask) deliver(e watchEvent) error {
+// deliverOnce shapes one event for the watcher's caller and sends it
+// (deliver, watch_session.go, repeats it when the session changed).
+func (t *watchTask) deliverOnce(e watchEvent) error {
 	a := t.a
 	// Not the connection's context: a retained watch shapes its events
 	// after its connection ended.
@@ -677,16 +688,19 @@ func (t *watchTask) deliver(e watchEvent) error {
 	} else if e.doc != nil && (changed || e.g != nil && e.g != t.grp.Load()) {
 		// Matched under the old session (this event, or one queued
 		// before the session changed and the watcher moved to the
-		// group of its new filter): match again under the new.
+		// group of its new filter): match again under the new. One
+		// the new session may not read is dropped: not even its
+		// delete is sent (watch_session.go).
 		t.mu.Lock()
 		f := t.q.Filter
 		t.mu.Unlock()
 		if !qmatch.Match(f, e.doc, a.resolver(qmatch.Refs(nil, f, e.doc))) {
-			if e.oper == feed.Create {
-				return nil // it never matched under the new session
-			}
-			e = watchEvent{oper: feed.Delete, id: e.id, seq: e.seq}
+			return nil
 		}
+	} else if e.doc == nil && e.g != nil && e.g != t.grp.Load() {
+		// The delete of a document known under the old session's
+		// filter.
+		return nil
 	}
 	t.mu.Lock()
 	call, q := t.call, t.q
@@ -791,6 +805,7 @@ func (t *watchTask) resession(ctx context.Context) (bool, error) {
 	t.mu.Lock()
 	t.sess, t.call, t.q = s, nc, q
 	t.mu.Unlock()
+	a.followRefs(q.Filter)
 	if err := a.regroup(ctx, t, q.Filter); err != nil {
 		return false, err
 	}

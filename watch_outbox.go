@@ -39,13 +39,18 @@ type retainedEvent struct {
 
 // emit numbers one event, keeps it and sends it when the watch is live.
 // It fails (ending the watch) when a retained watch must drop an event
-// its client never got.
+// its client never got, and with errSessionMoved (the event is neither
+// numbered nor kept) when the connection's session is no longer the one
+// the event was shaped for (watch_session.go).
 func (o *watchOutbox) emit(t *watchTask, oper string, doc any) error {
 	a := t.a
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	e := retainedEvent{seq: o.seq + 1, oper: oper, doc: doc, size: approxSize(doc)}
+	if o.state == outboxLive && !o.send(t, e, true) {
+		return errSessionMoved
+	}
 	o.seq++
-	e := retainedEvent{seq: o.seq, oper: oper, doc: doc, size: approxSize(doc)}
 	o.buf = append(o.buf, e)
 	o.bufBytes += e.size
 	for len(o.buf) > 1 && (len(o.buf) > a.cfg.WatchRetainEvents || o.bufBytes > a.cfg.WatchRetainBytes) {
@@ -58,19 +63,25 @@ func (o *watchOutbox) emit(t *watchTask, oper string, doc any) error {
 			return errWatchOverflow
 		}
 	}
-	if o.state == outboxLive {
-		o.send(t, e)
-	}
 	return nil
 }
 
-// send hands e to the watch's connection; o.mu is held.
-func (o *watchOutbox) send(t *watchTask, e retainedEvent) {
+// send hands e to the watch's connection; with check, only while the
+// connection's session is the one the watch last checked (false
+// otherwise); o.mu is held.
+func (o *watchOutbox) send(t *watchTask, e retainedEvent, check bool) bool {
 	t.mu.Lock()
-	c, callID := t.c, t.callID
+	c, callID, sess := t.c, t.callID, t.sess
 	t.mu.Unlock()
-	c.reply(200, "Detected 1 docs.", M{"count": int64(1), "oper": e.oper, "docs": []any{e.doc}, "watch": callID, "seq": int64(e.seq)}, callID, true)
+	var ok func() bool
+	if check {
+		ok = func() bool { return t.a.sessionHolds(c, sess) }
+	}
+	if !c.replyIf(200, "Detected 1 docs.", M{"count": int64(1), "oper": e.oper, "docs": []any{e.doc}, "watch": callID, "seq": int64(e.seq)}, callID, ok) {
+		return false
+	}
 	o.sent = e.seq
+	return true
 }
 
 // detach stops sending: the connection is gone.
@@ -109,7 +120,9 @@ func (o *watchOutbox) attach(t *watchTask) bool {
 	}
 	for _, e := range o.buf {
 		if e.seq > o.from {
-			o.send(t, e)
+			// Resumed by the same session (watch_resume.go): the
+			// kept events were shaped for it.
+			o.send(t, e, false)
 		}
 	}
 	o.state = outboxLive

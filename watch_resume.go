@@ -330,6 +330,7 @@ func (a *App) retainWatch(c *conn, t *watchTask) bool {
 // retained ones are left), waits for their goroutines and stops the
 // change feed.
 func (a *App) closeWatch() {
+	a.closeWatchRefs() // watch_join.go
 	w := &a.wt
 	w.mu.Lock()
 	var tasks []*watchTask

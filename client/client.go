@@ -404,6 +404,7 @@ func (c *Client) readConn(ws *websocket.Conn, first bool) error {
 					delete(c.watches, id)
 				}
 				c.mu.Unlock()
+				c.cancelOverflowed(w) // watch.go
 			}
 			continue
 		}

@@ -18,8 +18,8 @@ import (
 // redials the same URL with exponential backoff (with jitter) and, once
 // greeted: verifies the connection (Options.AppID), signs in again with
 // session/reauth when the connection had a session (its token cached by
-// the Client), and resumes every open Watch with a $resume step (the
-// server's issue 14 resume; see [Watch]). Then calls go out again.
+// the Client); then calls go out again, and every open Watch resumes with
+// a $resume step (the server's issue 14 resume; see [Watch]).
 type Reconnect struct {
 	// MinDelay is the wait before the first redial; it doubles after each
 	// failed one, up to MaxDelay. Defaults 100 ms and 10 s.
@@ -109,7 +109,7 @@ func (c *Client) restore(ws *websocket.Conn) {
 		defer c.wg.Done()
 		ctx, cancel := context.WithTimeout(c.bgCtx, 30*time.Second)
 		defer cancel()
-		if err := c.restoreConn(ctx); err != nil {
+		if err := c.restoreConn(ctx, ws); err != nil {
 			if c.bgCtx.Err() == nil {
 				c.log.Warn("limp client: restoring the connection failed; reconnecting", "err", err)
 			}
@@ -118,14 +118,19 @@ func (c *Client) restore(ws *websocket.Conn) {
 		}
 		c.mu.Lock()
 		if c.ws == ws {
-			c.down = nil
 			c.failures = 0
 		}
 		c.mu.Unlock()
 	}()
 }
 
-func (c *Client) restoreConn(ctx context.Context) error {
+// restoreConn verifies and reauthenticates ws, opens it to the app's
+// calls, then resumes the watches: the calls need only the session, and
+// an event a resumed watch delivers must never find the Client still
+// refusing calls (a caller reacting to it would fail with "reconnecting").
+// A write the app makes before a watch's resume frame is no loss: the
+// resume returns every event after the watch's last seq.
+func (c *Client) restoreConn(ctx context.Context, ws *websocket.Conn) error {
 	c.mu.Lock()
 	sess := c.session
 	// The new connection is anonymous until reauth.
@@ -159,6 +164,11 @@ func (c *Client) restoreConn(ctx context.Context) error {
 			c.log.Warn("limp client: session/reauth after reconnect refused", "err", err)
 		}
 	}
+	c.mu.Lock()
+	if c.ws == ws {
+		c.down = nil
+	}
+	c.mu.Unlock()
 	for _, w := range watches {
 		if err := c.resumeWatch(ctx, w); err != nil {
 			return err

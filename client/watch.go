@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // ErrWatchEnded is returned (wrapped) by [Watch.Next] once the watch has
@@ -14,9 +15,17 @@ import (
 var ErrWatchEnded = errors.New("client: watch ended")
 
 // WatchBuffer is the number of undelivered events a [Watch] holds; when a
-// slow consumer lets more pile up, the watch ends with an overflow error
-// (the reader goroutine never blocks on a consumer).
+// slow consumer lets more pile up, the watch ends with an error wrapping
+// [ErrWatchOverflow] and [ErrWatchEnded] (the reader goroutine never
+// blocks on a consumer), and the Client asks the server to end it too
+// (watch/delete), as the TypeScript client does.
 const WatchBuffer = 1024
+
+// ErrWatchOverflow is returned (wrapped, with [ErrWatchEnded]) by
+// [Watch.Next], after the events the watch holds, when its consumer fell
+// more than [WatchBuffer] events behind: the watch was ended here and on
+// the server (watch/delete). Watch again for a fresh view.
+var ErrWatchOverflow = errors.New("client: watch overflowed")
 
 // Watch is a live query stream (spec §6.12): the responses the server
 // sends, after "Created watch task.", for a call to a watch method. Every
@@ -55,6 +64,10 @@ type Watch struct {
 	resuming string        // the call id of a resume not answered yet
 	// serverEnded: the server ended the watch with an error reply.
 	serverEnded bool
+	// overflowed: the buffer overflowed; watch/delete was sent (or is
+	// about to be).
+	overflowed bool
+	cancelSent bool // cancelOverflowed ran
 }
 
 // Watch calls a watch method (for example "blog/watch") and returns the
@@ -137,10 +150,10 @@ func (w *Watch) Stop(ctx context.Context) error {
 	w.c.forgetWatch(w)
 	w.end(fmt.Errorf("%w: stopped", ErrWatchEnded))
 	w.mu.Lock()
-	gone := w.serverEnded
+	gone := w.serverEnded || w.overflowed
 	w.mu.Unlock()
 	if gone {
-		return nil // the server ended it: nothing to cancel
+		return nil // the server ended it, or was asked to: nothing to cancel
 	}
 	if _, err := w.c.Call(ctx, "watch/delete", []any{map[string]any{"watch": w.CallID()}}, nil); err != nil {
 		return fmt.Errorf("stop watch: %w", err)
@@ -215,7 +228,8 @@ func (w *Watch) push(r *Response) bool {
 		return false
 	}
 	if len(w.queue) >= WatchBuffer {
-		w.err = fmt.Errorf("%w: more than %d undelivered events", ErrWatchEnded, WatchBuffer)
+		w.err = fmt.Errorf("%w: %w: more than %d undelivered events", ErrWatchEnded, ErrWatchOverflow, WatchBuffer)
+		w.overflowed = true
 		w.signal()
 		return false
 	}
@@ -248,4 +262,26 @@ func argSeq(r *Response) (uint64, bool) {
 	}
 	v, err := strconv.ParseUint(string(n), 10, 64)
 	return v, err == nil
+}
+
+// cancelOverflowed asks the server to end w, whose buffer overflowed
+// (watch/delete), on a goroutine of the Client's (called by the reader,
+// which must not wait for the reply).
+func (c *Client) cancelOverflowed(w *Watch) {
+	w.mu.Lock()
+	over, id := w.overflowed && !w.cancelSent, w.callID
+	w.cancelSent = w.cancelSent || over
+	w.mu.Unlock()
+	if !over {
+		return
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		ctx, cancel := context.WithTimeout(c.bgCtx, 30*time.Second)
+		defer cancel()
+		if _, err := c.Call(ctx, "watch/delete", []any{map[string]any{"watch": id}}, nil); err != nil && c.bgCtx.Err() == nil {
+			c.log.Warn("limp client: ending an overflowed watch on the server", "watch", id, "err", err)
+		}
+	}()
 }

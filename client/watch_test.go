@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 )
 
 func TestWatch(t *testing.T) {
@@ -72,5 +73,49 @@ func TestWatchEndsWithConnection(t *testing.T) {
 	}
 	if _, err := c.Watch(ctx, "blog/watch", nil, nil); !errors.Is(err, ErrClosed) {
 		t.Errorf("Watch after Close = %v; want ErrClosed", err)
+	}
+}
+
+// TestWatchOverflowCancels: a consumer more than WatchBuffer events
+// behind ends the watch: the Client sends watch/delete for it (the server
+// stops sending), Next returns the events held, then an error wrapping
+// ErrWatchOverflow and ErrWatchEnded; Stop sends nothing more.
+func TestWatchOverflowCancels(t *testing.T) {
+	f := newFakeServer(t)
+	c := dial(t, f, nil)
+	ctx := testCtx(t)
+	w, err := c.Watch(ctx, "blog/watch", nil, map[string]any{"n": WatchBuffer + 50})
+	if err != nil {
+		t.Fatalf("Watch: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for f.count("watch/delete") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no watch/delete reached the server after the overflow")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	n := 0
+	for {
+		_, err := w.Next(ctx)
+		if err != nil {
+			if !errors.Is(err, ErrWatchOverflow) || !errors.Is(err, ErrWatchEnded) {
+				t.Fatalf("after %d events: %v; want ErrWatchOverflow and ErrWatchEnded", n, err)
+			}
+			break
+		}
+		n++
+	}
+	if n != WatchBuffer {
+		t.Fatalf("%d events delivered before the error, want %d", n, WatchBuffer)
+	}
+	if err := w.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Heartbeat(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.count("watch/delete"); got != 1 {
+		t.Fatalf("server saw %d watch/delete; want 1", got)
 	}
 }

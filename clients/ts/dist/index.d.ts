@@ -91,6 +91,19 @@ export declare class LimpError extends Error {
 export declare class LimpClosedError extends Error {
     constructor(why: string);
 }
+/** The number of undelivered events a {@link LimpWatch} holds (as the Go client's WatchBuffer). */
+export declare const WATCH_BUFFER = 1024;
+/**
+ * A watch's consumer fell more than {@link WATCH_BUFFER} events behind:
+ * the client ended the watch and asked the server to end it too
+ * (watch/delete). The iterator yields the events it holds, then throws
+ * this error. Watch again for a fresh view.
+ */
+export declare class LimpWatchOverflowError extends Error {
+    /** The watch's id (the first call's id). */
+    readonly watch: string;
+    constructor(watch: string);
+}
 /** A WebSocket constructor: the browser's, Node's, or e.g. the `ws` package's. */
 export type WebSocketCtor = new (url: string) => WebSocket;
 /** Options of {@link LimpClient.connect}. */
@@ -176,7 +189,10 @@ export declare function signJWT(claims: object, key: string): Promise<string>;
  * watch. Events with a status other than 200 are yielded too: check
  * `status`; the server ended the watch with such an event, so the
  * iterator ends after it. The iterator also ends when the watch is
- * stopped or the connection closes (then it throws {@link LimpClosedError}).
+ * stopped or the connection closes (then it throws {@link LimpClosedError}),
+ * and when its consumer falls more than {@link WATCH_BUFFER} events behind
+ * (it then sends watch/delete and throws {@link LimpWatchOverflowError}
+ * after the events it holds).
  */
 export declare class LimpWatch<D = Doc> implements AsyncIterableIterator<LimpResponse<D>> {
     /** The watch id (args.watch, equal to the call id) of the first call; {@link callId} is the current one. */
@@ -203,6 +219,12 @@ export declare class LimpWatch<D = Doc> implements AsyncIterableIterator<LimpRes
     /** @internal */
     push(r: LimpResponse<D>): void;
     private deliver;
+    /**
+     * The consumer fell behind: the watch ends with a
+     * {@link LimpWatchOverflowError} (after the events it holds) and the
+     * server is asked to stop sending (watch/delete), as the Go client does.
+     */
+    private overflow;
     /** @internal */
     end(err: Error | null): void;
     next(): Promise<IteratorResult<LimpResponse<D>>>;

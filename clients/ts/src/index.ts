@@ -96,6 +96,25 @@ export class LimpClosedError extends Error {
   }
 }
 
+/** The number of undelivered events a {@link LimpWatch} holds (as the Go client's WatchBuffer). */
+export const WATCH_BUFFER = 1024;
+
+/**
+ * A watch's consumer fell more than {@link WATCH_BUFFER} events behind:
+ * the client ended the watch and asked the server to end it too
+ * (watch/delete). The iterator yields the events it holds, then throws
+ * this error. Watch again for a fresh view.
+ */
+export class LimpWatchOverflowError extends Error {
+  /** The watch's id (the first call's id). */
+  readonly watch: string;
+  constructor(watch: string) {
+    super(`limp client: watch ${watch}: more than ${WATCH_BUFFER} undelivered events; the watch was ended`);
+    this.name = 'LimpWatchOverflowError';
+    this.watch = watch;
+  }
+}
+
 /** A WebSocket constructor: the browser's, Node's, or e.g. the `ws` package's. */
 export type WebSocketCtor = new (url: string) => WebSocket;
 
@@ -266,7 +285,10 @@ interface Pending { resolve: (r: LimpResponse) => void; reject: (e: Error) => vo
  * watch. Events with a status other than 200 are yielded too: check
  * `status`; the server ended the watch with such an event, so the
  * iterator ends after it. The iterator also ends when the watch is
- * stopped or the connection closes (then it throws {@link LimpClosedError}).
+ * stopped or the connection closes (then it throws {@link LimpClosedError}),
+ * and when its consumer falls more than {@link WATCH_BUFFER} events behind
+ * (it then sends watch/delete and throws {@link LimpWatchOverflowError}
+ * after the events it holds).
  */
 export class LimpWatch<D = Doc> implements AsyncIterableIterator<LimpResponse<D>> {
   /** The watch id (args.watch, equal to the call id) of the first call; {@link callId} is the current one. */
@@ -334,8 +356,22 @@ export class LimpWatch<D = Doc> implements AsyncIterableIterator<LimpResponse<D>
   private deliver(r: LimpResponse<D>): void {
     const w = this.waiters.shift();
     if (w) w.resolve({ value: r, done: false });
-    else if (this.queue.length < 1024) this.queue.push(r);
-    else this.end(new LimpClosedError(`watch ${this.id}: more than 1024 undelivered events`));
+    else if (this.queue.length < WATCH_BUFFER) this.queue.push(r);
+    else this.overflow();
+  }
+
+  /**
+   * The consumer fell behind: the watch ends with a
+   * {@link LimpWatchOverflowError} (after the events it holds) and the
+   * server is asked to stop sending (watch/delete), as the Go client does.
+   */
+  private overflow(): void {
+    const live = this.ended === undefined;
+    this.client.forgetWatch(this);
+    this.end(new LimpWatchOverflowError(this.id));
+    if (live && !this.client.closed) {
+      this.client.call('watch/delete' as any, [{ watch: this.callId }] as any).catch(() => undefined);
+    }
   }
 
   /** @internal */
@@ -559,6 +595,11 @@ export class LimpClient<E extends { [K in keyof E]: EndpointSpec } = AnyEndpoint
         if (!(e instanceof LimpError)) throw e; // refused: go on anonymous
       }
     }
+    // Open to the app's calls before the watches resume: an event of a
+    // resumed watch must never meet a client still refusing calls. A write
+    // made before a watch's resume frame is no loss: the resume returns
+    // every event after the watch's last seq.
+    if (ws === this.ws) this.down = null;
     for (const w of new Set(this.watches.values())) {
       if (!w.live) continue;
       if (!w.token || (w.query !== undefined && !Array.isArray(w.query))) {

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { LimpClient, LimpError, LimpClosedError, ANON_SESSION_ID, DEFAULT_ANON_TOKEN } from '../dist/index.js';
+import { LimpClient, LimpError, LimpClosedError, LimpWatchOverflowError, WATCH_BUFFER, ANON_SESSION_ID, DEFAULT_ANON_TOKEN } from '../dist/index.js';
 
 function fakeServer(handle) {
   const state = { key: DEFAULT_ANON_TOKEN, sockets: [], calls: [] };
@@ -156,5 +156,40 @@ test('watch: an error reply from the server (it ended the watch) is yielded, the
   })();
   await Promise.race([done, new Promise((_, rej) => setTimeout(() => rej(new Error(`the iterator did not end (got ${seen})`)), 2000))]);
   assert.deepEqual(seen, ['d0', 'CORE_WATCH_OVERFLOW']);
+  c.close();
+});
+
+test('watch: a consumer more than WATCH_BUFFER events behind ends the watch with watch/delete and LimpWatchOverflowError', async () => {
+  const { FakeWS, state } = fakeServer((cl, reply) => {
+    if (cl.endpoint === 'blog/watch') {
+      reply({ status: 200, msg: 'Created watch task.', args: { code: 'CORE_WATCH_OK', watch: cl.call_id } });
+      for (let i = 1; i <= WATCH_BUFFER + 50; i++) {
+        reply({ status: 200, msg: 'Detected 1 docs.', args: { count: 1, oper: 'create', docs: [{ _id: 'd' + i }], watch: cl.call_id, seq: i } });
+      }
+      return;
+    }
+    if (cl.endpoint === 'watch/delete') return reply({ status: 200, msg: 'Watch task deleted.', args: { watch: [cl.query[0].watch] } });
+  });
+  const c = await LimpClient.connect('ws://fake/ws', { WebSocket: FakeWS, heartbeatInterval: 0 });
+  const w = await c.watch('blog/watch', []);
+  // The consumer takes nothing while the events arrive.
+  await new Promise((r) => setTimeout(r, 200));
+  const deletes = state.calls.filter((cl) => cl.endpoint === 'watch/delete');
+  assert.equal(deletes.length, 1, 'one watch/delete sent to the server');
+  assert.deepEqual(deletes[0].query, [{ watch: w.id }]);
+  let n = 0;
+  await assert.rejects(
+    (async () => {
+      for await (const ev of w) {
+        n++;
+        assert.equal(ev.args.seq, n);
+      }
+    })(),
+    (e) => e instanceof LimpWatchOverflowError && e.watch === w.id,
+  );
+  assert.equal(n, WATCH_BUFFER, 'the events held are delivered first');
+  // Stopping it afterwards sends nothing more.
+  await w.stop();
+  assert.equal(state.calls.filter((cl) => cl.endpoint === 'watch/delete').length, 1);
   c.close();
 });

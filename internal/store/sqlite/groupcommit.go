@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -21,9 +22,20 @@ import (
 // context's error; once its insert started, it runs to the end (a
 // statement interrupted inside a transaction would roll the whole batch
 // back).
+//
+// Before a batch starts, the committer yields its core (runtime.Gosched,
+// at most maxYields times, while the batch grows) so that callers ready to
+// run queue their inserts into it: on one core (bench/run pins the
+// server) a caller woken by its commit would otherwise queue only once
+// the next batch is running, and batches carried 1.3 inserts of 8
+// concurrent writers (7.7 with the yield, BenchmarkCreateCheckpoint).
 
 // maxBatch bounds the inserts of one group commit.
 const maxBatch = 64
+
+// maxYields bounds the times the committer yields its core to let more
+// inserts join a batch (commitLoop).
+const maxYields = 4
 
 // groupOff makes inserts commit one by one (benchmarks only: the baseline
 // of group commit, in one run).
@@ -41,6 +53,9 @@ type committer struct {
 	closed bool
 	q      chan *pending
 	wg     sync.WaitGroup
+	// batches and inserts count the group commits run and the inserts
+	// they carried (benchmarks report inserts per commit).
+	batches, inserts atomic.Int64
 }
 
 func (s *Store) startCommitter() {
@@ -84,21 +99,39 @@ func (s *Store) grouped(ctx context.Context, fn func(ctx context.Context) error)
 func (s *Store) commitLoop() {
 	for p := range s.com.q {
 		batch := []*pending{p}
-	fill:
-		for len(batch) < maxBatch {
-			select {
-			case p, ok := <-s.com.q:
-				if !ok {
+		closed := false
+		for yields := 0; !closed && len(batch) < maxBatch; yields++ {
+			n := len(batch)
+		fill:
+			for len(batch) < maxBatch {
+				select {
+				case p, ok := <-s.com.q:
+					if !ok {
+						closed = true
+						break fill
+					}
+					batch = append(batch, p)
+				default:
 					break fill
 				}
-				batch = append(batch, p)
-			default:
-				break fill
 			}
+			if yields == maxYields || (yields > 0 && len(batch) == n) {
+				break
+			}
+			// Let the goroutines that are ready to run (callers whose
+			// previous insert just committed, requests being decoded)
+			// queue their inserts before this batch starts: on a
+			// single core they would otherwise run only once the
+			// batch blocks, and every batch would carry one insert.
+			// No waiting: with nothing else ready Gosched returns at
+			// once.
+			runtime.Gosched()
 		}
 		s.wsem <- struct{}{}
 		errs := s.commitBatch(batch)
 		<-s.wsem
+		s.com.batches.Add(1)
+		s.com.inserts.Add(int64(len(batch)))
 		for i, p := range batch {
 			p.done <- errs[i]
 		}
@@ -175,6 +208,7 @@ func (s *Store) commitBatch(batch []*pending) []error {
 	if err := tx.Commit(); err != nil {
 		return all(fmt.Errorf("commit transaction: %w", err))
 	}
+	s.committed()
 	return errs
 }
 

@@ -83,6 +83,8 @@ func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 		return fmt.Errorf("sync %s: %w", c.Name, err)
 	}
 	t := tableName(c.Name)
+	var adaptHave map[string][]string // adaptive.go
+	var adaptOrder []string
 	err = s.Tx(ctx, func(ctx context.Context) error {
 		q := s.q(ctx)
 		if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS limp_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"); err != nil {
@@ -141,11 +143,15 @@ func (s *Store) Sync(ctx context.Context, c *schema.Collection) error {
 		if err := s.syncMixed(ctx, q, c); err != nil {
 			return err
 		}
+		if adaptHave, adaptOrder, err = s.syncAdaptive(ctx, q, c); err != nil {
+			return err
+		}
 		return s.syncFTS(ctx, q, c)
 	})
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", c.Name, err)
 	}
+	s.adaptSynced(c, adaptHave, adaptOrder)
 	return nil
 }
 
@@ -287,7 +293,7 @@ func (s *Store) read(ctx context.Context, c *schema.Collection, q *query.Query, 
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", c.Name, err)
 	}
-	db := s.q(ctx)
+	s.adaptRead(c, q, p)
 	res := &store.Result{Docs: []map[string]any{}}
 	if len(q.Group) > 0 {
 		res.Groups = make(map[string][]store.Bucket, len(q.Group))
@@ -296,6 +302,20 @@ func (s *Store) read(ctx context.Context, c *schema.Collection, q *query.Query, 
 		}
 	}
 	stmt, args := p.Select("id, doc")
+	if paged := q.Skip > 0 || q.Limit > 0; paged || len(q.Group) > 0 {
+		// Page, total and buckets from one snapshot (readtx.go).
+		texts := []string{stmt}
+		if paged {
+			cstmt, _ := p.Count()
+			texts = append(texts, cstmt)
+		}
+		var end func()
+		if ctx, end, err = s.readSnapshot(ctx, texts...); err != nil {
+			return nil, fmt.Errorf("read %s: %w", c.Name, err)
+		}
+		defer end()
+	}
+	db := s.q(ctx)
 	rows, err := s.query(ctx, stmt, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", c.Name, err)

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 
@@ -18,23 +17,19 @@ import (
 // ends in step with the documents.
 func TestSideConcurrent(t *testing.T) { sideConcurrent(t, false) }
 
-// TestFaultPageTotalSnapshot (a reported fault, issue 13 review; run with
-// LIMP_TEST_FAULTS=1): Read takes a paged read's page and its total in
-// two statements, so two snapshots: under concurrent writes a page can
-// hold more documents than its total says (even documents with a total
-// of 0, which also skips $group). The main table's plan does it too; the
-// side-only plan makes it more frequent. Both must come from one
-// snapshot (one read transaction, or the count inside the page's
-// statement).
+// TestFaultPageTotalSnapshot (a reported fault, issue 13 review): Read
+// took a paged read's page and its total in two statements, so two
+// snapshots: under concurrent writes a page could hold more documents
+// than its total said (even documents with a total of 0, which also
+// skipped $group). Both plans (the side-only one and the main table's)
+// must take them from one snapshot: the page holds min(total, limit)
+// documents.
 func TestFaultPageTotalSnapshot(t *testing.T) {
-	if os.Getenv("LIMP_TEST_FAULTS") == "" {
-		t.Skip("a reported fault: set LIMP_TEST_FAULTS=1 to run")
-	}
 	for _, main := range []bool{false, true} {
 		t.Run(fmt.Sprint("main=", main), func(t *testing.T) {
 			sidePlanOff.Store(main)
 			defer sidePlanOff.Store(false)
-			for range 5 {
+			for range 3 {
 				sideConcurrent(t, true)
 			}
 		})
@@ -93,8 +88,8 @@ func sideConcurrent(t *testing.T, checkTotal bool) {
 					errs <- err
 					return
 				}
-				if checkTotal && int64(len(res.Docs)) > res.Total {
-					errs <- fmt.Errorf("page of %d, total %d", len(res.Docs), res.Total)
+				if checkTotal && int64(len(res.Docs)) != min(res.Total, q.Limit) {
+					errs <- fmt.Errorf("page of %d, total %d, limit %d", len(res.Docs), res.Total, q.Limit)
 					return
 				}
 				for _, d := range res.Docs {
