@@ -16,8 +16,10 @@ import "strings"
 // for permission modifiers that add a disjunction the client's own
 // filter already satisfies (examples/blog's anonymous read adds
 // status = "published" OR user = $user to a list of published posts):
-// the store can then use an index that covers the whole filter. n is not
-// modified; nil stays nil.
+// the store can then use an index that covers the whole filter. A
+// disjunction holding a condition through a reference is kept (the join
+// guard checks each such condition against the caller's permissions).
+// n is not modified; nil stays nil.
 func Absorb(n Node) Node {
 	switch x := n.(type) {
 	case And:
@@ -49,7 +51,7 @@ func absorbAnd(x And) Node {
 		if kept[keys[i]] {
 			continue // A AND A
 		}
-		if or, ok := c.(Or); ok && impliedOr(or, have) {
+		if or, ok := c.(Or); ok && !joins(or) && impliedOr(or, have) {
 			continue // A AND (A OR B)
 		}
 		kept[keys[i]] = true
@@ -82,6 +84,29 @@ func impliedOr(or Or, have map[string]bool) bool {
 		if have[NodeKey(it)] {
 			return true
 		}
+	}
+	return false
+}
+
+// joins reports whether n holds a condition through a reference: such a
+// disjunction is kept, so that the join guard still checks every
+// condition the client wrote against what it may read.
+func joins(n Node) bool {
+	switch x := n.(type) {
+	case And:
+		for _, c := range x {
+			if joins(c) {
+				return true
+			}
+		}
+	case Or:
+		for _, c := range x {
+			if joins(c) {
+				return true
+			}
+		}
+	case *Cond:
+		return x.Join != nil
 	}
 	return false
 }

@@ -27,6 +27,8 @@ func TestAbsorb(t *testing.T) {
 		{"empty or matches nothing", And{pub, Or{}}, And{pub, Or{}}},
 		{"partial conjunction kept", And{pub, Or{And{pub2, eq("x", int64(1))}, usr}}, And{pub, Or{And{pub2, eq("x", int64(1))}, usr}}},
 		{"nested", Or{And{pub, Or{pub2, usr}}, eq("x", int64(1))}, Or{pub, eq("x", int64(1))}},
+		{"or through a reference kept", And{pub, Or{pub2, &Cond{Path: "title", Op: Eq, Value: "a", Join: &Join{Local: "cat", Collection: "c"}}}},
+			And{pub, Or{pub2, &Cond{Path: "title", Op: Eq, Value: "a", Join: &Join{Local: "cat", Collection: "c"}}}}},
 		{"join scoping differs", And{&Cond{Path: "title", Op: Eq, Value: "a", Join: &Join{Local: "cat", Collection: "c"}},
 			Or{&Cond{Path: "title", Op: Eq, Value: "a", Join: &Join{Local: "cat", Collection: "c", Deny: true}}, usr}},
 			And{&Cond{Path: "title", Op: Eq, Value: "a", Join: &Join{Local: "cat", Collection: "c"}},
