@@ -16,7 +16,7 @@ import "strings"
 // for permission modifiers that add a disjunction the client's own
 // filter already satisfies (examples/blog's anonymous read adds
 // status = "published" OR user = $user to a list of published posts):
-// the store can then use an index that covers the whole filter. A
+// the store then evaluates the client's condition alone on its index. A
 // disjunction holding a condition through a reference is kept (the join
 // guard checks each such condition against the caller's permissions).
 // n is not modified; nil stays nil.
