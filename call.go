@@ -64,6 +64,9 @@ type Call struct {
 	// expandRead marks the read expandBatch makes to expand a reference
 	// (expand_cache.go).
 	expandRead bool
+	// wire marks a client's call over the websocket, whose result goes
+	// to the reply encoder (readraw.go).
+	wire bool
 
 	// clientFiles are the file objects the client wrote in Doc (filekeep.go).
 	clientFiles []map[string]any

@@ -394,7 +394,7 @@ func (c *conn) prepare(data []byte) *Call {
 		return nil
 	}
 	call := &Call{Endpoint: endpoint, CallID: callID, Query: q, Doc: cl.doc(), Session: sess,
-		RemoteAddr: c.ip, UserAgent: c.ua, Origin: c.origin, app: a, conn: c}
+		RemoteAddr: c.ip, UserAgent: c.ua, Origin: c.origin, app: a, conn: c, wire: true}
 	if p := c.clientApp.Load(); p != nil {
 		call.ClientApp = *p
 	}

@@ -69,6 +69,13 @@ func (a *App) read(ctx context.Context, c *Call) (*Result, error) {
 	if r := cr.result(); r != nil {
 		return r, nil
 	}
+	if cr == nil && a.rawEligible(c, q) { // readraw.go
+		if rr := a.rawReader(); rr != nil {
+			if r, ok, err := a.readRaw(ctx, c, q, rr); ok || err != nil {
+				return r, err
+			}
+		}
+	}
 	readAt := a.now()
 	res, err := a.store.Read(ctx, m.coll, q)
 	if err != nil {

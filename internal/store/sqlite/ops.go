@@ -327,7 +327,7 @@ func (s *Store) read(ctx context.Context, c *schema.Collection, q *query.Query, 
 			rows.Close()
 			return nil, fmt.Errorf("read %s: %w", c.Name, err)
 		}
-		d, err := decodeDoc(c, id, doc)
+		d, err := decodeRow(ctx, c, id, doc) // rawread.go: ReadRaw keeps the text
 		if err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("read %s: decode document %s: %w", c.Name, id, err)
