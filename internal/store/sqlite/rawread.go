@@ -32,7 +32,10 @@ func (s *Store) ReadRaw(ctx context.Context, c *schema.Collection, q *query.Quer
 	if err != nil {
 		return nil, 0, err
 	}
-	return sink.docs, res.Total, nil
+	// Read reruns a read whose mixed attrs changed while it ran (mixed.go):
+	// each attempt appended its rows; the answer is the last attempt's.
+	docs := sink.docs[len(sink.docs)-len(res.Docs):]
+	return docs, res.Total, nil
 }
 
 // decodeRow is decodeDoc, or, inside ReadRaw, the row kept as it is
