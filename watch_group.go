@@ -66,6 +66,17 @@ func (cw *collWatch) join(t *watchTask, f query.Node) (g *watchGroup, fresh bool
 	g.list = nil
 	t.g = g
 	t.grp.Store(g)
+	if !fresh {
+		// The watcher's filter f (its t.q.Filter) is the group's (same
+		// key): one tree for the group, not one per watcher.
+		t.mu.Lock()
+		if t.q != nil {
+			q := *t.q
+			q.Filter = g.filter
+			t.q = &q
+		}
+		t.mu.Unlock()
+	}
 	return g, fresh
 }
 

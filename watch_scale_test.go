@@ -2,6 +2,7 @@ package limp_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -100,5 +101,33 @@ func TestWatchCreatesNoReadBack(t *testing.T) {
 		if r := w.call("heart/beat", nil, nil); r.code() != "CORE_HEARTBEAT_OK" {
 			t.Fatalf("unexpected frame %v", r)
 		}
+	}
+}
+
+// TestWatchSharedFilter: watchers of one filter made of several
+// conditions share their group's filter (watch_group.go); each still gets
+// the events, and the watches keep working for new ones.
+func TestWatchSharedFilter(t *testing.T) {
+	s := watchApp(t)
+	writer := dial(t, s.WS)
+	var ws []*wsClient
+	for range 3 {
+		w := dial(t, s.WS)
+		w.send("note/watch", []any{map[string]any{"tags": "t1"}, map[string]any{"rank": map[string]any{"$gte": 1}}}, nil)
+		must(t, w.recv())
+		ws = append(ws, w)
+	}
+	for i, rank := range []int{0, 5} {
+		must(t, writer.call("note/create", nil, map[string]any{"title": map[string]any{"en_AE": "p"},
+			"permalink": fmt.Sprint("p", i), "status": "published", "tags": []any{"t1"}, "rank": rank}))
+	}
+	for _, w := range ws {
+		ev := must(t, w.recv())
+		if d := ev.Args["docs"].([]any)[0].(map[string]any); ev.Args["oper"] != "create" || d["permalink"] != "p1" {
+			t.Fatalf("event %v, want the create of p1", ev.Args)
+		}
+	}
+	if n := limp.WatchCount(s.App); n != 3 {
+		t.Fatalf("watches = %d, want 3", n)
 	}
 }
