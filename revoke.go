@@ -256,7 +256,7 @@ func (s watchedStore) written(ctx context.Context, c *schema.Collection, ids []o
 func (s watchedStore) Insert(ctx context.Context, c *schema.Collection, docs ...map[string]any) error {
 	err := s.Store.Insert(ctx, c, docs...)
 	if err == nil {
-		s.publish(ctx, c, feed.Create, insertedIDs(docs))
+		s.publishCreated(ctx, c, docs)
 	}
 	s.a.cacheWritten(ctx, c)
 	if err == nil && c == s.a.modules["group"].coll {

@@ -101,6 +101,7 @@ type collWatch struct {
 	tasks  map[*watchTask]struct{}
 	groups map[string]*watchGroup // by query.Key of the filter
 	cancel func()
+	idx    groupIndex // which groups a created document may match (watch_index.go)
 }
 
 // watchTask is one live query.
@@ -246,16 +247,21 @@ func (a *App) loadByID(ctx context.Context, coll string, ids []oid.ID) ([]map[st
 // publish reports a committed write to the change feed; inside a
 // transaction it waits for the commit (and is dropped on rollback).
 func (s watchedStore) publish(ctx context.Context, c *schema.Collection, oper feed.Oper, ids []oid.ID) {
+	s.publishDocs(ctx, c, oper, ids, nil)
+}
+
+// publishDocs is publish with the write's after-images (watch_images.go).
+func (s watchedStore) publishDocs(ctx context.Context, c *schema.Collection, oper feed.Oper, ids []oid.ID, docs map[oid.ID]map[string]any) {
 	if len(ids) == 0 || c == nil {
 		return
 	}
 	if p, ok := ctx.Value(feedPendingKey{}).(*feedPending); ok {
 		p.mu.Lock()
-		p.events = append(p.events, pendingEvent{c.Name, oper, ids})
+		p.events = append(p.events, pendingEvent{coll: c.Name, oper: oper, ids: ids, docs: docs})
 		p.mu.Unlock()
 		return
 	}
-	s.a.feedHub().Publish(c.Name, oper, ids)
+	s.a.feedHub().PublishDocs(c.Name, oper, ids, docs)
 }
 
 type feedPendingKey struct{}
@@ -264,6 +270,10 @@ type pendingEvent struct {
 	coll string
 	oper feed.Oper
 	ids  []oid.ID
+	docs map[oid.ID]map[string]any
+	// created: a create's after-images (watch_images.go), published
+	// with PublishCreated.
+	created []map[string]any
 }
 
 type feedPending struct {
@@ -291,7 +301,11 @@ func (s watchedStore) txFeed(ctx context.Context, run func(ctx context.Context) 
 	if err == nil {
 		hub := s.a.feedHub()
 		for _, e := range p.events {
-			hub.Publish(e.coll, e.oper, e.ids)
+			if e.created != nil {
+				hub.PublishCreated(e.coll, e.created, imaged)
+				continue
+			}
+			hub.PublishDocs(e.coll, e.oper, e.ids, e.docs)
 		}
 	}
 	return err
@@ -364,7 +378,7 @@ func (a *App) watch(ctx context.Context, c *Call) (*Result, error) {
 	if cw == nil {
 		cw = &collWatch{m: c.Module, tasks: map[*watchTask]struct{}{}, groups: map[string]*watchGroup{}}
 		w.byColl[name] = cw
-		cw.cancel = a.feedHub().SubscribeDocs(name, func(ev feed.Event) { a.onChange(cw, ev) })
+		cw.cancel = a.feedHub().SubscribeDocsFilter(name, func(ev feed.Event) { a.onChange(cw, ev) }, cw.mayMatch)
 	}
 	cw.tasks[t] = struct{}{}
 	g, fresh := cw.join(t, q.Filter)

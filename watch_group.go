@@ -31,6 +31,11 @@ type watchGroup struct {
 	// guarded by watchState.mu
 	tasks map[*watchTask]struct{}
 	list  []*watchTask // tasks as a slice, rebuilt when nil
+
+	// In the collection's groupIndex (watch_index.go; guarded by its mu).
+	guards  []guard // the string equalities the filter requires
+	filed   int     // the guard it is filed under; -1: none
+	removed bool
 }
 
 // members returns the group's watchers; watchState.mu is held. The
@@ -54,12 +59,24 @@ func (cw *collWatch) join(t *watchTask, f query.Node) (g *watchGroup, fresh bool
 		g = &watchGroup{key: key, filter: f, ready: make(chan struct{}), known: map[oid.ID]struct{}{},
 			tasks: map[*watchTask]struct{}{}}
 		cw.groups[key] = g
+		cw.idx.add(g)
 		fresh = true
 	}
 	g.tasks[t] = struct{}{}
 	g.list = nil
 	t.g = g
 	t.grp.Store(g)
+	if !fresh {
+		// The watcher's filter f (its t.q.Filter) is the group's (same
+		// key): one tree for the group, not one per watcher.
+		t.mu.Lock()
+		if t.q != nil {
+			q := *t.q
+			q.Filter = g.filter
+			t.q = &q
+		}
+		t.mu.Unlock()
+	}
 	return g, fresh
 }
 
@@ -75,6 +92,7 @@ func (cw *collWatch) leave(t *watchTask) {
 	g.list = nil
 	if len(g.tasks) == 0 && cw.groups[g.key] == g {
 		delete(cw.groups, g.key)
+		cw.idx.remove(g)
 	}
 }
 
@@ -97,6 +115,7 @@ func (a *App) groupReady(ctx context.Context, cw *collWatch, g *watchGroup, fres
 		a.wt.mu.Lock()
 		if cw.groups[g.key] == g {
 			delete(cw.groups, g.key) // the next watcher reads again
+			cw.idx.remove(g)
 		}
 		a.wt.mu.Unlock()
 		close(g.ready)

@@ -5,9 +5,10 @@
 //
 // Publish never blocks a write: an event is queued (at most MaxPending
 // per collection) and a goroutine per watched collection, owned by the
-// Hub and waited for by Close, loads the changed documents' after-images
-// in one batched read (only when a subscriber asked for documents) and
-// calls every subscriber in turn. When the queue is full the event is
+// Hub and waited for by Close, calls every subscriber in turn with the
+// changed documents' after-images when one asked for them: those the
+// write path gave (PublishDocs: a create's documents as stored, with no
+// read), else loaded in one batched read. When the queue is full the event is
 // dropped and the next event delivered carries Lost: subscribers must
 // treat their view as stale (live queries end with a coded error).
 // Subscribers' callbacks must not block: they run on the feed's goroutine.
@@ -16,7 +17,9 @@ package feed
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/limp-go/limp/internal/oid"
@@ -54,10 +57,11 @@ type Event struct {
 	// IDs are the documents the write changed.
 	IDs []oid.ID
 	// Docs are the after-images of IDs that still exist (create and
-	// update), read back after the commit, keyed by _id; nil for
-	// subscribers that did not ask for documents and for deletes. An id
-	// missing from Docs was deleted since. Docs are shared by the
-	// subscribers: copy before modifying.
+	// update), keyed by _id: given by the write (PublishDocs) or read
+	// back after the commit; nil for subscribers that did not ask for
+	// documents and for deletes. An id missing from Docs was deleted
+	// since (or, given by the write, is not readable). Docs are shared
+	// by the subscribers: copy before modifying.
 	Docs map[oid.ID]map[string]any
 	// Seq numbers the collection's events on this node from 1, without
 	// gaps (a dropped event still takes its number).
@@ -67,6 +71,8 @@ type Event struct {
 	// collection is stale. When no event follows the drop, the loss
 	// comes as an event of its own, with Oper 0 and no IDs.
 	Lost bool
+
+	skip []*subscriber // subscribers the event is of no use to (PublishCreated)
 }
 
 // Loader reads the live documents ids of collection, in one read.
@@ -87,6 +93,24 @@ type Hub struct {
 	feeds  map[string]*collFeed
 	closed bool
 	source Source
+
+	queued, skipped, loads atomic.Uint64 // Stats
+}
+
+// Stats counts a Hub's work since New.
+type Stats struct {
+	// Queued counts the events queued for delivery.
+	Queued uint64
+	// Skipped counts the creates of use to no subscriber
+	// (PublishCreated), numbered but not queued.
+	Skipped uint64
+	// Loads counts the batched read-backs of after-images.
+	Loads uint64
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	return Stats{Queued: h.queued.Load(), Skipped: h.skipped.Load(), Loads: h.loads.Load()}
 }
 
 // Source produces a collection's events from outside the node's write
@@ -125,17 +149,22 @@ func New(load Loader, log *slog.Logger) *Hub {
 type subscriber struct {
 	fn   func(Event)
 	docs bool
+	// may, when set, tells whether a created document (as written, or
+	// its after-image) can be of use to the subscriber (PublishCreated).
+	may func(doc map[string]any) bool
 }
 
 type collFeed struct {
 	name    string
 	mu      sync.Mutex
 	subs    map[*subscriber]struct{}
+	list    []*subscriber // subs as a slice, rebuilt when nil; not modified once built
 	queue   []Event
 	seq     uint64
 	lost    bool
 	wake    chan struct{} // cap 1
 	nsubs   int           // len(subs)
+	ndocs   int           // subscribers that asked for documents
 	closed  bool
 	sourced bool // the Source runs
 }
@@ -154,8 +183,26 @@ func (h *Hub) SubscribeDocs(collection string, fn func(Event)) (cancel func()) {
 	return h.subscribe(collection, fn, true)
 }
 
+// SubscribeDocsFilter is SubscribeDocs for a subscriber that has no use
+// of most created documents (live queries whose filters a create cannot
+// pass): may(doc) reports whether a created document can be of use to it,
+// looking at the document as written or at its after-image (so it must
+// answer true when unsure). When the write gives its documents
+// (PublishCreated), a create none of whose documents may be of use is not
+// delivered to fn, and a document of use to no subscriber has no
+// after-image made (it is missing from Event.Docs). may runs on the
+// writer's goroutine, after the commit, and must be fast and safe for
+// concurrent use.
+func (h *Hub) SubscribeDocsFilter(collection string, fn func(Event), may func(doc map[string]any) bool) (cancel func()) {
+	return h.subscribeWith(collection, &subscriber{fn: fn, docs: true, may: may})
+}
+
 func (h *Hub) subscribe(collection string, fn func(Event), docs bool) func() {
-	s := &subscriber{fn: fn, docs: docs}
+	return h.subscribeWith(collection, &subscriber{fn: fn, docs: docs})
+}
+
+func (h *Hub) subscribeWith(collection string, s *subscriber) func() {
+	docs := s.docs
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -173,7 +220,11 @@ func (h *Hub) subscribe(collection string, fn func(Event), docs bool) func() {
 	}
 	f.mu.Lock()
 	f.subs[s] = struct{}{}
+	f.list = nil
 	f.nsubs = len(f.subs)
+	if docs {
+		f.ndocs++
+	}
 	first := !f.sourced
 	f.sourced = true
 	f.mu.Unlock()
@@ -203,7 +254,11 @@ func (h *Hub) subscribe(collection string, fn func(Event), docs bool) func() {
 		once.Do(func() {
 			f.mu.Lock()
 			delete(f.subs, s)
+			f.list = nil
 			f.nsubs = len(f.subs)
+			if docs {
+				f.ndocs--
+			}
 			f.mu.Unlock()
 		})
 	}
@@ -223,9 +278,34 @@ func (h *Hub) Watched(collection string) bool {
 	return f.nsubs > 0
 }
 
+// WantsDocs reports whether the write path should hand collection's
+// after-images to PublishDocs: a subscriber asked for documents and the
+// events come from Publish (no Source).
+func (h *Hub) WantsDocs(collection string) bool {
+	h.mu.Lock()
+	f := h.feeds[collection]
+	src := h.source
+	h.mu.Unlock()
+	if f == nil || src != nil {
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ndocs > 0
+}
+
 // Publish queues a committed write; it never blocks. A collection without
 // subscribers costs one map lookup.
 func (h *Hub) Publish(collection string, oper Oper, ids []oid.ID) {
+	h.PublishDocs(collection, oper, ids, nil)
+}
+
+// PublishDocs is Publish with the write's after-images, keyed by _id
+// (create and update; an id missing from docs is not readable): the
+// subscribers that asked for documents get them as Event.Docs, and the
+// feed reads nothing back. docs must not be modified afterwards. With
+// docs nil it is Publish.
+func (h *Hub) PublishDocs(collection string, oper Oper, ids []oid.ID, docs map[oid.ID]map[string]any) {
 	if len(ids) == 0 {
 		return
 	}
@@ -236,11 +316,140 @@ func (h *Hub) Publish(collection string, oper Oper, ids []oid.ID) {
 	if f == nil || src != nil {
 		return
 	}
-	h.emit(f, oper, ids)
+	h.emitDocs(f, oper, ids, docs)
 }
 
-func (h *Hub) emit(f *collFeed, oper Oper, ids []oid.ID) {
-	collection := f.name
+// PublishCreated reports a committed create of docs (each with its _id),
+// as written: image returns what Read returns for one of them (nil when
+// Read does not return it), or is nil when docs are already that. It
+// never blocks. The after-images are made here, for the documents of use
+// to a subscriber that wants documents (SubscribeDocsFilter), and go to
+// the subscribers as Event.Docs: the feed reads nothing back. A
+// subscriber none of docs is of use to does not get the event, and a
+// create of use to nobody is not queued (it still takes its Seq). When
+// image fails, the event goes to everyone and the documents are read
+// back.
+func (h *Hub) PublishCreated(collection string, docs []map[string]any, image func(map[string]any) (map[string]any, error)) {
+	if len(docs) == 0 {
+		return
+	}
+	h.mu.Lock()
+	f := h.feeds[collection]
+	src := h.source
+	h.mu.Unlock()
+	if f == nil || src != nil {
+		return
+	}
+	f.mu.Lock()
+	if f.nsubs == 0 || f.closed {
+		f.mu.Unlock()
+		return
+	}
+	subs := f.members()
+	f.mu.Unlock()
+	ids := make([]oid.ID, 0, len(docs))
+	for _, d := range docs {
+		if id, ok := d["_id"].(oid.ID); ok {
+			ids = append(ids, id)
+		}
+	}
+	// Which documents need an after-image, and which subscribers have no
+	// use of the event.
+	var need []bool
+	var skip []*subscriber
+	anyDocs := false
+	for _, s := range subs {
+		switch {
+		case !s.docs:
+			continue
+		case s.may == nil:
+			anyDocs = true
+			if need == nil {
+				need = make([]bool, len(docs))
+			}
+			for i := range need {
+				need[i] = true
+			}
+			continue
+		}
+		anyDocs = true
+		used := false
+		for i, d := range docs {
+			if need != nil && need[i] && used {
+				continue
+			}
+			if s.may(d) {
+				used = true
+				if need == nil {
+					need = make([]bool, len(docs))
+				}
+				need[i] = true
+			}
+		}
+		if !used {
+			skip = append(skip, s)
+		}
+	}
+	var images map[oid.ID]map[string]any
+	if anyDocs {
+		images = make(map[oid.ID]map[string]any, len(docs))
+		for i, d := range docs {
+			if need == nil || !need[i] {
+				continue
+			}
+			img := d
+			if image != nil {
+				var err error
+				if img, err = image(d); err != nil {
+					// Read them back, for everyone.
+					images, skip = nil, nil
+					break
+				}
+			}
+			if img == nil {
+				continue // not readable
+			}
+			if id, ok := img["_id"].(oid.ID); ok {
+				images[id] = img
+			}
+		}
+	}
+	f.mu.Lock()
+	if len(skip) == len(subs) && f.nsubs == len(subs) && !f.closed {
+		// Of use to nobody: not queued, but numbered (a subscriber
+		// that came since gets the next events, as any new one).
+		f.seq++
+		f.mu.Unlock()
+		h.skipped.Add(1)
+		return
+	}
+	f.mu.Unlock()
+	h.queue(f, Event{Collection: collection, Oper: Create, IDs: ids, Docs: images, skip: skip})
+}
+
+// members returns the feed's subscribers; f.mu is held. The slice is not
+// modified afterwards.
+func (f *collFeed) members() []*subscriber {
+	if f.list == nil {
+		f.list = make([]*subscriber, 0, len(f.subs))
+		for s := range f.subs {
+			f.list = append(f.list, s)
+		}
+	}
+	return f.list
+}
+
+func (h *Hub) emit(f *collFeed, oper Oper, ids []oid.ID) { h.emitDocs(f, oper, ids, nil) }
+
+func (h *Hub) emitDocs(f *collFeed, oper Oper, ids []oid.ID, docs map[oid.ID]map[string]any) {
+	if oper == Delete {
+		docs = nil
+	}
+	h.queue(f, Event{Collection: f.name, Oper: oper, IDs: ids, Docs: docs})
+}
+
+// queue numbers ev and queues it for delivery.
+func (h *Hub) queue(f *collFeed, ev Event) {
 	f.mu.Lock()
 	if f.nsubs == 0 || f.closed {
 		f.mu.Unlock()
@@ -252,7 +461,9 @@ func (h *Hub) emit(f *collFeed, oper Oper, ids []oid.ID) {
 		f.mu.Unlock()
 		return
 	}
-	f.queue = append(f.queue, Event{Collection: collection, Oper: oper, IDs: ids, Seq: f.seq, Lost: f.lost})
+	ev.Seq, ev.Lost = f.seq, f.lost
+	f.queue = append(f.queue, ev)
+	h.queued.Add(1)
 	f.lost = false
 	f.mu.Unlock()
 	select {
@@ -278,10 +489,7 @@ func (h *Hub) run(f *collFeed) {
 				batch = []Event{{Collection: f.name, Seq: f.seq, Lost: true}}
 				f.lost = false
 			}
-			subs := make([]*subscriber, 0, len(f.subs))
-			for s := range f.subs {
-				subs = append(subs, s)
-			}
+			subs := f.members()
 			f.mu.Unlock()
 			if len(batch) == 0 {
 				break
@@ -298,9 +506,10 @@ func (h *Hub) deliver(ev Event, subs []*subscriber) {
 	for _, s := range subs {
 		wantDocs = wantDocs || s.docs
 	}
-	var docs map[oid.ID]map[string]any
-	if wantDocs && ev.Oper != Delete {
+	docs := ev.Docs // given by the write (PublishDocs)
+	if wantDocs && ev.Oper != Delete && docs == nil {
 		ctx, cancel := context.WithTimeout(h.ctx, 30*time.Second)
+		h.loads.Add(1)
 		got, err := h.load(ctx, ev.Collection, ev.IDs)
 		cancel()
 		if err != nil {
@@ -315,7 +524,11 @@ func (h *Hub) deliver(ev Event, subs []*subscriber) {
 		}
 	}
 	for _, s := range subs {
+		if ev.skip != nil && !ev.Lost && slices.Contains(ev.skip, s) {
+			continue // none of the created documents is of use to it
+		}
 		e := ev
+		e.Docs, e.skip = nil, nil
 		if s.docs {
 			e.Docs = docs
 		}
