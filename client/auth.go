@@ -173,7 +173,7 @@ func decodeSession(raw json.RawMessage) (*Session, error) {
 }
 
 func sessionOf(res *Response) (*Session, error) {
-	raw, ok := res.rawArgs["session"]
+	raw, ok := res.rawArg("session")
 	if !ok {
 		return nil, errors.New("response has no args.session")
 	}

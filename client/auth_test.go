@@ -158,7 +158,7 @@ func FuzzDecodeResponse(f *testing.F) {
 			t.Fatal("nil Args on success")
 		}
 		_ = r.CallID() + r.Code()
-		if raw, ok := r.rawArgs["session"]; ok {
+		if raw, ok := r.rawArg("session"); ok {
 			_, _ = decodeSession(raw)
 		}
 	})

@@ -28,7 +28,22 @@ type Response struct {
 	// Raw is the whole message as received.
 	Raw json.RawMessage
 
-	rawArgs map[string]json.RawMessage
+	args json.RawMessage // the args object's text, nil when absent or null
+}
+
+// rawArg returns the text of args[k]. Only the rare keys need it (the
+// session of a sign-in or a switch), so the args are split into raw values
+// only when Args has the key: one decoding of a reply fewer on every call.
+func (r *Response) rawArg(k string) (json.RawMessage, bool) {
+	if _, ok := r.Args[k]; !ok || r.args == nil {
+		return nil, false
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(r.args, &m); err != nil {
+		return nil, false
+	}
+	v, ok := m[k]
+	return v, ok
 }
 
 // CallID returns args.call_id, or "" when absent.
@@ -45,16 +60,11 @@ func (r *Response) argString(k string) string {
 
 // DecodeArgs decodes the args object into v with encoding/json.
 func (r *Response) DecodeArgs(v any) error {
-	var env struct {
-		Args json.RawMessage `json:"args"`
+	args := r.args
+	if args == nil {
+		args = json.RawMessage("{}")
 	}
-	if err := json.Unmarshal(r.Raw, &env); err != nil {
-		return fmt.Errorf("decode response args: %w", err)
-	}
-	if len(env.Args) == 0 {
-		env.Args = json.RawMessage("{}")
-	}
-	if err := json.Unmarshal(env.Args, v); err != nil {
+	if err := json.Unmarshal(args, v); err != nil {
 		return fmt.Errorf("decode response args: %w", err)
 	}
 	return nil
@@ -78,9 +88,7 @@ func decodeResponse(data []byte) (*Response, error) {
 	}
 	r := &Response{Status: *env.Status, Msg: env.Msg, Raw: append(json.RawMessage(nil), data...)}
 	if len(env.Args) > 0 && !bytes.Equal(env.Args, []byte("null")) {
-		if err := json.Unmarshal(env.Args, &r.rawArgs); err != nil {
-			return nil, fmt.Errorf("decode response args: %w", err)
-		}
+		r.args = env.Args // json.Unmarshal copies a RawMessage
 		d := json.NewDecoder(bytes.NewReader(env.Args))
 		d.UseNumber()
 		if err := d.Decode(&r.Args); err != nil {

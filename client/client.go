@@ -425,7 +425,7 @@ func (c *Client) wsConn() *websocket.Conn {
 // switchSession follows the server's session switch (spec §2.5): any
 // response carrying args.session with an _id makes that session current.
 func (c *Client) switchSession(res *Response) {
-	raw, ok := res.rawArgs["session"]
+	raw, ok := res.rawArg("session")
 	if !ok {
 		return
 	}
