@@ -451,11 +451,7 @@ func (a *App) onChange(cw *collWatch, ev feed.Event) {
 	if ev.Oper == feed.Delete {
 		for _, id := range ev.IDs {
 			for gi, g := range groups {
-				g.mu.Lock()
-				_, was := g.known[id]
-				delete(g.known, id)
-				g.mu.Unlock()
-				if was {
+				if g.mark(id, false) {
 					for _, t := range lists[gi] {
 						t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq, g: g})
 					}
@@ -476,14 +472,7 @@ func (a *App) onChange(cw *collWatch, ev feed.Event) {
 		doc := ev.Docs[id]
 		for gi, g := range groups {
 			now := doc != nil && qmatch.Match(g.filter, doc, resolve)
-			g.mu.Lock()
-			_, was := g.known[id]
-			if now {
-				g.known[id] = struct{}{}
-			} else {
-				delete(g.known, id)
-			}
-			g.mu.Unlock()
+			was := g.mark(id, now)
 			var e watchEvent
 			switch {
 			case now && (!was || ev.Oper == feed.Create):

@@ -50,6 +50,21 @@ func (g *watchGroup) members() []*watchTask {
 	return g.list
 }
 
+// mark records whether document id matches g's filter now and reports
+// whether it did before: a change's enter (create), stay (update) or
+// leave (delete) for the group's watchers.
+func (g *watchGroup) mark(id oid.ID, now bool) (was bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, was = g.known[id]
+	if now {
+		g.known[id] = struct{}{}
+	} else {
+		delete(g.known, id)
+	}
+	return was
+}
+
 // join puts t in the group of filter f, creating it (fresh) when there is
 // none; watchState.mu is held.
 func (cw *collWatch) join(t *watchTask, f query.Node) (g *watchGroup, fresh bool) {

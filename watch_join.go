@@ -540,14 +540,7 @@ func (a *App) rematch(tg *refTarget, docs []map[string]any) {
 		}
 		for gi, g := range tg.groups {
 			now := qmatch.Match(g.filter, d, resolve)
-			g.mu.Lock()
-			_, was := g.known[id]
-			if now {
-				g.known[id] = struct{}{}
-			} else {
-				delete(g.known, id)
-			}
-			g.mu.Unlock()
+			was := g.mark(id, now)
 			var e watchEvent
 			switch {
 			case now && !was:
