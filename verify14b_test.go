@@ -1,0 +1,359 @@
+package limp_test
+
+// Verification of issue 14 (live queries) by a second outside tester:
+// a differential test of each watcher's view against what read returns to
+// the same caller, through a reference to documents only their owner
+// reads, while the referenced documents change (rename, owner transfer).
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/limp-go/limp"
+	"github.com/limp-go/limp/internal/store/mongo/mongotest"
+)
+
+// BVault is read by its owner only (and ADMIN); ADMIN renames it or hands
+// it to another user.
+type BVault struct {
+	limp.Doc
+	Name  string  `json:"name"`
+	Owner limp.ID `json:"owner"`
+}
+
+// BArt references a vault; anyone reads published arts.
+type BArt struct {
+	limp.OwnedDoc
+	Title  string   `json:"title"`
+	Status string   `json:"status" limp:"default=draft"`
+	Vault  *limp.ID `json:"vault" limp:"ref=bvault"`
+}
+
+type v14bWorld struct {
+	v14World
+}
+
+func v14bApp(t *testing.T, cfg limp.Config) *v14bWorld {
+	t.Helper()
+	artPerms := []limp.Perm{{Privilege: "admin"}, {Privilege: "*", QueryMod: limp.M{"status": "published"}}}
+	arts := limp.NewModule[BArt]("bart", limp.Methods{
+		"read":   {Permissions: artPerms},
+		"watch":  {Permissions: artPerms, Watch: true},
+		"create": {Permissions: limp.Perms("admin")},
+		"update": {Permissions: limp.Perms("admin")},
+		"delete": {Permissions: limp.Perms("admin")},
+	})
+	vaults := limp.NewModule[BVault]("bvault", limp.Methods{
+		"read":   {Permissions: []limp.Perm{{Privilege: "admin"}, {Privilege: "read", QueryMod: limp.M{"owner": limp.VarUser}}}},
+		"create": {Permissions: limp.Perms("admin")},
+		"update": {Permissions: limp.Perms("admin")},
+		"delete": {Permissions: limp.Perms("admin")},
+	})
+	cfg.Name = "test"
+	cfg.AnonPrivileges = limp.Privileges{"bart": {"read"}}
+	cfg.DefaultPrivileges = limp.Privileges{"bart": {"read"}, "bvault": {"read"}, "session": {"read", "delete"}}
+	cfg.QuotaIPMin, cfg.QuotaAnonMin, cfg.QuotaAuthMin = -1, -1, -1
+	s := startApp(t, cfg, arts, vaults)
+	w := &v14bWorld{v14World{s: s, admin: dial(t, s.WS)}}
+	signIn(t, w.admin, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
+	mk := func(name string) (*wsClient, string) {
+		r := must(t, w.admin.call("user/create", nil, map[string]any{"name": map[string]any{"en_AE": name},
+			"email": name + "@example.com", "email_hash": authHash(t, name+"@example.com", "pw")}))
+		c := dial(t, s.WS)
+		signIn(t, c, name+"@example.com", "pw")
+		return c, docs(t, r)[0]["_id"].(string)
+	}
+	w.alice, w.aliceID = mk("alice")
+	w.bob, w.bobID = mk("bob")
+	return w
+}
+
+// bWatch is one watch of a watcher and the view its events build.
+type bWatch struct {
+	c     *wsClient
+	who   string
+	query []any
+	id    string
+	view  map[string]bool
+}
+
+// bCall sends a call on c and returns its reply, applying to ws the
+// watch events that arrive before it.
+func bCall(t *testing.T, c *wsClient, ws map[string]*bWatch, endpoint string, q, doc any) reply {
+	t.Helper()
+	id := c.send(endpoint, q, doc)
+	for {
+		r := c.recv()
+		if r.Args["call_id"] == id {
+			return r
+		}
+		wid, _ := r.Args["watch"].(string)
+		bw := ws[wid]
+		if bw == nil || r.Msg != "Detected 1 docs." {
+			t.Fatalf("unexpected frame %d %q %v", r.Status, r.Msg, r.Args)
+		}
+		oper, _ := r.Args["oper"].(string)
+		d := r.Args["docs"].([]any)[0].(map[string]any)
+		did, _ := d["_id"].(string)
+		switch oper {
+		case "create":
+			if bw.view[did] {
+				t.Errorf("%s %v: create of %s already in view", bw.who, bw.query, did)
+			}
+			bw.view[did] = true
+		case "update":
+			if !bw.view[did] {
+				t.Errorf("%s %v: update of %s not in view (should be create, or nothing)", bw.who, bw.query, did)
+			}
+			bw.view[did] = true
+		case "delete":
+			if !bw.view[did] {
+				t.Errorf("%s %v: delete of %s never in view (an id it may not learn)", bw.who, bw.query, did)
+			}
+			delete(bw.view, did)
+		}
+	}
+}
+
+func setOf(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestVerify14bRefDifferential: watches through a reference to vaults
+// only their owners read ("vault.name" with =, $ne, $in, $nin, $regex,
+// "vault.owner"), by anon, alice and bob, while ADMIN renames vaults,
+// hands them from one user to the other, moves arts between vaults and
+// publishes or unpublishes them. After every step, each watch's view
+// (create adds, delete removes) must equal read's result for the same
+// caller and query, and no event may name a document outside the view
+// (a delete of an id never shown, an update of one not shown).
+func TestVerify14bRefDifferential(t *testing.T) {
+	w := v14bApp(t, limp.Config{})
+	anon := dial(t, w.s.WS)
+	queries := [][]any{
+		nil,
+		{map[string]any{"vault.name": "s1"}},
+		{map[string]any{"vault.name": map[string]any{"$ne": "s1"}}},
+		{map[string]any{"vault.name": map[string]any{"$in": []any{"s1", "s2"}}}},
+		{map[string]any{"vault.name": map[string]any{"$nin": []any{"s1"}}}},
+		{map[string]any{"vault.name": map[string]any{"$regex": "^s[12]"}}},
+		{map[string]any{"vault.owner": w.bobID}},
+		{map[string]any{"vault.owner": map[string]any{"$ne": w.bobID}}},
+	}
+	users := []struct {
+		who string
+		c   *wsClient
+	}{{"anon", anon}, {"alice", w.alice}, {"bob", w.bob}}
+	byConn := map[*wsClient]map[string]*bWatch{}
+	var all []*bWatch
+	for _, u := range users {
+		byConn[u.c] = map[string]*bWatch{}
+		for _, q := range queries {
+			bw := &bWatch{c: u.c, who: u.who, query: q, view: map[string]bool{}}
+			qq := q
+			if qq == nil {
+				qq = []any{}
+			}
+			bw.id = u.c.send("bart/watch", qq, nil)
+			r := must(t, u.c.recv())
+			if r.Msg != "Created watch task." {
+				t.Fatalf("watch: %q %v", r.Msg, r.Args)
+			}
+			byConn[u.c][bw.id] = bw
+			all = append(all, bw)
+		}
+	}
+	adm := func(endpoint string, q, doc any) reply { return must(t, w.admin.call(endpoint, q, doc)) }
+	owners := []string{w.aliceID, w.bobID}
+	names := []string{"s1", "s2", "s3"}
+	var vaults []string
+	for i := range 3 {
+		vaults = append(vaults, docs(t, adm("bvault/create", nil, map[string]any{"name": names[i], "owner": owners[i%2]}))[0]["_id"].(string))
+	}
+	// The vaults' owners must be as set (ADMIN creates them for users).
+	for i, v := range vaults {
+		d := docs(t, adm("bvault/read", []any{map[string]any{"_id": v}}, nil))[0]
+		if d["owner"] != owners[i%2] {
+			t.Fatalf("vault %d owner %v, want %v", i, d["user"], owners[i%2])
+		}
+	}
+	var arts []string
+	rng := rand.New(rand.NewPCG(14, 2))
+	check := func(step string) {
+		t.Helper()
+		deadline := time.Now().Add(4 * time.Second)
+		for {
+			var diffs []string
+			for _, bw := range all {
+				q := bw.query
+				if q == nil {
+					q = []any{}
+				}
+				r := must(t, bCall(t, bw.c, byConn[bw.c], "bart/read", q, nil))
+				var ids []string
+				for _, d := range docs(t, r) {
+					ids = append(ids, d["_id"].(string))
+				}
+				sort.Strings(ids)
+				if got := setOf(bw.view); !slices.Equal(got, ids) {
+					diffs = append(diffs, fmt.Sprintf("%s %v: view %v, read %v", bw.who, bw.query, got, ids))
+				}
+			}
+			if len(diffs) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s:\n%s", step, strings.Join(diffs, "\n"))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	for i := range 4 {
+		arts = append(arts, docs(t, adm("bart/create", nil, map[string]any{"title": fmt.Sprint("a", i), "status": "published", "vault": vaults[i%3]}))[0]["_id"].(string))
+	}
+	check("creates")
+	for step := range 40 {
+		var what string
+		switch rng.IntN(4) {
+		case 0:
+			v, n := rng.IntN(3), names[rng.IntN(3)]
+			what = fmt.Sprintf("rename vault %d to %s", v, n)
+			adm("bvault/update", []any{map[string]any{"_id": vaults[v]}}, map[string]any{"name": n})
+		case 1:
+			v, o := rng.IntN(3), rng.IntN(2)
+			what = fmt.Sprintf("hand vault %d to %d", v, o)
+			adm("bvault/update", []any{map[string]any{"_id": vaults[v]}}, map[string]any{"owner": owners[o]})
+		case 2:
+			a, v := rng.IntN(len(arts)), rng.IntN(3)
+			what = fmt.Sprintf("art %d to vault %d", a, v)
+			adm("bart/update", []any{map[string]any{"_id": arts[a]}}, map[string]any{"vault": vaults[v]})
+		case 3:
+			a := rng.IntN(len(arts))
+			st := []string{"published", "draft"}[rng.IntN(2)]
+			what = fmt.Sprintf("art %d %s", a, st)
+			adm("bart/update", []any{map[string]any{"_id": arts[a]}}, map[string]any{"status": st})
+		}
+		check(fmt.Sprintf("step %d: %s", step, what))
+	}
+}
+
+// TestVerify14bRefLimitOracle: alice watches published arts through the
+// vault reference. Bob's vault, which alice may not read, is referenced
+// by more drafts (which alice may not read either) than WatchRefLimit.
+// When ADMIN renames bob's vault, alice must get nothing: her view did
+// not change and the change is to a document she may not read. Ending
+// her watch with 503 CORE_WATCH_REF_LIMIT at that moment tells her that
+// some hidden document, referenced by many hidden ones, just changed (a
+// timing oracle on documents she may not read; the pages counted against
+// the limit are not filtered by the watcher's permissions).
+func TestVerify14bRefLimitOracle(t *testing.T) {
+	t.Cleanup(limp.SetWatchRefBounds(5, 2))
+	w := v14bApp(t, limp.Config{})
+	adm := func(endpoint string, q, doc any) reply { return must(t, w.admin.call(endpoint, q, doc)) }
+	bobs := docs(t, adm("bvault/create", nil, map[string]any{"name": "b1", "owner": w.bobID}))[0]["_id"].(string)
+	for i := range 6 {
+		adm("bart/create", nil, map[string]any{"title": fmt.Sprint("d", i), "status": "draft", "vault": bobs})
+	}
+	alice := w.alice
+	id := alice.send("bart/watch", []any{map[string]any{"vault.name": "x"}}, nil)
+	must(t, alice.recv())
+	adm("bvault/update", []any{map[string]any{"_id": bobs}}, map[string]any{"name": "b2"})
+	time.Sleep(300 * time.Millisecond)
+	alice.send("heart/beat", nil, nil)
+	if r := alice.recv(); r.code() != "CORE_HEARTBEAT_OK" {
+		t.Fatalf("a change to bob's vault (hidden, referenced by hidden drafts) reached alice's watch %s: %d %s %q", id, r.Status, r.code(), r.Msg)
+	}
+}
+
+// TestVerify14bSameCallIDs: call ids are the client's; two connections
+// that both watch under call_id "c1" each keep their own watch, and one's
+// watch/delete "c1" touches only its own. Another connection cannot end
+// a watch by naming its id.
+func TestVerify14bSameCallIDs(t *testing.T) {
+	s := watchApp(t)
+	a, b, m := dial(t, s.WS), dial(t, s.WS), dial(t, s.WS)
+	ida := a.send("note/watch", nil, nil)
+	must(t, a.recv())
+	idb := b.send("note/watch", nil, nil)
+	must(t, b.recv())
+	if ida != idb {
+		t.Fatalf("ids %s %s", ida, idb)
+	}
+	wantErr(t, m.call("watch/delete", []any{map[string]any{"watch": ida}}, nil), 400, limp.CodeInvalidWatch)
+	// m's own watch under a's id: still a's events reach a.
+	writer := dial(t, s.WS)
+	must(t, writer.call("note/create", nil, map[string]any{"title": map[string]any{"en_AE": "a"}, "permalink": "a", "status": "published"}))
+	for _, c := range []*wsClient{a, b} {
+		if ev := must(t, c.recv()); ev.Args["oper"] != "create" || ev.Args["seq"] != float64(1) {
+			t.Fatalf("event: %v", ev.Args)
+		}
+	}
+	r := must(t, a.call("watch/delete", []any{map[string]any{"watch": ida}}, nil))
+	if fmt.Sprint(r.Args["watch"]) != fmt.Sprint([]any{ida}) {
+		t.Fatalf("delete: %v", r.Args)
+	}
+	must(t, writer.call("note/create", nil, map[string]any{"title": map[string]any{"en_AE": "b"}, "permalink": "b", "status": "published"}))
+	if ev := must(t, b.recv()); ev.Args["oper"] != "create" || ev.Args["seq"] != float64(2) {
+		t.Fatalf("b after a's delete: %v", ev.Args)
+	}
+	quiet(t, a, "a after its watch/delete")
+	// A watch re-using a live watch's call_id on the same connection.
+	b.send("note/watch", nil, nil) // c2
+	must(t, b.recv())
+	b.n.Store(1) // the next call is c2 again
+	r = b.call("note/watch", nil, nil)
+	t.Logf("a second watch under a live watch's call_id: %d %s %q", r.Status, r.code(), r.Msg)
+}
+
+// TestVerify14bTwoNodesEnterLeave: two Apps on one MongoDB; an anonymous
+// watcher on node A sees the writes made through node B with its own
+// permissions: a draft never, its publication as create, an update, its
+// unpublication as delete, a delete of a document it never saw nothing.
+func TestVerify14bTwoNodesEnterLeave(t *testing.T) {
+	uri := mongotest.URI(t)
+	a, b := nodeWatchApp(t, uri), nodeWatchApp(t, uri)
+	w := dial(t, a.WS)
+	wid := w.send("note/watch", []any{map[string]any{"$attrs": []any{"permalink", "status"}}}, nil)
+	must(t, w.recv())
+	wb := dial(t, b.WS)
+	note := func(p, st string) map[string]any {
+		return map[string]any{"title": map[string]any{"en_AE": p}, "permalink": p, "status": st}
+	}
+	ev := func(oper, id string, seq int) {
+		t.Helper()
+		r := must(t, w.recv())
+		d := r.Args["docs"].([]any)[0].(map[string]any)
+		if r.Args["watch"] != wid || r.Args["oper"] != oper || d["_id"] != id || r.Args["seq"] != float64(seq) {
+			t.Fatalf("event %v, want %s of %s seq %d", r.Args, oper, id, seq)
+		}
+		if oper == "delete" && len(d) != 1 {
+			t.Fatalf("delete doc %v, want {_id}", d)
+		}
+	}
+	d1 := docs(t, must(t, wb.call("note/create", nil, note("d1", "draft"))))[0]["_id"].(string)
+	d2 := docs(t, must(t, wb.call("note/create", nil, note("d2", "draft"))))[0]["_id"].(string)
+	must(t, wb.call("note/update", []any{map[string]any{"_id": d2}}, map[string]any{"rank": 5}))
+	must(t, wb.call("note/delete", []any{map[string]any{"_id": d2}}, nil))
+	must(t, wb.call("note/update", []any{map[string]any{"_id": d1}}, map[string]any{"status": "published"}))
+	ev("create", d1, 1)
+	must(t, wb.call("note/update", []any{map[string]any{"_id": d1}}, map[string]any{"rank": 2}))
+	ev("update", d1, 2)
+	must(t, wb.call("note/update", []any{map[string]any{"_id": d1}}, map[string]any{"status": "draft"}))
+	ev("delete", d1, 3)
+	must(t, wb.call("note/update", []any{map[string]any{"_id": d1}}, map[string]any{"rank": 9}))
+	must(t, wb.call("note/delete", []any{map[string]any{"_id": d1}}, nil))
+	time.Sleep(500 * time.Millisecond)
+	quiet(t, w, "after writes to a document out of the view")
+	_ = context.Background
+}
