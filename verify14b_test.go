@@ -7,6 +7,7 @@ package limp_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -356,4 +357,97 @@ func TestVerify14bTwoNodesEnterLeave(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	quiet(t, w, "after writes to a document out of the view")
 	_ = context.Background
+}
+
+// TestVerify14bSignoutThroughRef: bob watches arts through his vault's
+// name; he sees his art. He signs out on the same connection, then alice
+// signs in on it. Neither the anonymous session nor alice may read bob's
+// vault: a new published art in bob's vault, a rename of the vault away
+// and back, must send nothing (no create, no delete of the art bob saw).
+// (README: the new session's query_mod is added to the old one's, so the
+// watch may show less than read, never more.)
+func TestVerify14bSignoutThroughRef(t *testing.T) {
+	w := v14bApp(t, limp.Config{})
+	adm := func(endpoint string, q, doc any) reply { return must(t, w.admin.call(endpoint, q, doc)) }
+	v := docs(t, adm("bvault/create", nil, map[string]any{"name": "s1", "owner": w.bobID}))[0]["_id"].(string)
+	c := dial(t, w.s.WS)
+	sess := signIn(t, c, "bob@example.com", "pw")
+	q := []any{map[string]any{"vault.name": "s1"}}
+	wid := c.send("bart/watch", q, nil)
+	must(t, c.recv())
+	a1 := docs(t, adm("bart/create", nil, map[string]any{"title": "a1", "status": "published", "vault": v}))[0]["_id"].(string)
+	if oper, d := evOf(t, c); oper != "create" || d["_id"] != a1 {
+		t.Fatalf("bob's event: %s %v", oper, d)
+	}
+	must(t, c.call("session/signout", []any{map[string]any{"_id": sess["_id"]}}, nil))
+	c.key = limp.DefaultAnonToken
+	a2 := docs(t, adm("bart/create", nil, map[string]any{"title": "a2", "status": "published", "vault": v}))[0]["_id"].(string)
+	adm("bvault/update", []any{map[string]any{"_id": v}}, map[string]any{"name": "s2"})
+	adm("bvault/update", []any{map[string]any{"_id": v}}, map[string]any{"name": "s1"})
+	time.Sleep(300 * time.Millisecond)
+	quiet(t, c, "anonymous, after changes to bob's vault")
+	if n := docs(t, must(t, c.call("bart/read", q, nil))); len(n) != 0 {
+		t.Fatalf("anonymous read through bob's vault: %v", n)
+	}
+	signIn(t, c, "alice@example.com", "pw")
+	adm("bart/create", nil, map[string]any{"title": "a3", "status": "published", "vault": v})
+	adm("bvault/update", []any{map[string]any{"_id": v}}, map[string]any{"name": "s2"})
+	adm("bvault/update", []any{map[string]any{"_id": v}}, map[string]any{"name": "s1"})
+	time.Sleep(300 * time.Millisecond)
+	quiet(t, c, "alice, after changes to bob's vault")
+	_ = a2
+	_ = wid
+}
+
+// TestVerify14bSocketStall: a watcher that stops reading its socket (TCP
+// backpressure, not a slow hook) holds no write: 600 creates of 16 KiB
+// go through, none slower than 2 s; when the stalled client reads again
+// it finds at most its first events, then 503 CORE_WATCH_OVERFLOW (or
+// its connection closed), and never a gap inside what it got.
+func TestVerify14bSocketStall(t *testing.T) {
+	s := watchApp(t)
+	lazy := dial(t, s.WS)
+	lid := lazy.send("note/watch", nil, nil)
+	must(t, lazy.recv())
+	writer := dial(t, s.WS)
+	big := strings.Repeat("x", 16<<10)
+	var worst time.Duration
+	const n = 600
+	start := time.Now()
+	for i := range n {
+		t0 := time.Now()
+		must(t, writer.call("note/create", nil, map[string]any{"title": map[string]any{"en_AE": big}, "permalink": fmt.Sprint("p", i), "status": "published"}))
+		worst = max(worst, time.Since(t0))
+	}
+	t.Logf("%d creates in %v, slowest %v", n, time.Since(start), worst)
+	if worst > 2*time.Second {
+		t.Errorf("a write waited %v on a stalled watcher", worst)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	seq := 0
+	for {
+		_, data, err := lazy.ws.Read(ctx)
+		if err != nil {
+			t.Logf("stalled watcher: connection ended after seq %d: %v", seq, err)
+			return
+		}
+		var r reply
+		if err := json.Unmarshal(data, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Args["call_id"] != lid {
+			t.Fatalf("unexpected %v", r)
+		}
+		if r.Status != 200 {
+			wantErr(t, r, 503, "CORE_WATCH_OVERFLOW")
+			t.Logf("stalled watcher: overflow after seq %d", seq)
+			break
+		}
+		seq++
+		if r.Args["seq"] != float64(seq) {
+			t.Fatalf("gap: seq %v, want %d", r.Args["seq"], seq)
+		}
+	}
+	quiet(t, lazy, "after the overflow")
 }
