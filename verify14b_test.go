@@ -451,3 +451,65 @@ func TestVerify14bSocketStall(t *testing.T) {
 	}
 	quiet(t, lazy, "after the overflow")
 }
+
+// TestVerify14bResumeThroughRef: bob's watch through his vault's name is
+// retained while his connection is gone; meanwhile ADMIN renames the
+// vault away (a1 leaves), adds a2, renames it back (a1 and a2 enter), and
+// hands bob's second vault (named s1 too, holding a3) to alice. Bob
+// reconnects, reauths and resumes from his last seq: exactly the events
+// after it, seq continuing, membership as read shows it now; nothing of
+// a3 (never readable by bob through its vault... it was: a3 entered with
+// the vault bob owned, then left when the vault became alice's).
+func TestVerify14bResumeThroughRef(t *testing.T) {
+	w := v14bApp(t, limp.Config{})
+	adm := func(endpoint string, q, doc any) reply { return must(t, w.admin.call(endpoint, q, doc)) }
+	v := docs(t, adm("bvault/create", nil, map[string]any{"name": "s1", "owner": w.bobID}))[0]["_id"].(string)
+	v2 := docs(t, adm("bvault/create", nil, map[string]any{"name": "s1", "owner": w.bobID}))[0]["_id"].(string)
+	c := dial(t, w.s.WS)
+	sess := signIn(t, c, "bob@example.com", "pw")
+	q := []any{map[string]any{"vault.name": "s1", "$attrs": []any{"title"}}}
+	c.send("bart/watch", q, nil)
+	tok := must(t, c.recv()).Args["resume"].(string)
+	a1 := docs(t, adm("bart/create", nil, map[string]any{"title": "a1", "status": "published", "vault": v}))[0]["_id"].(string)
+	if oper, d := evOf(t, c); oper != "create" || d["_id"] != a1 {
+		t.Fatalf("first event %s %v", oper, d)
+	}
+	_ = c.ws.CloseNow()
+	time.Sleep(100 * time.Millisecond)
+	adm("bvault/update", []any{map[string]any{"_id": v}}, map[string]any{"name": "s2"})
+	a2 := docs(t, adm("bart/create", nil, map[string]any{"title": "a2", "status": "published", "vault": v}))[0]["_id"].(string)
+	a3 := docs(t, adm("bart/create", nil, map[string]any{"title": "a3", "status": "published", "vault": v2}))[0]["_id"].(string)
+	adm("bvault/update", []any{map[string]any{"_id": v}}, map[string]any{"name": "s1"})
+	time.Sleep(300 * time.Millisecond)
+	adm("bvault/update", []any{map[string]any{"_id": v2}}, map[string]any{"owner": w.aliceID})
+	time.Sleep(300 * time.Millisecond)
+
+	n := dial(t, w.s.WS)
+	must(t, n.call("session/reauth", []any{map[string]any{"_id": sess["_id"], "token": sess["token"]}}, nil))
+	n.key = sess["token"].(string)
+	rid := n.send("bart/watch", []any{map[string]any{"vault.name": "s1", "$attrs": []any{"title"}}, resumeStep(tok, 1)}, nil)
+	r := must(t, n.recv())
+	if r.Args["resumed"] != true {
+		t.Fatalf("not resumed: %v", r.Args)
+	}
+	var got []string
+	for i := range 5 {
+		e := must(t, n.recv())
+		if e.Args["call_id"] != rid || e.Args["seq"] != float64(i+2) {
+			t.Fatalf("resumed event %d: %v", i, e.Args)
+		}
+		got = append(got, fmt.Sprint(e.Args["oper"], " ", e.Args["docs"].([]any)[0].(map[string]any)["_id"]))
+	}
+	wantEv := []string{"delete " + a1, "create " + a3, "create " + a1, "create " + a2, "delete " + a3}
+	// a1 and a2 enter in either order.
+	if got[0] != wantEv[0] || got[1] != wantEv[1] || got[4] != wantEv[4] || !slices.Equal(sortedCopy(got[2:4]), sortedCopy(wantEv[2:4])) {
+		t.Fatalf("resumed events %v, want %v", got, wantEv)
+	}
+	quiet(t, n, "after the resumed events")
+}
+
+func sortedCopy(s []string) []string {
+	out := slices.Clone(s)
+	sort.Strings(out)
+	return out
+}
