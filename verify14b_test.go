@@ -513,3 +513,102 @@ func sortedCopy(s []string) []string {
 	sort.Strings(out)
 	return out
 }
+
+// TestVerify14bPrivilegeDropThroughRef: bob watches arts through his
+// vault's name. ADMIN rewrites the DEFAULT group so that users no longer
+// read vaults at all (bart stays readable). Read through the vault now
+// finds nothing for bob; the watch must not send a create for a new art
+// in his vault, nor react to the vault's renames (it may end with 403,
+// or go quiet; README: never more than the current session may read).
+func TestVerify14bPrivilegeDropThroughRef(t *testing.T) {
+	w := v14bApp(t, limp.Config{})
+	adm := func(endpoint string, q, doc any) reply { return must(t, w.admin.call(endpoint, q, doc)) }
+	v := docs(t, adm("bvault/create", nil, map[string]any{"name": "s1", "owner": w.bobID}))[0]["_id"].(string)
+	q := []any{map[string]any{"vault.name": "s1"}}
+	c := w.bob
+	wid := c.send("bart/watch", q, nil)
+	must(t, c.recv())
+	a1 := docs(t, adm("bart/create", nil, map[string]any{"title": "a1", "status": "published", "vault": v}))[0]["_id"].(string)
+	if oper, d := evOf(t, c); oper != "create" || d["_id"] != a1 {
+		t.Fatalf("first event %s %v", oper, d)
+	}
+	adm("group/update", []any{map[string]any{"_id": limp.DefaultGroup.Hex()}}, map[string]any{"privileges": map[string]any{"bart": []any{"read"}, "session": []any{"read", "delete"}}})
+	time.Sleep(200 * time.Millisecond)
+	if d := docs(t, must(t, c.call("bart/read", q, nil))); len(d) != 0 {
+		t.Fatalf("bob reads through the vault without the privilege: %v", d)
+	}
+	adm("bart/create", nil, map[string]any{"title": "a2", "status": "published", "vault": v})
+	adm("bvault/update", []any{map[string]any{"_id": v}}, map[string]any{"name": "s2"})
+	adm("bvault/update", []any{map[string]any{"_id": v}}, map[string]any{"name": "s1"})
+	time.Sleep(300 * time.Millisecond)
+	c.send("heart/beat", nil, nil)
+	for {
+		r := c.recv()
+		if r.code() == "CORE_HEARTBEAT_OK" {
+			break
+		}
+		if r.Args["call_id"] == wid && r.Status == 403 {
+			t.Logf("the watch ended: %d %s", r.Status, r.code())
+			continue
+		}
+		if r.Msg == "Detected 1 docs." && r.Args["oper"] == "delete" {
+			t.Logf("delete (allowed): %v", r.Args["docs"])
+			continue
+		}
+		t.Fatalf("after bob lost the vault privilege: %d %q %v", r.Status, r.Msg, r.Args)
+	}
+}
+
+// TestVerify14bTwoNodesResumeElsewhere: a client whose watch lived on
+// node A reconnects to node B (behind a load balancer) and resumes: B
+// does not hold the watch, so it answers a fresh watch with the snapshot
+// (resumed false, snapshot true, the published notes only), then B's
+// events, including writes made through A.
+func TestVerify14bTwoNodesResumeElsewhere(t *testing.T) {
+	uri := mongotest.URI(t)
+	a, b := nodeWatchApp(t, uri), nodeWatchApp(t, uri)
+	wa := dial(t, a.WS)
+	wa.send("note/watch", nil, nil)
+	tok := must(t, wa.recv()).Args["resume"].(string)
+	writer := dial(t, a.WS)
+	note := func(p, st string) map[string]any {
+		return map[string]any{"title": map[string]any{"en_AE": p}, "permalink": p, "status": st}
+	}
+	p1 := docs(t, must(t, writer.call("note/create", nil, note("e1", "published"))))[0]["_id"].(string)
+	must(t, wa.recv())
+	_ = wa.ws.CloseNow()
+	must(t, writer.call("note/create", nil, note("e2", "draft")))
+	wb := dial(t, b.WS)
+	r := must(t, wb.call("note/watch", []any{resumeStep(tok, 1)}, nil))
+	if r.Args["resumed"] != false || r.Args["snapshot"] != true || r.Args["count"] != float64(1) || docs(t, r)[0]["_id"] != p1 {
+		t.Fatalf("resume on the other node: %v", r.Args)
+	}
+	p3 := docs(t, must(t, writer.call("note/create", nil, note("e3", "published"))))[0]["_id"].(string)
+	e := must(t, wb.recv())
+	if e.Args["oper"] != "create" || e.Args["docs"].([]any)[0].(map[string]any)["_id"] != p3 || e.Args["seq"] != float64(1) {
+		t.Fatalf("event on B: %v", e.Args)
+	}
+}
+
+// TestVerify14bTwoNodesLateWatch: a note created through node A before a
+// watch starts on node B is no event of that watch (it is what the
+// watch's client reads, or its snapshot holds); B's first watch of the
+// collection must not replay the change log's recent past as events.
+func TestVerify14bTwoNodesLateWatch(t *testing.T) {
+	uri := mongotest.URI(t)
+	a, b := nodeWatchApp(t, uri), nodeWatchApp(t, uri)
+	writer := dial(t, a.WS)
+	note := func(p, st string) map[string]any {
+		return map[string]any{"title": map[string]any{"en_AE": p}, "permalink": p, "status": st}
+	}
+	p1 := docs(t, must(t, writer.call("note/create", nil, note("l1", "published"))))[0]["_id"].(string)
+	time.Sleep(100 * time.Millisecond)
+	wb := dial(t, b.WS)
+	wb.send("note/watch", nil, nil)
+	must(t, wb.recv())
+	must(t, writer.call("note/update", []any{map[string]any{"_id": p1}}, map[string]any{"rank": 1}))
+	e := must(t, wb.recv())
+	if e.Args["oper"] != "update" || e.Args["seq"] != float64(1) {
+		t.Fatalf("first event on B: %v, want the update (seq 1)", e.Args)
+	}
+}
