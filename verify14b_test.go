@@ -659,7 +659,7 @@ func TestVerify14bChainDifferential(t *testing.T) {
 		"create": {Permissions: adminW}, "update": {Permissions: adminW}})
 	cfg := limp.Config{Name: "test", AnonPrivileges: limp.Privileges{"cart": {"read"}, "czone": {"read"}},
 		DefaultPrivileges: limp.Privileges{"cart": {"read"}, "cvault": {"read"}, "czone": {"read"}, "session": {"read", "delete"}},
-		QuotaIPMin: -1, QuotaAnonMin: -1, QuotaAuthMin: -1}
+		QuotaIPMin:        -1, QuotaAnonMin: -1, QuotaAuthMin: -1}
 	s := startApp(t, cfg, arts, vaults, zones)
 	admin := dial(t, s.WS)
 	signIn(t, admin, limp.DefaultAdminEmail, limp.DefaultAdminPassword)
