@@ -440,6 +440,7 @@ func (a *App) onChange(cw *collWatch, ev feed.Event) {
 				g.mu.Lock()
 				_, was := g.known[id]
 				delete(g.known, id)
+				delete(g.entered, id)
 				g.mu.Unlock()
 				if was {
 					for _, t := range lists[gi] {
@@ -464,6 +465,10 @@ func (a *App) onChange(cw *collWatch, ev feed.Event) {
 			now := doc != nil && qmatch.Match(g.filter, doc, resolve)
 			g.mu.Lock()
 			_, was := g.known[id]
+			// A create already sent by a re-check through a reference
+			// (it read this document before its create event came).
+			_, entered := g.entered[id]
+			delete(g.entered, id)
 			if now {
 				g.known[id] = struct{}{}
 			} else {
@@ -472,6 +477,8 @@ func (a *App) onChange(cw *collWatch, ev feed.Event) {
 			g.mu.Unlock()
 			var e watchEvent
 			switch {
+			case now && entered && ev.Oper == feed.Create:
+				continue // sent by the re-check, which read it after this create
 			case now && (!was || ev.Oper == feed.Create):
 				e = watchEvent{oper: feed.Create, id: id, doc: doc, seq: ev.Seq}
 			case now:

@@ -25,8 +25,14 @@ type watchGroup struct {
 	ready  chan struct{} // closed once known is read
 	err    error         // the read failed (set before ready closes)
 
-	mu    sync.Mutex // guards known
+	mu    sync.Mutex // guards known and entered
 	known map[oid.ID]struct{}
+	// entered: the known ids a re-check through a reference sent as
+	// "create" (watch_join.go) whose own feed event has not been handled
+	// since: that document's pending create event then sends nothing
+	// (the re-check read it after that create; later changes have their
+	// own events). A subset of known.
+	entered map[oid.ID]struct{}
 
 	// guarded by watchState.mu
 	tasks map[*watchTask]struct{}

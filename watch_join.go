@@ -544,8 +544,15 @@ func (a *App) rematch(tg *refTarget, docs []map[string]any) {
 			_, was := g.known[id]
 			if now {
 				g.known[id] = struct{}{}
+				if !was {
+					if g.entered == nil {
+						g.entered = map[oid.ID]struct{}{}
+					}
+					g.entered[id] = struct{}{}
+				}
 			} else {
 				delete(g.known, id)
+				delete(g.entered, id)
 			}
 			g.mu.Unlock()
 			var e watchEvent
