@@ -456,14 +456,12 @@ func TestVerify14bSocketStall(t *testing.T) {
 	quiet(t, lazy, "after the overflow")
 }
 
-// TestVerify14bResumeThroughRef: bob's watch through his vault's name is
-// retained while his connection is gone; meanwhile ADMIN renames the
-// vault away (a1 leaves), adds a2, renames it back (a1 and a2 enter), and
-// hands bob's second vault (named s1 too, holding a3) to alice. Bob
-// reconnects, reauths and resumes from his last seq: exactly the events
-// after it, seq continuing, membership as read shows it now; nothing of
-// a3 (never readable by bob through its vault... it was: a3 entered with
-// the vault bob owned, then left when the vault became alice's).
+// TestVerify14bResumeThroughRef: bob's watch through his vaults' name is
+// retained while his connection is gone; meanwhile ADMIN renames vault v
+// away (a1 leaves), adds a2 to it and a3 to bob's second vault v2 (a3
+// enters), renames v back (a1 and a2 enter) and hands v2 to alice (a3
+// leaves). Bob reconnects, reauths and resumes from his last seq: exactly
+// those events, seq continuing, then nothing.
 func TestVerify14bResumeThroughRef(t *testing.T) {
 	w := v14bApp(t, limp.Config{})
 	adm := func(endpoint string, q, doc any) reply { return must(t, w.admin.call(endpoint, q, doc)) }
