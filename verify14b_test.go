@@ -814,3 +814,64 @@ func TestVerify14bRefCreateDup(t *testing.T) {
 		t.Fatalf("%d of %d arts arrived more than once", dups, n)
 	}
 }
+
+// TestVerify14bSoftDeletedRef: a soft-deleted vault reads as no vault:
+// alice's watch of arts whose vault is not named s1 gains her art when
+// its vault (named s1) is soft-deleted, as read shows, and one of arts
+// in a vault named s1 loses it; a purge of the soft-deleted vault then
+// changes nothing.
+func TestVerify14bSoftDeletedRef(t *testing.T) {
+	w := v14bApp(t, limp.Config{})
+	adm := func(endpoint string, q, doc any) reply { return must(t, w.admin.call(endpoint, q, doc)) }
+	v := docs(t, adm("bvault/create", nil, map[string]any{"name": "s1", "owner": w.aliceID}))[0]["_id"].(string)
+	a := docs(t, adm("bart/create", nil, map[string]any{"title": "a", "status": "published", "vault": v}))[0]["_id"].(string)
+	c := w.alice
+	ws := map[string]*bWatch{}
+	qs := [][]any{{map[string]any{"vault.name": map[string]any{"$ne": "s1"}}}, {map[string]any{"vault.name": "s1"}}}
+	for _, q := range qs {
+		bw := &bWatch{c: c, who: "alice", query: q, view: map[string]bool{}}
+		bw.id = c.send("bart/watch", q, nil)
+		must(t, c.recv())
+		for _, d := range docs(t, must(t, bCall(t, c, ws, "bart/read", q, nil))) {
+			bw.view[d["_id"].(string)] = true
+		}
+		ws[bw.id] = bw
+	}
+	check := func(step string) {
+		t.Helper()
+		v14bStep = step
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			var diffs []string
+			for _, bw := range ws {
+				var ids []string
+				for _, d := range docs(t, must(t, bCall(t, c, ws, "bart/read", bw.query, nil))) {
+					ids = append(ids, d["_id"].(string))
+				}
+				sort.Strings(ids)
+				if got := setOf(bw.view); !slices.Equal(got, ids) {
+					diffs = append(diffs, fmt.Sprintf("%v: view %v, read %v", bw.query, got, ids))
+				}
+			}
+			if len(diffs) == 0 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after %s: %v", step, diffs)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	check("start")
+	_ = a
+	adm("bvault/delete", []any{map[string]any{"_id": v}}, nil)
+	check("soft delete")
+	for _, bw := range ws {
+		if _, ne := bw.query[0].(map[string]any)["vault.name"].(map[string]any); bw.view[a] != ne {
+			t.Fatalf("after the soft delete, %v holds a: %v", bw.query, bw.view[a])
+		}
+	}
+	adm("bvault/delete", []any{map[string]any{"_id": v, "$soft": true}}, nil)
+	check("purge")
+	_ = a
+}
