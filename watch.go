@@ -451,7 +451,7 @@ func (a *App) onChange(cw *collWatch, ev feed.Event) {
 	if ev.Oper == feed.Delete {
 		for _, id := range ev.IDs {
 			for gi, g := range groups {
-				if g.mark(id, false) {
+				if was, _ := g.mark(id, false, false); was {
 					for _, t := range lists[gi] {
 						t.push(watchEvent{oper: feed.Delete, id: id, seq: ev.Seq, g: g})
 					}
@@ -472,9 +472,13 @@ func (a *App) onChange(cw *collWatch, ev feed.Event) {
 		doc := ev.Docs[id]
 		for gi, g := range groups {
 			now := doc != nil && qmatch.Match(g.filter, doc, resolve)
-			was := g.mark(id, now)
+			// entered: a create already sent by a re-check through a
+			// reference (it read this document before its create event came).
+			was, entered := g.mark(id, now, false)
 			var e watchEvent
 			switch {
+			case now && entered && ev.Oper == feed.Create:
+				continue // sent by the re-check, which read it after this create
 			case now && (!was || ev.Oper == feed.Create):
 				e = watchEvent{oper: feed.Create, id: id, doc: doc, seq: ev.Seq}
 			case now:

@@ -25,8 +25,14 @@ type watchGroup struct {
 	ready  chan struct{} // closed once known is read
 	err    error         // the read failed (set before ready closes)
 
-	mu    sync.Mutex // guards known
+	mu    sync.Mutex // guards known and entered
 	known map[oid.ID]struct{}
+	// entered: the known ids a re-check through a reference sent as
+	// "create" (watch_join.go) whose own feed event has not been handled
+	// since: that document's pending create event then sends nothing
+	// (the re-check read it after that create; later changes have their
+	// own events). A subset of known.
+	entered map[oid.ID]struct{}
 
 	// guarded by watchState.mu
 	tasks map[*watchTask]struct{}
@@ -52,17 +58,32 @@ func (g *watchGroup) members() []*watchTask {
 
 // mark records whether document id matches g's filter now and reports
 // whether it did before: a change's enter (create), stay (update) or
-// leave (delete) for the group's watchers.
-func (g *watchGroup) mark(id oid.ID, now bool) (was bool) {
+// leave (delete) for the group's watchers. byRef marks an enter found by
+// a re-check through a reference (watch_join.go), which may read a new
+// document before its own create event comes: entered reports that mark
+// to the change that follows (and clears it), so the create is sent once.
+func (g *watchGroup) mark(id oid.ID, now, byRef bool) (was, entered bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	_, was = g.known[id]
-	if now {
-		g.known[id] = struct{}{}
-	} else {
+	_, entered = g.entered[id]
+	switch {
+	case !now:
 		delete(g.known, id)
+		delete(g.entered, id)
+	case byRef:
+		g.known[id] = struct{}{}
+		if !was {
+			if g.entered == nil {
+				g.entered = map[oid.ID]struct{}{}
+			}
+			g.entered[id] = struct{}{}
+		}
+	default:
+		g.known[id] = struct{}{}
+		delete(g.entered, id)
 	}
-	return was
+	return was, entered
 }
 
 // join puts t in the group of filter f, creating it (fresh) when there is

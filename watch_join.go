@@ -540,7 +540,7 @@ func (a *App) rematch(tg *refTarget, docs []map[string]any) {
 		}
 		for gi, g := range tg.groups {
 			now := qmatch.Match(g.filter, d, resolve)
-			was := g.mark(id, now)
+			was, _ := g.mark(id, now, true)
 			var e watchEvent
 			switch {
 			case now && !was:
