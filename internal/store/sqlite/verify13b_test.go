@@ -3,18 +3,22 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/limp-go/limp/internal/bsonorder"
 	lmatch "github.com/limp-go/limp/internal/match"
 	"github.com/limp-go/limp/internal/oid"
 	"github.com/limp-go/limp/internal/query"
 	"github.com/limp-go/limp/internal/schema"
+	"github.com/limp-go/limp/internal/store"
 )
 
 // verifyKey is MongoDB's sort key of d on path (see mongoSort).
@@ -192,4 +196,122 @@ func TestVerify13bMixedPerCollectionValue(t *testing.T) {
 		verifyCheck(t, ctx, s, c, docs, plan+" (writer's value)", &query.Query{Filter: &query.Cond{Path: "n", Op: query.Eq, Value: int64(1)}, Sort: []query.Sort{{Path: "k"}}})
 	}
 	sidePlanOff.Store(false)
+}
+
+// TestVerify13bPagedUnderWrites: the blog's unindexed list (views = 3 and
+// the read permission's OR) keeps its exact total and a full page of
+// matching documents while, concurrently, writers move views = 3 from one
+// published post to another in one transaction, soft-delete a matching
+// post and insert a replacement in one transaction, insert posts whose
+// views is a boolean (views becomes a mixed attr mid-run), and the
+// adaptive index of the shape is built.
+func TestVerify13bPagedUnderWrites(t *testing.T) {
+	ctx := t.Context()
+	s, c := adaptiveStore(t, t.TempDir()+"/p.db", 4, 5, 500, nil)
+	adaptiveDocs(t, s, c, 0, 2000)
+	q := adaptiveList(int64(3), "created")
+	res, err := s.Read(ctx, c, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := res.Total
+	if want == 0 {
+		t.Fatal("no match")
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	fail := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	pub := &query.Cond{Path: "status", Op: query.Eq, Value: "published"}
+	// Movers.
+	for w := range 2 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 9))
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				err := s.Tx(ctx, func(ctx context.Context) error {
+					from, err := s.Read(ctx, c, &query.Query{Filter: query.And{pub, &query.Cond{Path: "views", Op: query.Eq, Value: int64(3)}}, Skip: int64(rng.IntN(50)), Limit: 1})
+					if err != nil || len(from.Docs) == 0 {
+						return err
+					}
+					to, err := s.Read(ctx, c, &query.Query{Filter: query.And{pub, &query.Cond{Path: "views", Op: query.Eq, Value: int64(4)}}, Skip: int64(rng.IntN(50)), Limit: 1})
+					if err != nil || len(to.Docs) == 0 {
+						return err
+					}
+					if i%3 == 0 {
+						// Soft-delete the match and insert a replacement.
+						if _, err := s.Delete(ctx, c, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: from.Docs[0]["_id"]}}, false); err != nil {
+							return err
+						}
+						d := maps.Clone(from.Docs[0])
+						d["_id"] = oid.New()
+						return s.Insert(ctx, c, d)
+					}
+					if _, err := s.Update(ctx, c, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: from.Docs[0]["_id"]}}, &store.Update{Set: map[string]any{"views": int64(4)}}); err != nil {
+						return err
+					}
+					_, err = s.Update(ctx, c, &query.Query{Filter: &query.Cond{Path: "_id", Op: query.Eq, Value: to.Docs[0]["_id"]}}, &store.Update{Set: map[string]any{"views": int64(3)}})
+					return err
+				})
+				if err != nil {
+					fail(fmt.Errorf("mover: %w", err))
+					return
+				}
+			}
+		})
+	}
+	// Wrong-typed inserts (views a boolean, published): never match views = 3.
+	wg.Go(func() {
+		base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		for i := 0; i < 40; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if err := s.Insert(ctx, c, map[string]any{"_id": oid.New(), "status": "published", "views": i%2 == 0,
+				"created": base.Add(time.Duration(i) * time.Minute).Format("2006-01-02T15:04:05"), "cat": oid.NewAt(base)}); err != nil {
+				fail(fmt.Errorf("insert: %w", err))
+				return
+			}
+		}
+	})
+	deadline := time.Now().Add(4 * time.Second)
+	reads := 0
+	for time.Now().Before(deadline) {
+		res, err := s.Read(ctx, c, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reads++
+		if res.Total != want || len(res.Docs) != min(20, int(want)) {
+			t.Errorf("read %d: total %d, page %d; want %d and %d", reads, res.Total, len(res.Docs), want, min(20, int(want)))
+			break
+		}
+		for _, d := range res.Docs {
+			if v, ok := d["views"].(int64); !ok || v != 3 || d["status"] != "published" {
+				t.Errorf("read %d: page holds views %#v status %v", reads, d["views"], d["status"])
+			}
+		}
+		if t.Failed() {
+			break
+		}
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	idx, _ := adaptiveIndexes(t, s)
+	t.Logf("%d reads, adaptive indexes %v", reads, idx)
 }
