@@ -98,7 +98,11 @@ func verifyCheck(t *testing.T, ctx context.Context, s *Store, c *schema.Collecti
 	keys := func(ds []map[string]any) string {
 		var out []string
 		for _, d := range ds {
-			out = append(out, d["k"].(string))
+			k, ok := d["k"].(string)
+			if !ok {
+				k = fmt.Sprint(d["title"])
+			}
+			out = append(out, k)
 		}
 		return strings.Join(out, " ")
 	}
@@ -314,4 +318,83 @@ func TestVerify13bPagedUnderWrites(t *testing.T) {
 	}
 	idx, _ := adaptiveIndexes(t, s)
 	t.Logf("%d reads, adaptive indexes %v", reads, idx)
+}
+
+// TestVerify13bMigrateWrongTyped: an old-layout file (testdata) whose
+// documents hold values of other types than declared (written by an
+// earlier app version straight into the JSON text) migrates on Sync, and
+// conditions and sorts on those attrs answer as internal/match and
+// MongoDB's order, on each plan; a soft-deleted wrong-typed row stays
+// hidden.
+func TestVerify13bMigrateWrongTyped(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, copyOldLayout(t, t.TempDir()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	bad := []string{
+		`{"title":"w-bool","status":"published","views":true,"score":"1","pinned":1,"created":"2025-03-01T00:00:00","tags":"t0"}`,
+		`{"title":"w-list","status":"published","views":[3,4],"score":[0.5],"pinned":[true],"created":5,"tags":[["t0"]]}`,
+		`{"title":"w-obj","status":{"a":1},"views":{"v":3},"score":null,"created":null,"body":[{"words":3}],"tags":{"t0":1}}`,
+		`{"title":"w-str","status":3,"views":"3","score":false,"pinned":"true","body":{"words":"3","lead":5}}`,
+	}
+	for _, d := range bad {
+		deleted := 0
+		if _, err := s.db.ExecContext(ctx, "INSERT INTO c_blog (id, doc, deleted) VALUES (?, json_set(?, '$._id', ?), ?)", oid.New().String(), d, "", deleted); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.db.ExecContext(ctx, "UPDATE c_blog SET doc = json_set(doc, '$._id', id) WHERE json_extract(doc, '$._id') = ''"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO c_blog (id, doc, deleted) VALUES (?, json_set(?, '$._id', ?), 1)", "67c24e0000000000ab0fffff",
+		`{"title":"w-deleted","status":"published","views":3}`, "67c24e0000000000ab0fffff"); err != nil {
+		t.Fatal(err)
+	}
+	c := blogCollection()
+	if err := s.Sync(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Read(ctx, c, &query.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := all.Docs
+	found := 0
+	for _, d := range docs {
+		if strings.HasPrefix(fmt.Sprint(d["title"]), "w-") {
+			found++
+		}
+		if d["title"] == "w-deleted" {
+			t.Fatal("a soft-deleted row is visible")
+		}
+	}
+	if found != len(bad) {
+		t.Fatalf("%d of the %d wrong-typed documents read back", found, len(bad))
+	}
+	cnd := func(p string, op query.Op, v any) query.Node { return &query.Cond{Path: p, Op: op, Value: v} }
+	filters := []query.Node{
+		cnd("views", query.Eq, int64(3)), cnd("views", query.Eq, int64(1)), cnd("views", query.Gte, int64(3)), cnd("views", query.Lt, int64(1)),
+		cnd("views", query.Ne, int64(3)), cnd("views", query.In, []any{int64(3), "3"}), cnd("views", query.Nin, []any{int64(3)}),
+		cnd("status", query.Eq, "published"), cnd("status", query.Gt, "a"), cnd("score", query.Lt, int64(1)), cnd("score", query.Eq, nil),
+		cnd("pinned", query.Eq, true), cnd("pinned", query.Ne, true), cnd("created", query.Lt, "2025-03-02"), cnd("created", query.Eq, nil),
+		cnd("tags", query.Eq, "t0"), cnd("tags", query.Ne, "t0"), cnd("body.words", query.Eq, int64(3)), cnd("body.words", query.Gt, int64(2)),
+		cnd("body.lead", query.Regex, "^lead"),
+		query.And{cnd("status", query.Eq, "published"), cnd("views", query.Eq, int64(3))},
+		query.Or{cnd("views", query.Eq, int64(3)), cnd("score", query.Gt, int64(100))},
+	}
+	wrongTypePlans(func(plan string) {
+		for _, f := range filters {
+			for _, sort := range []string{"views", "created", "title", "score"} {
+				for _, desc := range []bool{false, true} {
+					c2 := c
+					q := &query.Query{Filter: f, Sort: []query.Sort{{Path: sort, Desc: desc}}, Limit: 7}
+					if !verifyCheck(t, ctx, s, c2, docs, plan, q) {
+						return
+					}
+				}
+			}
+		}
+	})
 }
