@@ -133,3 +133,71 @@ func TestVerify13bBadQueries(t *testing.T) {
 }
 
 func jsonUnmarshal(s string, v any) error { return json.Unmarshal([]byte(s), v) }
+
+// PostV1 is an earlier app version's post: views of any type.
+type PostV1 struct {
+	limp.Doc
+	Name  string `json:"name"`
+	Views any    `json:"views"`
+}
+
+// PostV2 is the next version's: views an INT.
+type PostV2 struct {
+	limp.Doc
+	Name  string `json:"name"`
+	Views int64  `json:"views"`
+}
+
+// TestVerify13bTypeChangeOverWebsocket: posts stored by an app version
+// that declared views of any type (a boolean, a string, a list) are read
+// over the websocket by the next version, which declares views an INT, on
+// the same file: views = 3 and views > 1 answer as MongoDB would (the
+// boolean never equals a number, the list matches by element), every post
+// still reads, and a list sorted on views keeps them all.
+func TestVerify13bTypeChangeOverWebsocket(t *testing.T) {
+	ctx := context.Background()
+	file := t.TempDir() + "/vt.db"
+	methods := func() limp.Methods {
+		return limp.Methods{"read": {Permissions: limp.Perms("*")}, "create": {Permissions: limp.Perms("*")}}
+	}
+	start := func(m *limp.Module) (*limptest.Server, *client.Client) {
+		app := limp.New(limptest.Config(t, limp.Config{Data: file, Name: "vt", Version: "1.0.0"}))
+		app.Register("vt", m)
+		s := limptest.Start(t, app)
+		c := s.Client(t, nil)
+		if _, err := c.Auth(ctx, "email", limp.DefaultAdminEmail, limp.DefaultAdminPassword); err != nil {
+			t.Fatal(err)
+		}
+		return s, c
+	}
+	s1, c1 := start(limp.NewModule[PostV1]("post", methods()))
+	for _, v := range []any{3, true, "3", []any{1, 3}, 5, nil, map[string]any{"a": 3}, 0} {
+		if _, err := c1.Call(ctx, "post/create", nil, map[string]any{"name": fmt.Sprintf("%v", v), "views": v}); err != nil {
+			t.Fatalf("v1 create %v: %v", v, err)
+		}
+	}
+	c1.Close()
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, c2 := start(limp.NewModule[PostV2]("post", methods()))
+	for q, want := range map[string]int{`{}`: 8, `{"views": 3}`: 2, `{"views": {"$gt": 1}}`: 3, `{"views": {"$lte": 0}}`: 1,
+		`{"views": {"$in": [1, 3]}}`: 2, `{"views": {"$ne": 3}}`: 6, `{"$sort": {"views": 1}}`: 8, `{"$sort": {"views": -1}, "$limit": 3}`: 8} {
+		var filter any
+		if err := json.Unmarshal([]byte(q), &filter); err != nil {
+			t.Fatal(err)
+		}
+		rr, err := client.Read[map[string]any](ctx, c2, "post", []any{filter})
+		if err != nil {
+			t.Errorf("v2 %s: %v", q, err)
+			continue
+		}
+		if rr.Total != want {
+			var names []string
+			for _, d := range rr.Docs {
+				names = append(names, fmt.Sprint(d["name"]))
+			}
+			t.Errorf("v2 %s: total %d %v, want %d (MongoDB)", q, rr.Total, names, want)
+		}
+	}
+}
