@@ -398,3 +398,47 @@ func TestVerify13bMigrateWrongTyped(t *testing.T) {
 		}
 	})
 }
+
+// TestVerify13bUniqueAcrossTypes: a unique attr holding values of other
+// types than declared: MongoDB's unique index tells values of different
+// BSON types apart (true and 1, an object and the string of its JSON, a
+// string and a number), so each pair stores; equal values (1 and 1.0, the
+// same string) collide.
+func TestVerify13bUniqueAcrossTypes(t *testing.T) {
+	ctx := t.Context()
+	str := &schema.Type{Kind: schema.Str}
+	typed := &schema.Collection{Name: "uq", Attrs: map[string]*schema.Type{"u": str, "k": str}, Unique: [][]string{{"u"}}}
+	anyT := &schema.Collection{Name: "uq", Attrs: map[string]*schema.Type{"u": {Kind: schema.Any}, "k": str}, Unique: [][]string{{"u"}}}
+	for _, sync := range []string{"any", "typed"} {
+		t.Run(sync, func(t *testing.T) {
+			s, err := Open(ctx, ":memory:", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			c := anyT
+			if err := s.Sync(ctx, anyT); err != nil {
+				t.Fatal(err)
+			}
+			if sync == "typed" {
+				if err := s.Sync(ctx, typed); err != nil {
+					t.Fatal(err)
+				}
+				c = typed
+			}
+			ins := func(v any) error {
+				return s.Insert(ctx, c, map[string]any{"_id": oid.New(), "k": fmt.Sprint(v), "u": v})
+			}
+			for _, pair := range [][2]any{{true, int64(1)}, {map[string]any{"a": int64(1)}, `{"a":1}`}, {"2", int64(2)}, {false, int64(0)}, {[]any{"x"}, `["x"]`}} {
+				for _, v := range pair {
+					if err := ins(v); err != nil {
+						t.Errorf("insert u = %#v (a pair of different BSON types %#v): %v", v, pair, err)
+					}
+				}
+			}
+			if err := ins(1.0); err == nil {
+				t.Errorf("u = 1.0 stored beside u = 1 (MongoDB: duplicate key)")
+			}
+		})
+	}
+}
