@@ -442,3 +442,53 @@ func TestVerify13bUniqueAcrossTypes(t *testing.T) {
 		})
 	}
 }
+
+// TestVerify13bAnyAttrTypes: an ANY attr (and an undeclared one) holding
+// values of every JSON type answers each operator and sort as
+// internal/match and MongoDB's order do.
+func TestVerify13bAnyAttrTypes(t *testing.T) {
+	ctx := t.Context()
+	str := &schema.Type{Kind: schema.Str}
+	c := &schema.Collection{Name: "an", Attrs: map[string]*schema.Type{"u": {Kind: schema.Any}, "k": str}, Indexes: [][]schema.IndexKey{{{Path: "u"}}}}
+	s, err := Open(ctx, ":memory:", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Sync(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	vals := []any{true, false, int64(1), int64(0), 1.5, "1", "true", `{"a":1}`, map[string]any{"a": int64(1)}, `["x"]`, []any{"x"}, []any{}, nil, "", map[string]any{}, []any{int64(1), "a"}}
+	var docs []map[string]any
+	for i, v := range vals {
+		d := map[string]any{"_id": oid.New(), "k": fmt.Sprintf("%02d", i), "u": v, "w": v}
+		docs = append(docs, d)
+	}
+	docs = append(docs, map[string]any{"_id": oid.New(), "k": "missing"})
+	if err := s.Insert(ctx, c, docs...); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Read(ctx, c, &query.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs = all.Docs
+	for _, p := range []string{"u", "w"} {
+		for _, v := range vals {
+			for _, op := range []query.Op{query.Eq, query.Ne, query.Gt, query.Gte, query.Lt, query.Lte} {
+				q := &query.Query{Filter: &query.Cond{Path: p, Op: op, Value: v}}
+				if _, err := Compile(c, q); err != nil {
+					continue
+				}
+				verifyCheck(t, ctx, s, c, docs, "any", q)
+			}
+			q := &query.Query{Filter: &query.Cond{Path: p, Op: query.In, Value: []any{v}}}
+			if _, err := Compile(c, q); err == nil {
+				verifyCheck(t, ctx, s, c, docs, "any", q)
+			}
+		}
+		for _, desc := range []bool{false, true} {
+			verifyCheck(t, ctx, s, c, docs, "any", &query.Query{Sort: []query.Sort{{Path: p, Desc: desc}}})
+		}
+	}
+}
