@@ -64,7 +64,8 @@ import (
 // mixedState is a Store's knowledge of mixed attrs.
 type mixedState struct {
 	gen  atomic.Uint64 // bumped whenever an attr becomes mixed
-	sets sync.Map      // *schema.Collection → *mixedSet
+	sets sync.Map      // collection key (name and mixedSig) → *mixedSet
+	of   sync.Map      // *schema.Collection → its *mixedSet
 }
 
 // mixedSet is one collection's mixed top-level attrs.
@@ -74,11 +75,15 @@ type mixedSet struct {
 	attrs atomic.Pointer[map[string]bool] // copy on write
 }
 
+// set returns c's set, shared by every value describing the collection
+// alike (its name and declared types, mixedSig): a write through one
+// value and a read through another see the same attrs.
 func (m *mixedState) set(c *schema.Collection) *mixedSet {
-	if v, ok := m.sets.Load(c); ok {
+	if v, ok := m.of.Load(c); ok {
 		return v.(*mixedSet)
 	}
-	v, _ := m.sets.LoadOrStore(c, &mixedSet{})
+	v, _ := m.sets.LoadOrStore(c.Name+"\x00"+mixedSig(c), &mixedSet{})
+	m.of.Store(c, v)
 	return v.(*mixedSet)
 }
 
@@ -114,11 +119,7 @@ func (m *mixedState) add(c *schema.Collection, attrs []string, scanned bool) {
 
 // lookup returns c's mixed attrs and whether c was scanned.
 func (m *mixedState) lookup(c *schema.Collection) (map[string]bool, bool) {
-	v, ok := m.sets.Load(c)
-	if !ok {
-		return nil, false
-	}
-	ms := v.(*mixedSet)
+	ms := m.set(c)
 	known := ms.known.Load()
 	if p := ms.attrs.Load(); p != nil {
 		return *p, known
