@@ -83,7 +83,7 @@ func main() {
 	flag.StringVar(&o.tmp, "tmp", "", "parent of the runs' data directories (default: $TMPDIR)")
 	flag.BoolVar(&o.pin, "pin", true, "pin the servers to CPU 0 with taskset")
 	flag.BoolVar(&o.limpAnalytics, "limp-analytics", false, "keep the example's per-read analytics in limp-go (limpserver -analytics)")
-	flag.BoolVar(&o.pbLogs, "pb-logs", true, "keep PocketBase's request logs, its default (pbserver -logs)")
+	flag.BoolVar(&o.pbLogs, "pb-logs", false, "keep PocketBase's request logs, its default (pbserver -logs); off by default, as limp-go's per-read analytics are (-limp-analytics)")
 	flag.StringVar(&ops, "ops", strings.Join(allOps, ","), "comma-separated operations")
 	flag.Parse()
 	for op := range strings.SplitSeq(ops, ",") {
