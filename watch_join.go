@@ -368,27 +368,25 @@ func (a *App) recheckRefs(coll string, p *refPending) {
 		if a.refsClosed() {
 			return
 		}
-		switch {
-		case p.lost:
+		if p.lost {
 			tg.end(errWatchLost)
-			continue
-		case p.over:
-			tg.end(errWatchRefLimit)
 			continue
 		}
 		ids := make([]any, 0, len(p.ids))
 		for id := range p.ids {
 			ids = append(ids, id)
 		}
-		if len(ids) > 0 {
-			a.recheckTarget(tg, ids)
+		if len(ids) > 0 || p.over {
+			a.recheckTarget(tg, ids, p.over)
 		}
 	}
 }
 
 // recheckTarget walks tg's path back from the changed ids to the watched
-// documents referencing them, and re-matches those.
-func (a *App) recheckTarget(tg *refTarget, ids []any) {
+// documents referencing them, and re-matches those. over: more ids
+// changed than were kept (ids holds the first WatchRefLimit); the groups
+// then go to overflow at once.
+func (a *App) recheckTarget(tg *refTarget, ids []any, over bool) {
 	// Wait for the groups' first reads (a group being created read its
 	// membership after this change was committed, or will see it).
 	var groups []*watchGroup
@@ -408,6 +406,11 @@ func (a *App) recheckTarget(tg *refTarget, ids []any) {
 		return
 	}
 	tg.groups, tg.members = groups, members
+	changed := ids
+	if over {
+		a.overflow(tg, changed)
+		return
+	}
 	// Intermediate levels: the ids of the documents referencing the
 	// changed ones, one level at a time.
 	for k := len(tg.path) - 1; k >= 1; k-- {
@@ -429,7 +432,7 @@ func (a *App) recheckTarget(tg *refTarget, ids []any) {
 			return
 		}
 		if over {
-			tg.end(errWatchRefLimit)
+			a.overflow(tg, changed)
 			return
 		}
 		ids = next
@@ -447,7 +450,7 @@ func (a *App) recheckTarget(tg *refTarget, ids []any) {
 		return
 	}
 	if over {
-		tg.end(errWatchRefLimit)
+		a.overflow(tg, changed)
 	}
 }
 
