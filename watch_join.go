@@ -46,10 +46,13 @@ import (
 //
 // Bounds: at most WatchRefLimit documents are re-checked per level and
 // path for one batch of changes, and at most WatchRefLimit changed ids
-// wait for the worker per referenced collection. Past either bound the
-// watches whose filter goes through that path (or collection) end with
+// wait for the worker per referenced collection. Past either bound each
+// group whose filter goes through that path (or collection) is handled
+// on what its caller may read (watch_join_limit.go): its watches end with
 // 503 CORE_WATCH_REF_LIMIT, which tells the client to watch again (a
-// fresh watch reads the membership anew); the feed is never held. Events
+// fresh watch reads the membership anew), only when it may read a changed
+// referenced document or more than WatchRefLimit of its own documents
+// entered or left; the feed is never held. Events
 // of a referenced collection lost by the feed (feed.Event.Lost) end them
 // with 503 CORE_WATCH_LOST. A referenced collection's subscription is
 // dropped at its first change after the last watch through it ended.
@@ -58,7 +61,8 @@ import (
 // documents may cause: the documents re-checked per watched collection,
 // reference path and level, and the changed ids waiting per referenced
 // collection. Past it the watches through that reference end with 503
-// CORE_WATCH_REF_LIMIT (watch again).
+// CORE_WATCH_REF_LIMIT (watch again), on what their caller may read
+// only (watch_join_limit.go).
 const WatchRefLimit = 10_000
 
 // WatchRefPage is the page size of the reads that find the documents
