@@ -264,7 +264,6 @@ func TestVerify14bRefDifferential(t *testing.T) {
 // timing oracle on documents she may not read; the pages counted against
 // the limit are not filtered by the watcher's permissions).
 func TestVerify14bRefLimitOracle(t *testing.T) {
-	reportedFault(t, "the limit on a re-check through a reference counts documents the watcher may not read")
 	t.Cleanup(limp.SetWatchRefBounds(5, 2))
 	w := v14bApp(t, limp.Config{})
 	adm := func(endpoint string, q, doc any) reply { return must(t, w.admin.call(endpoint, q, doc)) }

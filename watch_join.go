@@ -46,10 +46,13 @@ import (
 //
 // Bounds: at most WatchRefLimit documents are re-checked per level and
 // path for one batch of changes, and at most WatchRefLimit changed ids
-// wait for the worker per referenced collection. Past either bound the
-// watches whose filter goes through that path (or collection) end with
+// wait for the worker per referenced collection. Past either bound each
+// group whose filter goes through that path (or collection) is handled
+// on what its caller may read (watch_join_limit.go): its watches end with
 // 503 CORE_WATCH_REF_LIMIT, which tells the client to watch again (a
-// fresh watch reads the membership anew); the feed is never held. Events
+// fresh watch reads the membership anew), only when it may read a changed
+// referenced document or more than WatchRefLimit of its own documents
+// entered or left; the feed is never held. Events
 // of a referenced collection lost by the feed (feed.Event.Lost) end them
 // with 503 CORE_WATCH_LOST. A referenced collection's subscription is
 // dropped at its first change after the last watch through it ended.
@@ -58,7 +61,8 @@ import (
 // documents may cause: the documents re-checked per watched collection,
 // reference path and level, and the changed ids waiting per referenced
 // collection. Past it the watches through that reference end with 503
-// CORE_WATCH_REF_LIMIT (watch again).
+// CORE_WATCH_REF_LIMIT (watch again), on what their caller may read
+// only (watch_join_limit.go).
 const WatchRefLimit = 10_000
 
 // WatchRefPage is the page size of the reads that find the documents
@@ -368,27 +372,25 @@ func (a *App) recheckRefs(coll string, p *refPending) {
 		if a.refsClosed() {
 			return
 		}
-		switch {
-		case p.lost:
+		if p.lost {
 			tg.end(errWatchLost)
-			continue
-		case p.over:
-			tg.end(errWatchRefLimit)
 			continue
 		}
 		ids := make([]any, 0, len(p.ids))
 		for id := range p.ids {
 			ids = append(ids, id)
 		}
-		if len(ids) > 0 {
-			a.recheckTarget(tg, ids)
+		if len(ids) > 0 || p.over {
+			a.recheckTarget(tg, ids, p.over)
 		}
 	}
 }
 
 // recheckTarget walks tg's path back from the changed ids to the watched
-// documents referencing them, and re-matches those.
-func (a *App) recheckTarget(tg *refTarget, ids []any) {
+// documents referencing them, and re-matches those. over: more ids
+// changed than were kept (ids holds the first WatchRefLimit); the groups
+// then go to overflow at once.
+func (a *App) recheckTarget(tg *refTarget, ids []any, over bool) {
 	// Wait for the groups' first reads (a group being created read its
 	// membership after this change was committed, or will see it).
 	var groups []*watchGroup
@@ -408,6 +410,11 @@ func (a *App) recheckTarget(tg *refTarget, ids []any) {
 		return
 	}
 	tg.groups, tg.members = groups, members
+	changed := ids
+	if over {
+		a.overflow(tg, changed)
+		return
+	}
 	// Intermediate levels: the ids of the documents referencing the
 	// changed ones, one level at a time.
 	for k := len(tg.path) - 1; k >= 1; k-- {
@@ -429,7 +436,7 @@ func (a *App) recheckTarget(tg *refTarget, ids []any) {
 			return
 		}
 		if over {
-			tg.end(errWatchRefLimit)
+			a.overflow(tg, changed)
 			return
 		}
 		ids = next
@@ -447,7 +454,7 @@ func (a *App) recheckTarget(tg *refTarget, ids []any) {
 		return
 	}
 	if over {
-		tg.end(errWatchRefLimit)
+		a.overflow(tg, changed)
 	}
 }
 
