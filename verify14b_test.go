@@ -543,12 +543,6 @@ func TestVerify14bResumeThroughRef(t *testing.T) {
 	_ = a3
 }
 
-func sortedCopy(s []string) []string {
-	out := slices.Clone(s)
-	sort.Strings(out)
-	return out
-}
-
 // TestVerify14bPrivilegeDropThroughRef: bob watches arts through his
 // vault's name. ADMIN rewrites the DEFAULT group so that users no longer
 // read vaults at all (bart stays readable). Read through the vault now
