@@ -282,11 +282,8 @@ func (h *Hub) Watched(collection string) bool {
 // after-images to PublishDocs: a subscriber asked for documents and the
 // events come from Publish (no Source).
 func (h *Hub) WantsDocs(collection string) bool {
-	h.mu.Lock()
-	f := h.feeds[collection]
-	src := h.source
-	h.mu.Unlock()
-	if f == nil || src != nil {
+	f := h.localFeed(collection)
+	if f == nil {
 		return false
 	}
 	f.mu.Lock()
@@ -300,6 +297,17 @@ func (h *Hub) Publish(collection string, oper Oper, ids []oid.ID) {
 	h.PublishDocs(collection, oper, ids, nil)
 }
 
+// localFeed returns collection's feed when this Hub's own writes feed it
+// (no cross-node Source), else nil: the Publish calls then do nothing.
+func (h *Hub) localFeed(collection string) *collFeed {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.source != nil {
+		return nil
+	}
+	return h.feeds[collection]
+}
+
 // PublishDocs is Publish with the write's after-images, keyed by _id
 // (create and update; an id missing from docs is not readable): the
 // subscribers that asked for documents get them as Event.Docs, and the
@@ -309,11 +317,8 @@ func (h *Hub) PublishDocs(collection string, oper Oper, ids []oid.ID, docs map[o
 	if len(ids) == 0 {
 		return
 	}
-	h.mu.Lock()
-	f := h.feeds[collection]
-	src := h.source
-	h.mu.Unlock()
-	if f == nil || src != nil {
+	f := h.localFeed(collection)
+	if f == nil {
 		return
 	}
 	h.emitDocs(f, oper, ids, docs)
@@ -333,11 +338,8 @@ func (h *Hub) PublishCreated(collection string, docs []map[string]any, image fun
 	if len(docs) == 0 {
 		return
 	}
-	h.mu.Lock()
-	f := h.feeds[collection]
-	src := h.source
-	h.mu.Unlock()
-	if f == nil || src != nil {
+	f := h.localFeed(collection)
+	if f == nil {
 		return
 	}
 	f.mu.Lock()
